@@ -1,0 +1,308 @@
+"""The Typer app: options, the error handler, nothing else (no arithmetic).
+
+Heavy modules (pandas) are imported inside the commands, so ``--help`` and
+``--version`` start fast.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import sys
+import traceback
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from retention_cli import __version__
+from retention_cli.errors import RetentionError
+from retention_cli.options import Options
+
+app = typer.Typer(
+    name="retention",
+    help=(
+        "Customer-retention KPIs from the CSV exports every business has: customers, "
+        "purchases, complaints and survey answers. Data goes to stdout (a table on a "
+        "terminal, CSV in a pipe); messages go to stderr."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+class Freq(str, Enum):
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+    year = "year"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def err_console(opts: Options | None = None) -> Console:
+    no_color = bool(opts and opts.no_color) or "NO_COLOR" in os.environ
+    return Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
+
+
+def out_console(opts: Options | None = None) -> Console:
+    no_color = bool(opts and opts.no_color) or "NO_COLOR" in os.environ
+    return Console(file=sys.stdout, no_color=no_color, highlight=False)
+
+
+def warn(opts: Options, messages: list[str]) -> None:
+    if opts.quiet:
+        return
+    con = err_console(opts)
+    for m in messages:
+        con.print(f"retention: warning: {m}", markup=False)
+
+
+# --- shared options -----------------------------------------------------------------
+
+IN, PER, OUT, MSG = "Input", "Periods", "Output", "Messages"
+
+
+def _date(text: str):
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+_COMMON: dict[str, tuple[Any, Any]] = {
+    "config": (Optional[str], typer.Option("--config", "-c", metavar="PATH", rich_help_panel=IN,
+               help="Config file \\[default: $RETENTION_CONFIG, else ./retention.yaml when present].")),
+    "customers": (Optional[str], typer.Option("--customers", metavar="PATH", rich_help_panel=IN,
+                  help="Customers file (overrides the config; - for stdin).")),
+    "purchases": (Optional[str], typer.Option("--purchases", metavar="PATH", rich_help_panel=IN,
+                  help="Purchases file (overrides the config; - for stdin).")),
+    "complaints": (Optional[str], typer.Option("--complaints", metavar="PATH", rich_help_panel=IN,
+                   help="Complaints file (overrides the config; - for stdin).")),
+    "responses": (Optional[str], typer.Option("--responses", metavar="PATH", rich_help_panel=IN,
+                  help="Survey responses file (overrides the config; - for stdin).")),
+    "period": (Optional[str], typer.Option("--period", metavar="LABEL", rich_help_panel=PER,
+               help="One period: 2024-03, 2024-Q1, 2024-W05, 2024, all, last-month, this-year…")),
+    "from_": (Optional[str], typer.Option("--from", metavar="LABEL", rich_help_panel=PER,
+              help="First period of a series (inclusive).")),
+    "to": (Optional[str], typer.Option("--to", metavar="LABEL", rich_help_panel=PER,
+           help="Last period of a series (inclusive).")),
+    "freq": (Optional[Freq], typer.Option("--freq", envvar="RETENTION_FREQ", rich_help_panel=PER,
+             help="Period length \\[default: the config's periods.freq, else month].")),
+    "as_of": (Optional[str], typer.Option("--as-of", metavar="DATE", envvar="RETENTION_AS_OF", rich_help_panel=PER,
+              help="Data end and anchor of relative periods (YYYY-MM-DD) \\[default: the day after the latest event; today for relative labels].")),
+    "by": (Optional[list[str]], typer.Option("--by", metavar="COLUMN", rich_help_panel=PER,
+           help="Split by this column (a customers attribute or an event column); repeatable.")),
+    "format": (Optional[Format], typer.Option("--format", "-f", envvar="RETENTION_FORMAT", rich_help_panel=OUT,
+               help="Output format \\[default: table on a terminal, else csv; or from --output's extension].")),
+    "output": (Optional[str], typer.Option("--output", "-o", metavar="PATH", rich_help_panel=OUT,
+               help="Write the data to this file (atomically) instead of stdout.")),
+    "quiet": (bool, typer.Option("--quiet", "-q", rich_help_panel=MSG, help="No warnings or progress on stderr.")),
+    "verbose": (bool, typer.Option("--verbose", "-v", rich_help_panel=MSG, help="More detail; tracebacks for internal errors.")),
+    "no_color": (bool, typer.Option("--no-color", rich_help_panel=MSG, help="No colours (NO_COLOR is honoured too).")),
+}
+
+
+def _merge(base: Options | None, given: dict[str, Any]) -> Options:
+    base = base or Options()
+    opts = Options(**{k: getattr(base, k) for k in Options.__dataclass_fields__})
+    for k, v in given.items():
+        if v is None or v is False or v == []:
+            continue
+        if isinstance(v, Enum):
+            v = v.value
+        if k == "as_of":
+            v = _date(v)
+        setattr(opts, k, v)
+    return opts
+
+
+def command(name: str, *, common: bool = True, **kwargs: Any) -> Callable:
+    """Register a command with the shared options appended and the error handler
+    around it. The function receives ``opts: Options`` and its own options."""
+
+    def deco(f: Callable) -> Callable:
+        own = [p for p in inspect.signature(f, eval_str=True).parameters.values() if p.name != "opts"]
+        extra = [
+            inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None if ann is not bool else False,
+                              annotation=Annotated[ann, opt])
+            for k, (ann, opt) in (_COMMON.items() if common else ())
+        ]
+        ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+
+        @functools.wraps(f)
+        def wrapper(ctx: typer.Context, **kw: Any) -> Any:
+            given = {k: kw.pop(k) for k in list(kw) if k in _COMMON}
+            opts = _merge(ctx.obj, given)
+            return run_guarded(opts, lambda: f(opts=opts, **kw))
+
+        wrapper.__signature__ = inspect.Signature([ctx_param, *own, *extra])  # type: ignore[attr-defined]
+        return app.command(name, **kwargs)(wrapper)
+
+    return deco
+
+
+def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
+    """The error handler: user mistakes become one line and their exit code;
+    bugs become "internal error … please report" (traceback with --verbose)."""
+    con = err_console(opts)
+    try:
+        return body()
+    except typer.Exit:
+        raise
+    except RetentionError as e:
+        con.print(f"retention: error: {e.message}", markup=False)
+        for line in e.details:
+            con.print(f"  {line}", markup=False)
+        raise typer.Exit(e.exit_code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except BrokenPipeError:
+        # The reader went away (`| head`): end quietly, without a second error on exit.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        raise typer.Exit(0) from None
+    except Exception as e:  # a bug: short message, traceback only on request
+        con.print(f"retention: internal error: {type(e).__name__}: {e} (please report this; "
+                  "--verbose shows the traceback)", markup=False)
+        if opts.verbose:
+            con.print(traceback.format_exc(), markup=False)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"retention {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="PATH", help="Config file (also accepted after the command).")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail; tracebacks for internal errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or progress on stderr.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colours (NO_COLOR is honoured too).")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    ctx.obj = Options(config=config, verbose=verbose, quiet=quiet, no_color=no_color)
+
+
+# --- output helper --------------------------------------------------------------------
+
+def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | None = None,
+         transpose_key: str | None = None) -> None:
+    """Data to stdout or --output in the chosen format; warnings to stderr."""
+    from retention_cli.io import writers
+
+    warn(run.opts, run.warnings)
+    fmt = run.output_format()
+    meta = meta if meta is not None else run.meta()
+    if fmt == "table":
+        view = writers.transpose_for_terminal(df, transpose_key) if transpose_key and len(df) <= 24 else df
+        table = writers.rich_table(view, title=title, percent=percent)
+        if run.opts.output:
+            con = Console(file=None, record=True, width=160, no_color=True)
+            with con.capture():
+                con.print(table)
+            writers.emit(con.export_text().encode("utf-8"), run.opts.output)
+        else:
+            out_console(run.opts).print(table)
+        return
+    writers.emit(writers.render(df, fmt, meta), run.opts.output)
+
+
+# --- commands -------------------------------------------------------------------------
+
+@command("validate", help="Load every configured input, check it and report problems. Exit 0 when clean, 65 when a table has bad rows (or warnings, with --strict), 66 when a file is missing.")
+def validate_cmd(
+    opts: Options,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings (rows whose customer is not in the customers file) count as problems.")] = False,
+) -> None:
+    import pandas as pd
+
+    from retention_cli.session import Run
+    from retention_cli.validate import validate
+
+    run = Run(opts)
+    overrides = {t: getattr(opts, t) for t in ("customers", "purchases", "complaints", "responses")}
+    checks, code = validate(run.cfg, overrides, strict=strict)
+    fmt = run.output_format()
+    if fmt == "table":
+        _print_checks(opts, checks)
+    else:
+        from retention_cli.io import writers
+
+        df = pd.DataFrame([c.as_row() for c in checks])
+        meta = run.meta(tables=[{k: v for k, v in vars(c).items()} for c in checks], exit_code=code)
+        writers.emit(writers.render(df, fmt, meta), opts.output)
+    if code:
+        if not opts.quiet:
+            err_console(opts).print(f"retention: validate: problems found (exit {code})", markup=False)
+        raise typer.Exit(code)
+
+
+def _print_checks(opts: Options, checks) -> None:
+    from rich.table import Table as RichTable
+
+    con = out_console(opts)
+    for c in checks:
+        colour = {"ok": "green", "warnings": "yellow"}.get(c.status, "red")
+        t = RichTable(title=f"{c.table}: {c.file}  [{colour}]{c.status}[/]", title_justify="left",
+                      show_header=False, box=None, padding=(0, 2))
+        t.add_column("what", style="bold")
+        t.add_column("value", overflow="fold")
+        if c.rows is not None:
+            t.add_row("rows", f"{c.rows:,}" + (f" ({c.bad_rows:,} bad)" if c.bad_rows else ""))
+        if c.customers is not None:
+            t.add_row("customers", f"{c.customers:,}")
+        if c.date_from is not None:
+            t.add_row("dates", f"{c.date_from} to {c.date_to}")
+        for h, canon in c.mapping.items():
+            t.add_row("column", f"{h} → {canon}" if h != canon else canon)
+        if c.attributes:
+            t.add_row("attributes", ", ".join(c.attributes))
+        for reason, info in c.bad_by_reason.items():
+            t.add_row("bad", f"{info['count']:,} × {reason}")
+            for ex in info["examples"]:
+                t.add_row("", ex)
+        for p in c.problems:
+            if not p.endswith("bad rows"):
+                t.add_row("problem", p)
+        con.print(t)
+        con.print()
+
+
+@command("init", common=False, help="Sniff the given exports and write a commented retention.yaml that maps them (never overwrites without --force).")
+def init_cmd(
+    opts: Options,
+    files: Annotated[list[Path], typer.Argument(help="The exports to map: customers, purchases, complaints and/or survey answers.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the config.")] = Path("retention.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+) -> None:
+    from retention_cli.init import write_config
+
+    written = write_config(files, output, force=force)
+    typer.echo(str(written))
+    if not opts.quiet:
+        err_console(opts).print(f"retention: wrote {written}; check the guesses, then run `retention validate -c {written}`",
+                                markup=False)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,379 @@
+"""The YAML config (SPEC §7): pydantic models, loading, line-numbered errors.
+
+The file is read with a safe loader and validated before any data is read. Every
+problem is reported as ``retention.yaml:LINE: key.path: problem`` with exit 78.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from retention_cli.errors import ConfigError
+
+TABLES = ("customers", "purchases", "complaints", "responses")
+
+# Canonical column names per table (SPEC §1); the first ones are required.
+CANONICAL: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id", "signup_date", "churn_date", "churn_reason",
+                  "loyalty_member", "first_contact_date"),
+    "purchases": ("customer_id", "order_date", "amount", "quantity", "unit_price",
+                  "order_id", "product_id"),
+    "complaints": ("customer_id", "opened_date", "resolved_date", "status", "category",
+                   "complaint_id", "channel"),
+    "responses": ("nps_score", "csat_score", "answered_date", "customer_id"),
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "customers": ("customer_id",),
+    "purchases": ("customer_id", "order_date"),
+    "complaints": ("customer_id", "opened_date"),
+    "responses": (),  # at least one of nps_score, csat_score: checked by the reader
+}
+
+SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "clv")
+FORMATS = ("table", "csv", "json", "jsonl")
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class InputConfig(_Strict):
+    path: str = Field(description="the file: .csv, .csv.gz, .zip, .parquet, or - for stdin")
+    header: bool = True
+    delimiter: str | None = Field(None, description="one character, or 'whitespace'; default sniffed")
+    encoding: str = "utf-8"
+    decimal: Literal[".", ","] = "."
+    thousands: str | None = None
+    date_format: str | None = None
+    dayfirst: bool = False
+    na_values: list[str] = []
+    columns: dict[str, str | int] = {}
+    on_bad_rows: Literal["error", "skip"] | None = None
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, v: str | None) -> str | None:
+        if v is None or v == "whitespace":
+            return v
+        v = {"\\t": "\t", "tab": "\t"}.get(v, v)
+        if len(v) != 1:
+            raise ValueError("must be one character, 'tab' or 'whitespace'")
+        if v in "\"\r\n":
+            raise ValueError(f"{v!r} cannot be a delimiter")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(v)
+        except LookupError:
+            raise ValueError(f"unknown encoding {v!r} (try utf-8, latin-1, cp1252)") from None
+        return v
+
+    @field_validator("thousands")
+    @classmethod
+    def _thousands(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError("must be one character, such as ',' '.' or ' '")
+        return v
+
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, v: str | None) -> str | None:
+        if v is not None and "%" not in v:
+            raise ValueError("must be a strftime format such as '%d/%m/%Y'")
+        return v
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, v: dict[str, str | int]) -> dict[str, str | int]:
+        for k, pos in v.items():
+            if isinstance(pos, int) and pos < 1:
+                raise ValueError(f"position of {k!r} must be 1 or more (positions are 1-based)")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "InputConfig":
+        if self.thousands is not None and self.thousands == self.decimal:
+            raise ValueError("thousands and decimal cannot be the same character")
+        if not self.header and any(isinstance(p, str) for p in self.columns.values()):
+            raise ValueError("with header: false, columns map names to 1-based positions")
+        return self
+
+
+class InputsConfig(_Strict):
+    customers: InputConfig | None = None
+    purchases: InputConfig | None = None
+    complaints: InputConfig | None = None
+    responses: InputConfig | None = None
+
+
+class ChurnConfig(_Strict):
+    model: Literal["inactivity", "contract"] = "inactivity"
+    inactivity_days: int = Field(180, ge=1, le=3660)
+    denominator: Literal["start", "start_plus_new", "average"] = "start"
+
+
+class PeriodsConfig(_Strict):
+    freq: Literal["week", "month", "quarter", "year"] = "month"
+
+
+class EconomicsConfig(_Strict):
+    gross_margin: Fraction = 1.0
+    acquisition_spend: dict[str, Annotated[float, Field(ge=0)]] = {}
+    annual_discount_rate: float = Field(0.10, ge=0, le=1)
+    customer_value: float | None = Field(None, ge=0)
+
+
+class ConcentrationConfig(_Strict):
+    top_share: float = Field(0.20, gt=0, lt=1)
+
+
+class SatisfactionConfig(_Strict):
+    csat_scale: tuple[int, int] = (1, 5)
+    min_responses: int = Field(30, ge=1)
+    horizon_periods: int = Field(1, ge=1, le=120)
+
+    @field_validator("csat_scale")
+    @classmethod
+    def _scale(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[1] - v[0] < 2:
+            raise ValueError("needs at least three points, low first: [1, 5]")
+        return v
+
+
+class NpsConfig(_Strict):
+    count: Literal["all", "latest_per_customer"] = "all"
+
+
+class ComplaintsConfig(_Strict):
+    sla_days: float = Field(2, ge=0)
+
+
+class WomConfig(_Strict):
+    """Word-of-mouth assumptions (SPEC §4.5); None means the seed default."""
+
+    complaint_share: float | None = Field(None, gt=0, le=1)
+    silent_per_complaint: float | None = Field(None, ge=0)
+    serious_share_of_silent: float | None = Field(None, ge=0, le=1)
+    silent_defection_rate: float | None = Field(None, ge=0, le=1)
+    return_if_resolved: float | None = Field(None, ge=0, le=1)
+    return_if_resolved_fast: float | None = Field(None, ge=0, le=1)
+    return_if_unresolved: float | None = Field(None, ge=0, le=1)
+    negative_reach: float | None = Field(None, ge=0)
+    positive_reach: float | None = Field(None, gt=0)
+    prospect_loss_per_told: float | None = Field(None, ge=0, le=1)
+
+
+class ReportConfig(_Strict):
+    period: str | None = None
+    sections: list[Literal[SECTIONS]] = ["summary", "churn", "cohorts"]  # type: ignore[valid-type]
+    by: list[str] = []
+    formats: list[Literal["csv", "json", "jsonl", "html"]] = ["csv", "json", "html"]
+    output_dir: str = "reports/{period}"
+
+
+class Config(_Strict):
+    inputs: InputsConfig = InputsConfig()
+    on_bad_rows: Literal["error", "skip"] = "error"
+    as_of: date | None = None
+    timezone: str | None = None
+    format: Literal[FORMATS] | None = None  # type: ignore[valid-type]
+    churn: ChurnConfig = ChurnConfig()
+    periods: PeriodsConfig = PeriodsConfig()
+    economics: EconomicsConfig = EconomicsConfig()
+    concentration: ConcentrationConfig = ConcentrationConfig()
+    satisfaction: SatisfactionConfig = SatisfactionConfig()
+    nps: NpsConfig = NpsConfig()
+    complaints: ComplaintsConfig = ComplaintsConfig()
+    wom: WomConfig = WomConfig()
+    report: ReportConfig = ReportConfig()
+
+    # Not part of the YAML: where the file was, for relative paths and messages.
+    source: Path | None = Field(None, exclude=True)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as Europe/Paris)") from None
+        return v
+
+    def input(self, table: str) -> InputConfig | None:
+        return getattr(self.inputs, table)
+
+    def bad_rows_policy(self, table: str) -> str:
+        inp = self.input(table)
+        return (inp.on_bad_rows if inp and inp.on_bad_rows else self.on_bad_rows)
+
+    def resolve_path(self, raw: str) -> str:
+        """Expand ``~`` and ``$VARS``; relative paths are relative to the config's folder."""
+        if raw == "-":
+            return raw
+        p = Path(os.path.expandvars(os.path.expanduser(raw)))
+        if not p.is_absolute() and self.source is not None:
+            p = self.source.parent / p
+        return str(p)
+
+
+# --- loading --------------------------------------------------------------------
+
+MAX_ALIASES = 100  # a YAML alias bomb ("billion laughs") is refused before it expands
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None, seen: set | None = None) -> dict:
+    """Map each key path of the document to its 1-based line."""
+    out = {} if out is None else out
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return out
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
+            out[path + (key,)] = k.start_mark.line + 1
+            _line_map(v, path + (key,), out, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            out[path + (i,)] = v.start_mark.line + 1
+            _line_map(v, path + (i,), out, seen)
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model that owns the key at ``loc`` (for "did you mean")."""
+    model: Any = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        for cand in getattr(ann, "__args__", (ann,)):
+            if isinstance(cand, type) and issubclass(cand, BaseModel):
+                model = cand
+                break
+        else:
+            return None
+    return model
+
+
+def _explain(err: dict) -> str:
+    loc = err["loc"]
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc)
+        key = loc[-1]
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(str(key), list(model.model_fields), n=1, cutoff=0.6)
+            if close:
+                hint = f" (did you mean '{close[0]}'?)"
+            else:
+                hint = f" (known keys: {', '.join(k for k in model.model_fields if k != 'source')})"
+        return f"unknown key{hint}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return msg[0].lower() + msg[1:] if msg else msg
+
+
+def _real_path(data: Any, loc: tuple) -> tuple:
+    """The part of pydantic's error location that names keys of the YAML: pydantic
+    appends union members ('str', 'int') and validator names, which the user never
+    wrote. Keys that exist are followed; the first one that does not (an unknown
+    or missing key) ends the path."""
+    out: list = []
+    cur = data
+    for p in loc:
+        if isinstance(cur, dict) and p in cur:
+            out.append(p)
+            cur = cur[p]
+        elif isinstance(cur, list) and isinstance(p, int) and 0 <= p < len(cur):
+            out.append(p)
+            cur = cur[p]
+        else:
+            if isinstance(cur, dict) and isinstance(p, str):
+                out.append(p)
+            break
+    return tuple(out)
+
+
+def parse_config(text: str, source: Path | None = None) -> Config:
+    name = source.name if source else "config"
+    try:
+        aliases = sum(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(text, Loader=yaml.SafeLoader))
+        if aliases > MAX_ALIASES:
+            raise ConfigError(f"{name}: {aliases} YAML aliases; refusing a config that expands itself")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{name}{line}: YAML syntax error: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{name}: not valid YAML: {e}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}:1: the config must be a mapping of keys (inputs:, churn:, …), not a {type(data).__name__}")
+    lines = _line_map(node) if node is not None else {}
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            loc = _real_path(data, err["loc"])
+            line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), 1)
+            key = ".".join(str(p) for p in loc) or "(top)"
+            problems.append(f"{name}:{line}: {key}: {_explain({**err, 'loc': loc})}")
+        raise ConfigError(problems[0], problems[1:]) from None
+    cfg.source = source
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a folder, not a config file") from None
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read the config: {e.strerror}") from None
+    if b"\0" in raw:
+        raise ConfigError(f"{p.name}: not a text file (binary data in the config)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p.name}: not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
+    return parse_config(text, p.resolve())
+
+
+def find_config(explicit: str | None, env: dict[str, str] | None = None, cwd: Path | None = None) -> Path | None:
+    """--config > $RETENTION_CONFIG > ./retention.yaml (see README: env beats the
+    file in the working folder, so a cron job's setting is never shadowed)."""
+    env = os.environ if env is None else env
+    if explicit:
+        return Path(explicit)
+    if env.get("RETENTION_CONFIG"):
+        return Path(env["RETENTION_CONFIG"])
+    local = (cwd or Path.cwd()) / "retention.yaml"
+    return local if local.is_file() else None

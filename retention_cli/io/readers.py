@@ -1,0 +1,697 @@
+"""Files -> validated DataFrames (SPEC §1): dialect, column mapping, bad rows.
+
+Every value is read as text first, so identifiers stay as written (``00042``,
+``17850.0``), and each canonical column is then parsed vectorised by its kind
+(``io/schemas.py``). Bad values are collected for the whole file (not only the
+first) and reported as ``file:line: column 'x': value 'y': reason``, where line is
+the physical line of the file (right with quoted multi-line fields).
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import gzip
+import hashlib
+import io
+import re
+import sys
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.config import Config, InputConfig
+from retention_cli.errors import DataError, InputMissingError, UsageError
+from retention_cli.io.schemas import FALSE_WORDS, NPS_RANGE, SCHEMAS, TRUE_WORDS, normalise_header
+
+MAX_LISTED = 20  # bad rows printed with on_bad_rows: error
+SNIFF_CANDIDATES = (",", ";", "\t", "|")
+# Dates outside this range are typing errors or placeholders (0000-00-00, 1900-01-00).
+MIN_DATE = pd.Timestamp("1900-01-01")
+MAX_DATE = pd.Timestamp("2199-12-31")
+
+
+@dataclass
+class Table:
+    """One input table, read and validated."""
+
+    name: str
+    path: str                 # as resolved from the config, or "-"
+    display: str              # the name used in messages
+    df: pd.DataFrame          # canonical columns parsed + extra columns as text; index = data row
+    rows_read: int            # data rows in the file (blank lines not counted)
+    sha256: str
+    mapping: dict[str, str]   # canonical name -> the file's header (or "column N")
+    extras: list[str] = field(default_factory=list)
+    bad: pd.DataFrame | None = None   # line, column, value, reason (every bad value found)
+    rejected_rows: int = 0
+    reject_bytes: bytes | None = None  # header + rejected records, byte for byte
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.df)
+
+
+# --- raw bytes ------------------------------------------------------------------
+
+def _display(path: str) -> str:
+    if path == "-":
+        return "<stdin>"
+    p = Path(path)
+    try:
+        rel = p.resolve().relative_to(Path.cwd().resolve())
+        return str(rel)
+    except ValueError:
+        return str(path)
+
+
+def _read_bytes(path: str, display: str, table: str) -> bytes:
+    if path == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UsageError(f"{table}: '-' reads standard input, but it is a terminal; pipe a file in or give a path")
+        return sys.stdin.buffer.read()
+    p = Path(path)
+    if not p.exists():
+        raise InputMissingError(f"{display}: {table} file not found")
+    if p.is_dir():
+        raise InputMissingError(f"{display}: is a folder, not a {table} file")
+    try:
+        return p.read_bytes()
+    except OSError as e:
+        raise InputMissingError(f"{display}: cannot read the {table} file: {e.strerror}") from None
+
+
+def _unpack(raw: bytes, path: str, display: str) -> tuple[bytes, str]:
+    """Decompressed bytes and the format: 'csv' or 'parquet'."""
+    lower = path.lower()
+    if lower.endswith(".gz") or raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as e:
+            raise DataError(f"{display}: not a readable gzip file ({e})") from None
+        lower = lower[:-3] if lower.endswith(".gz") else lower
+    elif lower.endswith(".zip") or raw[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+                members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
+                if len(members) != 1:
+                    names = ", ".join(m.filename for m in members) or "none"
+                    raise DataError(f"{display}: a zip input must hold exactly one file (found: {names})")
+                lower = members[0].filename.lower()
+                raw = zf.read(members[0])
+        except zipfile.BadZipFile as e:
+            raise DataError(f"{display}: not a readable zip file ({e})") from None
+    if lower.endswith((".parquet", ".pq")) or raw[:4] == b"PAR1":
+        return raw, "parquet"
+    return raw, "csv"
+
+
+_UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig", "u8"}
+
+
+def _decode(raw: bytes, encoding: str, display: str) -> tuple[str, bytes]:
+    """The text, and bytes in which '\\n' and '"' are single bytes (for line numbers)."""
+    enc = encoding.lower()
+    if enc in _UTF8 and raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        enc = "utf-16"  # an Excel "Unicode text" export: the BOM says what it is
+    if enc in _UTF8:
+        enc = "utf-8-sig"
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        other = "cp1252" if enc == "utf-8-sig" else "utf-8"
+        raise DataError(
+            f"{display}:{line}: byte 0x{raw[e.start]:02x} (offset {e.start}) is not valid {encoding}; "
+            f"set `encoding: {other}` (or latin-1) for this input in the config"
+        ) from None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        raise DataError(f"{display}:{line}: NUL byte in the file: not a text CSV (a UTF-16 file without BOM needs `encoding: utf-16`)")
+    ascii_safe = codecs.lookup(enc).name not in ("utf-16", "utf-32", "utf-16-le", "utf-16-be")
+    return text, (raw if ascii_safe else text.encode("utf-8"))
+
+
+def record_spans(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start offset, end offset (after the terminator) and 1-based physical line of
+    every CSV record in ``buf``. A newline ends a record unless it is inside quotes:
+    the number of '"' before it is odd (an escaped "" counts twice, so parity holds)."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    nl = np.flatnonzero(a == 10)
+    if len(nl) == 0:
+        nl = np.flatnonzero(a == 13)  # classic Mac line ends
+    quotes = np.flatnonzero(a == 34)
+    term = nl[np.searchsorted(quotes, nl) % 2 == 0]
+    starts = np.concatenate([[0], term + 1])
+    ends = np.concatenate([term + 1, [len(a)]])
+    keep = starts < len(a)
+    starts, ends = starts[keep], ends[keep]
+    lines = np.searchsorted(nl, starts) + 1
+    return starts, ends, lines
+
+
+def sniff_delimiter(text: str) -> str:
+    """The candidate (, ; tab |) that splits the first lines into the same
+    number of fields, most fields first; ',' for a one-column file."""
+    lines = [ln for ln in text[:65536].splitlines()[:50] if ln.strip()]
+    if len(lines) > 1:
+        lines = lines[:-1]  # the last sampled line may be cut short
+    best, best_score = ",", (0.0, 0)
+    for d in SNIFF_CANDIDATES:
+        counts = [_count_outside_quotes(ln, d) for ln in lines]
+        if not counts or counts[0] == 0:
+            continue
+        score = (sum(c == counts[0] for c in counts) / len(counts), counts[0])
+        if score > best_score:
+            best, best_score = d, score
+    return best
+
+
+def _count_outside_quotes(line: str, d: str) -> int:
+    n, inside = 0, False
+    for ch in line:
+        if ch == '"':
+            inside = not inside
+        elif ch == d and not inside:
+            n += 1
+    return n
+
+
+# --- column mapping ---------------------------------------------------------------
+
+def _closest(name: str, headers: list[str]) -> str:
+    norm = {normalise_header(h): h for h in headers if h}
+    close = difflib.get_close_matches(normalise_header(name), list(norm), n=1, cutoff=0.5)
+    return f"; closest: '{norm[close[0]]}'" if close else ""
+
+
+def resolve_mapping(
+    table: str, inp: InputConfig, headers: list[str], display: str, extra: tuple[str, ...] = ()
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Canonical name -> 0-based column position, and extra column -> position."""
+    shown = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
+    taken: dict[int, str] = {}
+    found: dict[str, int] = {}
+
+    def take(canon: str, pos: int) -> None:
+        if pos in taken:
+            raise DataError(f"{display}: column '{headers[pos]}' is mapped to both {taken[pos]} and {canon}")
+        taken[pos] = canon
+        found[canon] = pos
+
+    for canon, target in inp.columns.items():
+        if isinstance(target, int):
+            if target > len(headers):
+                raise DataError(f"{display}: {canon} is mapped to column {target}, but the file has {len(headers)} columns")
+            take(canon, target - 1)
+            continue
+        exact = [i for i, h in enumerate(headers) if h == target.strip()]
+        loose = [i for i, h in enumerate(headers) if normalise_header(h) == normalise_header(target)]
+        hits = exact or loose
+        if not hits:
+            raise DataError(
+                f"{display}: column '{target}' (mapped to {canon} in the config) is not in the file; "
+                f"headers found: {shown}{_closest(target, headers)}"
+            )
+        take(canon, hits[0])
+    if inp.header:
+        by_norm: dict[str, int] = {}
+        for i, h in enumerate(headers):
+            by_norm.setdefault(normalise_header(h), i)
+        for col in SCHEMAS[table]:
+            if col.name in found:
+                continue
+            pos = by_norm.get(normalise_header(col.name))
+            if pos is not None and pos not in taken:
+                take(col.name, pos)
+    for col in SCHEMAS[table]:
+        if col.required and col.name not in found:
+            if not inp.header:
+                raise DataError(f"{display}: the file has no header; map {col.name} to its position: `columns: {{{col.name}: 1}}`")
+            raise DataError(
+                f"{display}: no column for {col.name} (required); headers found: {shown}"
+                f"{_closest(col.name, headers)}; map it in the config: `columns: {{{col.name}: \"…\"}}`"
+            )
+    if table == "responses" and not ({"nps_score", "csat_score"} & found.keys()):
+        raise DataError(
+            f"{display}: a responses file needs nps_score or csat_score; headers found: {shown}"
+            f"{_closest('nps_score', headers)}"
+        )
+    extras: dict[str, int] = {}
+    for name in extra:
+        exact = [i for i, h in enumerate(headers) if h == name]
+        loose = [i for i, h in enumerate(headers) if normalise_header(h) == normalise_header(name)]
+        if exact or loose:
+            extras[name] = (exact or loose)[0]
+    return found, extras
+
+
+# --- parsing by kind ----------------------------------------------------------------
+
+_CURRENCY = re.compile(r"[€$£¥₹]|EUR|USD|GBP|CHF", re.IGNORECASE)
+
+
+def _number_reasons(bad_values: pd.Series, decimal: str, thousands: str | None) -> pd.Series:
+    """Why each of these texts is not a number, with the config hint that fixes it."""
+    v = bad_values.astype(str)
+    reason = pd.Series("not a number", index=v.index, dtype=object)
+    if thousands is None:
+        sep = "," if decimal == "." else r"[.\s\u00a0\u202f]"
+        grouped = v.str.contains(rf"^-?\d{{1,3}}(?:{sep}\d{{3}})+(?:[.,]\d+)?$", regex=True)
+        reason[grouped] = f"not a number (thousands separator? set `thousands: \"{',' if decimal == '.' else '.'}\"`)"
+    if decimal == ".":
+        comma = v.str.fullmatch(r"-?\d+,\d+")
+        reason[comma & ~(reason != "not a number")] = "not a number (decimal comma? set `decimal: \",\"`)"
+    reason[v.str.contains(_CURRENCY, regex=True)] = "not a number (currency sign: export plain numbers)"
+    reason[v.str.lower().isin(["inf", "-inf", "+inf", "infinity", "-infinity"])] = "not a finite number"
+    return reason
+
+
+def parse_number(s: pd.Series, decimal: str, thousands: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Float values, the mask of bad values, and their reasons. Empty is missing (NaN)."""
+    if pd.api.types.is_numeric_dtype(s):
+        v = s.astype("float64")
+        bad = ~np.isfinite(v) & v.notna()
+        return v.where(~bad), bad, pd.Series("not a finite number", index=s.index[bad])
+    t = s.str.strip()
+    empty = t == ""
+    u = t
+    if thousands is not None:
+        u = u.str.replace(thousands, "", regex=False)
+        if thousands == " ":
+            u = u.str.replace("\u00a0", "", regex=False).str.replace("\u202f", "", regex=False)
+    if decimal == ",":
+        u = u.str.replace(",", ".", regex=False)
+    v = pd.to_numeric(u.where(~empty, None), errors="coerce").astype("float64")
+    bad = ~empty & (v.isna() | ~np.isfinite(v))
+    reasons = _number_reasons(t[bad], decimal, thousands) if bad.any() else pd.Series(dtype=object)
+    return v.where(~bad), bad, reasons
+
+
+_OFFSET = re.compile(r"(?:[+-]\d\d:?\d\d|Z)$")
+
+
+def parse_date(s: pd.Series, fmt: str | None, dayfirst: bool, tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Calendar dates (datetime64, midnight), bad mask, reasons. Timestamps are
+    reduced to their date; those with a UTC offset are first converted to ``tz``
+    when one is configured (else the date as written is kept)."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        v = s.dt.tz_convert(tz).dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None and tz else s
+        if getattr(v.dt, "tz", None) is not None:
+            v = v.dt.tz_localize(None)
+        v = v.dt.normalize().astype("datetime64[s]")
+        return v, pd.Series(False, index=s.index), pd.Series(dtype=object)
+    t = s.astype(str).str.strip()
+    empty = t == ""
+    has_offset = t.str.contains(_OFFSET, regex=True) & ~empty
+    kw = {"format": fmt} if fmt else ({"dayfirst": True} if dayfirst else {"format": "ISO8601"})
+    out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[s]")
+    naive = ~empty & ~has_offset
+    if naive.any():
+        out[naive] = pd.to_datetime(t[naive], errors="coerce", **kw).astype("datetime64[s]")
+    if has_offset.any():
+        if tz:
+            stamped = pd.to_datetime(t[has_offset], errors="coerce", utc=True, **kw)
+            out[has_offset] = stamped.dt.tz_convert(tz).dt.tz_localize(None).astype("datetime64[s]")
+        else:
+            wall = t[has_offset].str.replace(_OFFSET, "", regex=True)
+            out[has_offset] = pd.to_datetime(wall, errors="coerce", **({"format": "ISO8601"} if not fmt else {})).astype("datetime64[s]")
+    out = out.dt.normalize()
+    unparsed = ~empty & out.isna()
+    implausible = out.notna() & ((out < MIN_DATE) | (out > MAX_DATE))
+    bad = unparsed | implausible
+    hint = f"not a date ({fmt})" if fmt else ("not a date (day first)" if dayfirst else "not an ISO date (YYYY-MM-DD); set `date_format:` for this input")
+    reasons = pd.Series(hint, index=s.index[unparsed], dtype=object)
+    if implausible.any():
+        reasons = pd.concat([reasons, pd.Series("implausible date (before 1900 or after 2199)", index=s.index[implausible], dtype=object)])
+    return out.where(~bad), bad, reasons
+
+
+def parse_bool(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("boolean"), pd.Series(False, index=s.index), pd.Series(dtype=object)
+    t = s.astype(str).str.strip().str.lower()
+    is_true, is_false = t.isin(TRUE_WORDS), t.isin(FALSE_WORDS)
+    bad = ~is_true & ~is_false
+    return pd.Series(is_true, index=s.index, dtype="boolean"), bad, pd.Series("not yes/no", index=s.index[bad], dtype=object)
+
+
+def parse_score(s: pd.Series, lo: int, hi: int, decimal: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    v, bad, reasons = parse_number(s, decimal, None)
+    reasons = reasons.where(False, f"not a score ({lo} to {hi})") if len(reasons) else reasons
+    off = v.notna() & ((v != np.floor(v)) | (v < lo) | (v > hi))
+    if off.any():
+        reasons = pd.concat([reasons, pd.Series(f"score out of range (whole numbers {lo} to {hi})", index=s.index[off], dtype=object)])
+    return v.where(~off).astype("Int64"), bad | off, reasons
+
+
+# --- the reader -------------------------------------------------------------------
+
+def _frame(raw: bytes, fmt: str, inp: InputConfig, display: str) -> tuple[pd.DataFrame, list[str], bytes | None]:
+    """All cells (text for CSV), the header names, and the bytes used for line numbers."""
+    if fmt == "parquet":
+        try:
+            df = pd.read_parquet(io.BytesIO(raw))
+        except Exception as e:  # pyarrow raises many types for a broken file
+            raise DataError(f"{display}: not a readable Parquet file ({type(e).__name__}: {e})") from None
+        headers = [str(c) for c in df.columns]
+        df.columns = range(len(headers))
+        return df, headers, None
+    text, span_bytes = _decode(raw, inp.encoding, display)
+    if not text.strip():
+        raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
+    delimiter = inp.delimiter or sniff_delimiter(text)
+    sep = r"\s+" if delimiter == "whitespace" else delimiter
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+            na_values=[], skip_blank_lines=False, quotechar='"', engine="c",
+        )
+    except pd.errors.ParserError as e:
+        raise DataError(_parser_message(str(e), display, span_bytes)) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{display}: empty file: no header") from None
+    if inp.header:
+        headers = [str(h).strip() for h in df.iloc[0].tolist()]
+        df = df.iloc[1:]
+        df.index = pd.RangeIndex(len(df))
+        seen: dict[str, int] = {}
+        for i, h in enumerate(headers):
+            if h and h in seen:
+                raise DataError(f"{display}:1: duplicate column name '{h}' (columns {seen[h] + 1} and {i + 1})")
+            seen.setdefault(h, i)
+    else:
+        headers = [f"column {i + 1}" for i in range(df.shape[1])]
+    return df, headers, span_bytes
+
+
+def _parser_message(msg: str, display: str, span_bytes: bytes) -> str:
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        record = int(m.group(2))
+        _, _, lines = record_spans(span_bytes)
+        line = int(lines[record - 1]) if record - 1 < len(lines) else record
+        return (f"{display}:{line}: {m.group(3)} fields where the header has {m.group(1)} "
+                "(an unquoted delimiter in a value, or the wrong `delimiter:`?)")
+    m = re.search(r"EOF inside string starting at row (\d+)", msg)
+    if m:
+        _, _, lines = record_spans(span_bytes)
+        rec = int(m.group(1))
+        line = int(lines[rec]) if rec < len(lines) else rec + 1
+        return f"{display}:{line}: a quoted field that never closes (a stray '\"'?)"
+    return f"{display}: cannot parse the file as CSV: {msg}"
+
+
+def read_table(
+    table: str,
+    inp: InputConfig,
+    cfg: Config,
+    path: str | None = None,
+    extra: tuple[str, ...] = (),
+    all_columns: bool = False,
+    policy: str | None = None,
+) -> Table:
+    """Read, map and validate one input table.
+
+    ``extra`` are further columns wanted as text (``--by``); with ``all_columns``
+    every column of the file that is not canonical is kept (customers' attributes).
+    """
+    path = path or cfg.resolve_path(inp.path)
+    display = _display(path)
+    policy = policy or cfg.bad_rows_policy(table)
+    original = _read_bytes(path, display, table)
+    sha = hashlib.sha256(original).hexdigest()
+    raw, fmt = _unpack(original, path, display)
+    del original
+    cells, headers, span_bytes = _frame(raw, fmt, inp, display)
+    del raw
+    wanted_extra = tuple(h for h in headers if h) if all_columns else extra
+    found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
+    extras = {k: v for k, v in extras.items() if v not in found.values()}
+
+    # blank lines are not rows
+    if fmt == "csv" and len(cells):
+        blank = (cells == "").all(axis=1) if cells.shape[1] else pd.Series(True, index=cells.index)
+        cells = cells[~blank]
+    na = set(inp.na_values)
+
+    out: dict[str, pd.Series] = {}
+    bad_parts: list[pd.DataFrame] = []
+
+    def flag(col: str, mask: pd.Series, reasons: pd.Series, values: pd.Series) -> None:
+        if mask.any():
+            idx = mask.index[mask.to_numpy()]
+            bad_parts.append(pd.DataFrame({
+                "row": idx, "column": col, "value": values.loc[idx].astype(str).to_numpy(),
+                "reason": reasons.reindex(idx).fillna("bad value").to_numpy(),
+            }))
+
+    lo, hi = cfg.satisfaction.csat_scale
+    for col in SCHEMAS[table]:
+        if col.name not in found:
+            continue
+        s = cells[found[col.name]]
+        if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
+            s = s.astype(str).str.strip()
+            if na:
+                s = s.mask(s.isin(na), "")
+        text_view = s.astype(str)
+        if col.kind == "id":
+            v = text_view.str.strip().str.replace("\ufeff", "", regex=False)
+            if fmt == "parquet":
+                v = v.mask(s.isna(), "")
+            if col.required:
+                missing = v == ""
+                flag(col.name, missing, pd.Series("missing", index=v.index[missing]), text_view)
+            out[col.name] = v
+        elif col.kind == "date":
+            v, bad, reasons = parse_date(s, inp.date_format, inp.dayfirst, cfg.timezone)
+            flag(col.name, bad, reasons, text_view)
+            if col.required:
+                missing = v.isna() & ~bad
+                flag(col.name, missing, pd.Series("missing", index=v.index[missing]), text_view)
+            out[col.name] = v
+        elif col.kind == "number":
+            v, bad, reasons = parse_number(s, inp.decimal, inp.thousands)
+            flag(col.name, bad, reasons, text_view)
+            if col.name == "amount":
+                missing = v.isna() & ~bad
+                flag(col.name, missing, pd.Series("missing", index=v.index[missing]), text_view)
+            out[col.name] = v
+        elif col.kind == "score":
+            lo_, hi_ = NPS_RANGE if col.name == "nps_score" else (lo, hi)
+            v, bad, reasons = parse_score(s, lo_, hi_, inp.decimal)
+            flag(col.name, bad, reasons, text_view)
+            out[col.name] = v
+        elif col.kind == "bool":
+            v, bad, reasons = parse_bool(s)
+            flag(col.name, bad, reasons, text_view)
+            out[col.name] = v
+        else:
+            out[col.name] = text_view.where(text_view != "", None) if fmt == "csv" else s
+    for name, pos in extras.items():
+        s = cells[pos]
+        out[name] = s.astype(str).str.strip() if fmt == "csv" else s
+
+    if table == "responses":
+        scores = [c for c in ("nps_score", "csat_score") if c in out]
+        none = pd.concat([out[c].isna() for c in scores], axis=1).all(axis=1)
+        already = set(pd.concat(bad_parts)["row"]) if bad_parts else set()
+        none &= ~none.index.isin(list(already))
+        flag(scores[0], none, pd.Series("no score in the row", index=none.index[none]), out[scores[0]].astype(str))
+
+    df = pd.DataFrame(out, index=cells.index)
+    if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
+        df["amount"] = df["quantity"] * df["unit_price"]
+    rows_read = len(df)
+
+    bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
+    result = Table(table, path, display, df, rows_read, sha,
+                   {c: headers[p] for c, p in found.items()}, list(extras))
+    if bad is not None:
+        bad = _with_lines(bad, span_bytes, inp.header, fmt)
+        result.bad = bad
+        bad_rows = np.unique(bad["row"].to_numpy())
+        if policy == "error":
+            raise DataError(
+                f"{display}: {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} "
+                f"(set `on_bad_rows: skip` to leave them out)",
+                format_bad(bad, display),
+            )
+        result.df = df.drop(index=bad_rows)
+        result.rejected_rows = len(bad_rows)
+        if span_bytes is not None:
+            result.reject_bytes = _reject_bytes(span_bytes, bad_rows, inp.header)
+        result.warnings.append(f"{display}: skipped {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} (on_bad_rows: skip)")
+    if table == "customers":
+        _check_unique_customers(result, span_bytes, inp.header, fmt)
+    return result
+
+
+def _with_lines(bad: pd.DataFrame, span_bytes: bytes | None, header: bool, fmt: str) -> pd.DataFrame:
+    """Add the physical line of each bad row (Parquet: the 1-based row number)."""
+    rows = bad["row"].to_numpy()
+    if fmt == "parquet" or span_bytes is None:
+        lines = rows + 1
+    else:
+        _, _, rec_lines = record_spans(span_bytes)
+        rec = rows + (1 if header else 0)
+        lines = rec_lines[np.minimum(rec, len(rec_lines) - 1)]
+    bad = bad.assign(line=lines)
+    return bad.sort_values(["line", "column"], kind="stable").reset_index(drop=True)
+
+
+def format_bad(bad: pd.DataFrame, display: str, limit: int = MAX_LISTED) -> list[str]:
+    lines = [
+        f"{display}:{r.line}: column '{r.column}': value '{_clip(r.value)}': {r.reason}"
+        for r in bad.head(limit).itertuples()
+    ]
+    if len(bad) > limit:
+        lines.append(f"… and {len(bad) - limit} more bad values")
+    return lines
+
+
+def _clip(v: str, n: int = 60) -> str:
+    v = str(v).replace("\n", "\\n").replace("\r", "\\r")
+    return v if len(v) <= n else v[: n - 1] + "…"
+
+
+def _reject_bytes(span_bytes: bytes, rows: np.ndarray, header: bool) -> bytes:
+    """The header record and the rejected records, exactly as they were in the file."""
+    starts, ends, _ = record_spans(span_bytes)
+    parts = []
+    if header:
+        parts.append(span_bytes[starts[0]:ends[0]])
+    for r in rows + (1 if header else 0):
+        chunk = span_bytes[starts[r]:ends[r]]
+        if not chunk.endswith(b"\n"):
+            chunk += b"\n"
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str) -> None:
+    ids = t.df["customer_id"]
+    dup = ids.duplicated(keep=False) & (ids != "")
+    if not dup.any():
+        return
+    rows = pd.DataFrame({"row": ids.index[dup], "column": "customer_id",
+                         "value": ids[dup].to_numpy(), "reason": "duplicate customer_id"})
+    rows = _with_lines(rows, span_bytes, header, fmt)
+    n = ids[dup].nunique()
+    raise DataError(
+        f"{t.display}: {n} customer_id{'s' if n != 1 else ''} appear more than once in the customers file",
+        format_bad(rows, t.display),
+    )
+
+
+# --- all inputs ---------------------------------------------------------------------
+
+@dataclass
+class Inputs:
+    tables: dict[str, Table]
+    warnings: list[str]
+
+    def get(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    @property
+    def data_start(self):
+        return _event_bound(self.tables, min)
+
+    @property
+    def data_last(self):
+        return _event_bound(self.tables, max)
+
+
+EVENT_DATES = {
+    "purchases": ("order_date",),
+    "complaints": ("opened_date", "resolved_date"),
+    "responses": ("answered_date",),
+    # churn_date is left out: contract businesses record cancellations that take
+    # effect in the future, which must not move the data end (README: data end).
+    "customers": ("signup_date",),
+}
+
+
+def _event_bound(tables: dict[str, Table], pick):
+    values = []
+    for name, t in tables.items():
+        for col in EVENT_DATES[name]:
+            if col in t.df and t.df[col].notna().any():
+                values.append((t.df[col].min() if pick is min else t.df[col].max()))
+    return pick(values).date() if values else None
+
+
+def load_inputs(
+    cfg: Config,
+    needed: tuple[str, ...],
+    overrides: dict[str, str | None] | None = None,
+    by: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+) -> Inputs:
+    """Read the ``needed`` tables (a missing one is an error, 66) and the
+    ``optional`` ones that are configured; check references between them."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v}
+    if sum(1 for v in overrides.values() if v == "-") + sum(
+        1 for t in TABLE_ORDER if t not in overrides and cfg.input(t) and cfg.input(t).path == "-"
+    ) > 1:
+        raise UsageError("standard input ('-') can feed only one input table")
+    tables: dict[str, Table] = {}
+    for name in TABLE_ORDER:
+        if name not in needed and name not in optional:
+            continue
+        inp = cfg.input(name)
+        if name in overrides:
+            inp = inp.model_copy(update={"path": overrides[name]}) if inp else InputConfig(path=overrides[name])
+        if inp is None:
+            if name in needed:
+                raise InputMissingError(
+                    f"no {name} input: add `inputs: {name}: {{path: …}}` to the config or pass --{name} FILE"
+                )
+            continue
+        path = overrides.get(name) or cfg.resolve_path(inp.path)
+        tables[name] = read_table(
+            name, inp, cfg, path=path,
+            extra=tuple(b for b in by if name != "customers"),
+            all_columns=(name == "customers"),
+        )
+    return Inputs(tables, _reference_warnings(tables))
+
+
+TABLE_ORDER = ("customers", "purchases", "complaints", "responses")
+
+
+def orphan_counts(tables: dict[str, Table]) -> dict[str, tuple[int, int, str]]:
+    """Per event table: rows and distinct ids whose customer_id is not in the
+    customers file, and one example id (SPEC §1: kept, and counted in a warning)."""
+    customers = tables.get("customers")
+    out: dict[str, tuple[int, int, str]] = {}
+    if customers is None:
+        return out
+    known = pd.Index(customers.df["customer_id"].unique())
+    for name in ("purchases", "complaints", "responses"):
+        t = tables.get(name)
+        if t is None or "customer_id" not in t.df:
+            continue
+        ids = t.df["customer_id"]
+        ids = ids[ids.notna() & (ids != "")]
+        orphans = ids[~ids.isin(known)]
+        if len(orphans):
+            out[name] = (len(orphans), orphans.nunique(), str(orphans.iloc[0]))
+    return out
+
+
+def _reference_warnings(tables: dict[str, Table]) -> list[str]:
+    warnings = [w for t in tables.values() for w in t.warnings]
+    for name, (rows, ids, example) in orphan_counts(tables).items():
+        warnings.append(
+            f"{tables[name].display}: {rows} rows ({ids} customer_id{'s' if ids != 1 else ''}, "
+            f"e.g. '{example}') are not in the customers file; they are kept"
+        )
+    return warnings

@@ -1,0 +1,193 @@
+"""table / csv / json / jsonl output and atomic writes (SPEC §6).
+
+Deterministic bytes: fixed column order, rows as given (callers sort), ISO dates,
+null (empty in CSV) instead of NaN, floats in their shortest round-trip form.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.errors import OutputError
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --- atomic files ---------------------------------------------------------------
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync
+    it and rename it into place: readers see the old file or the new, never half."""
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"{p}: cannot write: folder {folder} does not exist")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+        tmp = None
+    except OSError as e:
+        raise OutputError(f"{p}: cannot write: {e.strerror or e}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+# --- values -----------------------------------------------------------------------
+
+def plain(v: Any) -> Any:
+    """A JSON-ready Python value: null for NaN/NaT/NA, ISO text for dates."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) or math.isinf(v) else float(v)
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat() if v == v.normalize() else v.isoformat()
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [plain(x) for x in v.tolist()]
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    cols = list(df.columns)
+    return [{c: plain(v) for c, v in zip(cols, row)} for row in df.itertuples(index=False, name=None)]
+
+
+def guard_formula(v: Any) -> Any:
+    """Prefix text that a spreadsheet would run as a formula (OWASP CSV injection)."""
+    if isinstance(v, str) and v.startswith(FORMULA_START):
+        return "'" + v
+    return v
+
+
+def _csv_cell(v: Any) -> Any:
+    v = plain(v)
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)  # shortest text that reads back to the same float
+    return guard_formula(v) if isinstance(v, str) else v
+
+
+def to_csv(df: pd.DataFrame) -> bytes:
+    import csv
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([guard_formula(str(c)) for c in df.columns])
+    for row in df.itertuples(index=False, name=None):
+        w.writerow([_csv_cell(v) for v in row])
+    return buf.getvalue().encode("utf-8")
+
+
+def to_json(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
+    doc = {"meta": plain(meta), "rows": records(df)}
+    return (json.dumps(doc, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+
+
+def to_jsonl(df: pd.DataFrame) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records(df)).encode("utf-8")
+
+
+# --- terminal tables ----------------------------------------------------------------
+
+def format_cell(v: Any, col: str, percent: set[str]) -> str:
+    v = plain(v)
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        if col in percent:
+            return f"{100 * v:.1f} %"
+        if v.is_integer() and abs(v) < 1e15:
+            return f"{int(v):,}"
+        return f"{v:,.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def rich_table(df: pd.DataFrame, title: str | None = None, percent: Iterable[str] = (),
+               caption: str | None = None):
+    from rich.table import Table as RichTable
+
+    percent = set(percent)
+    t = RichTable(title=title, caption=caption, header_style="bold", title_justify="left")
+    for c in df.columns:
+        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        t.add_column(str(c).replace("_", " "), justify="right" if numeric else "left", overflow="fold")
+    for row in df.itertuples(index=False, name=None):
+        t.add_row(*[format_cell(v, c, percent) for c, v in zip(df.columns, row)])
+    return t
+
+
+def transpose_for_terminal(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """Wide KPI tables read better with KPIs as rows and periods as columns."""
+    out = df.set_index(key).T
+    out.index.name = "kpi"
+    return out.reset_index()
+
+
+# --- emitting ---------------------------------------------------------------------
+
+def render(df: pd.DataFrame, fmt: str, meta: dict[str, Any]) -> bytes:
+    if fmt == "csv":
+        return to_csv(df)
+    if fmt == "json":
+        return to_json(df, meta)
+    if fmt == "jsonl":
+        return to_jsonl(df)
+    raise ValueError(f"render: {fmt}")
+
+
+def emit(data: bytes, output: str | None) -> None:
+    """To ``--output`` atomically, or to stdout."""
+    if output and output != "-":
+        atomic_write(output, data)
+        return
+    out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
+    if out is not None:
+        out.write(data)
+        out.flush()
+    else:  # a test runner's text stream
+        sys.stdout.write(data.decode("utf-8"))
+        sys.stdout.flush()
+
+
+def format_from_path(path: str | None) -> str | None:
+    if not path or path == "-":
+        return None
+    suffix = Path(path).suffix.lower().lstrip(".")
+    return suffix if suffix in ("csv", "json", "jsonl") else None

@@ -1,0 +1,108 @@
+"""One run of a command: the options after precedence (option > environment >
+config > default, SPEC §5), the config, the loaded inputs, the periods, the meta.
+
+Commands in ``cli.py`` build a ``Run`` and hand its pieces to the KPI functions;
+nothing here computes a KPI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date, timedelta
+from typing import Any
+
+from retention_cli import __version__
+from retention_cli.config import Config, find_config, load_config
+from retention_cli.io import writers
+from retention_cli.io.readers import Inputs, load_inputs
+from retention_cli.options import Options
+from retention_cli.periods import Period, PeriodRequest, resolve
+
+
+class Run:
+    def __init__(self, opts: Options, today: date | None = None, env: dict[str, str] | None = None):
+        self.opts = opts
+        self.today = today or date.today()
+        path = find_config(opts.config, env)
+        self.cfg: Config = load_config(path) if path else Config()
+        self.warnings: list[str] = []
+        self.inputs: Inputs | None = None
+
+    # --- settings after precedence -------------------------------------------------
+    @property
+    def freq(self) -> str:
+        return self.opts.freq or self.cfg.periods.freq
+
+    @property
+    def as_of(self) -> date | None:
+        return self.opts.as_of or self.cfg.as_of
+
+    @property
+    def by(self) -> list[str]:
+        return list(self.opts.by)
+
+    def output_format(self, stdout_is_terminal: bool | None = None) -> str:
+        if self.opts.format:
+            return self.opts.format
+        from_ext = writers.format_from_path(self.opts.output)
+        if from_ext:
+            return from_ext
+        if self.cfg.format:
+            return self.cfg.format
+        tty = sys.stdout.isatty() if stdout_is_terminal is None else stdout_is_terminal
+        return "table" if tty and not self.opts.output else "csv"
+
+    # --- data ------------------------------------------------------------------------
+    def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = ()) -> Inputs:
+        overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses")}
+        self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional)
+        self.warnings.extend(self.inputs.warnings)
+        return self.inputs
+
+    def data_end(self) -> date:
+        """The day after the latest event, or ``as_of`` when set (SPEC §2)."""
+        if self.as_of:
+            return self.as_of
+        last = self.inputs.data_last if self.inputs else None
+        return (last + timedelta(days=1)) if last else self.today
+
+    def periods(self) -> list[Period]:
+        if self.inputs is None:
+            raise RuntimeError("periods() before load()")
+        end = self.data_end()
+        start = self.inputs.data_start or end - timedelta(days=1)
+        req = PeriodRequest(self.opts.period, self.opts.from_, self.opts.to, self.freq,
+                            freq_explicit=self.opts.freq is not None)
+        anchor = self.as_of or self.today
+        periods = resolve(req, anchor, start, end)
+        incomplete = [p.label for p in periods if not p.complete(end)]
+        if incomplete:
+            self.warnings.append(
+                f"period{'s' if len(incomplete) > 1 else ''} {', '.join(incomplete)} "
+                f"end{'' if len(incomplete) > 1 else 's'} after the data end ({end}): incomplete, flagged complete=false"
+            )
+        return periods
+
+    # --- meta --------------------------------------------------------------------------
+    def meta(self, **extra: Any) -> dict[str, Any]:
+        tables = self.inputs.tables if self.inputs else {}
+        m: dict[str, Any] = {
+            "tool": "retention",
+            "version": __version__,
+            "as_of": self.as_of,
+            "data_end": self.data_end() if self.inputs else None,
+            "freq": self.freq,
+            "churn": {"model": self.cfg.churn.model, "inactivity_days": self.cfg.churn.inactivity_days,
+                      "denominator": self.cfg.churn.denominator},
+            "inputs": {
+                name: {"file": os.path.basename(t.path) if t.path != "-" else "-", "rows": t.rows_read,
+                       "rows_used": t.rows, "rejected_rows": t.rejected_rows, "sha256": t.sha256}
+                for name, t in tables.items()
+            },
+            "rejected_rows": {name: t.rejected_rows for name, t in tables.items()},
+        }
+        m.update(extra)
+        m["warnings"] = list(self.warnings)
+        return m
+

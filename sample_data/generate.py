@@ -1,0 +1,181 @@
+"""Make the sample exports of a fictional retailer, "Maison Lumière" (home goods),
+over three calendar years (2023-01-01 to 2025-12-31). Seeded: the same bytes every run.
+
+    python sample_data/generate.py          # writes next to this script
+
+The data tells the story of the customer-service literature, so the KPIs show it:
+- very satisfied customers (CSAT 5) leave far less often than merely satisfied
+  ones (CSAT 4); promoters leave less than detractors;
+- complainers whose problem is solved within two days nearly all come back;
+  those solved late come back less; unresolved ones mostly leave;
+- most recorded churn reasons are about how customers were treated.
+
+Files, each in the style of a real export:
+- customers.csv        UTF-8 with BOM (an Excel export), comma separated, ISO dates
+- commandes.csv        French accounting export: ';', cp1252, decimal comma,
+                       dd/mm/yyyy, French headers; one row per order line, returns
+                       as negative lines under their own order number
+- complaints.csv       helpdesk export: ISO timestamps, some never resolved
+- survey_responses.csv.gz  gzipped survey dump: NPS (0-10) and CSAT (1-5)
+"""
+
+from __future__ import annotations
+
+import gzip
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SEED = 20230101
+N_CUSTOMERS = 2000
+START = date(2023, 1, 1)
+END = date(2026, 1, 1)  # exclusive
+DAYS = (END - START).days
+
+# Satisfaction levels: share of customers, CSAT score, monthly churn hazard.
+# Seed 004: "very satisfied" and "relatively satisfied" customers can differ by up
+# to 50 points of loyalty; the hazards below give such a gap over a year.
+LEVELS = {
+    "very_satisfied": (0.35, 0.006),
+    "satisfied": (0.35, 0.045),
+    "neutral": (0.15, 0.06),
+    "dissatisfied": (0.15, 0.09),
+}
+COMPLAINT_PROB = {"very_satisfied": 0.04, "satisfied": 0.10, "neutral": 0.22, "dissatisfied": 0.45}
+# Outcome of a complaint: share, probability of leaving within 60 days (seed 000:
+# 95 % of those resolved fast come back, 54-70 % of those resolved, few others).
+OUTCOMES = {"fast": (0.55, 0.05), "slow": (0.30, 0.40), "unresolved": (0.15, 0.85)}
+# Seed benchmark of why customers leave, with the free text a CRM would hold.
+REASONS = [
+    ("treatment", 0.68, ["poor service", "unfriendly staff", "complaint not answered", "felt ignored"]),
+    ("product", 0.14, ["product quality", "broken item"]),
+    ("competition", 0.09, ["competitor"]),
+    ("alternatives", 0.05, ["found alternative"]),
+    ("moved", 0.03, ["moved away"]),
+    ("died", 0.01, ["deceased"]),
+]
+
+
+def day(n: float) -> date:
+    return START + timedelta(days=int(n))
+
+
+def generate(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    names = list(LEVELS)
+    level = rng.choice(names, size=N_CUSTOMERS, p=[LEVELS[n][0] for n in names])
+    first = np.sort(rng.integers(0, DAYS - 30, size=N_CUSTOMERS))
+    loyalty = rng.random(N_CUSTOMERS) < 0.35
+    segment = rng.choice(["retail", "trade", "online"], size=N_CUSTOMERS, p=[0.6, 0.15, 0.25])
+    country = rng.choice(["FR", "BE", "CH", "LU"], size=N_CUSTOMERS, p=[0.7, 0.15, 0.1, 0.05])
+    rate = rng.gamma(2.0, 0.35 / 30 / 2.0, size=N_CUSTOMERS) * np.where(loyalty, 1.3, 1.0)  # orders per day
+
+    customers, lines, complaints, responses = [], [], [], []
+    order_no, complaint_no, response_no = 100000, 5000, 1
+    for i in range(N_CUSTOMERS):
+        cid = f"C{i + 1:05d}"
+        lvl = level[i]
+        hazard = LEVELS[lvl][1] / 30
+        f = int(first[i])
+        churn = f + rng.exponential(1 / hazard)
+        outcome = None
+        if rng.random() < COMPLAINT_PROB[lvl] and min(churn, DAYS) - f > 5:
+            t_c = f + rng.uniform(1, min(churn, DAYS) - f)
+            out_names = list(OUTCOMES)
+            outcome = rng.choice(out_names, p=[OUTCOMES[o][0] for o in out_names])
+            leaves = rng.random() < OUTCOMES[outcome][1]
+            churn = t_c + (rng.uniform(5, 60) if leaves else rng.exponential(1 / (hazard * (0.6 if outcome == "fast" else 1.5))))
+            opened = START + timedelta(days=float(t_c))
+            hour = int(rng.integers(8, 19))
+            resolved = ""
+            if outcome == "fast":
+                resolved_dt = day(t_c) + timedelta(days=int(rng.integers(0, 3)))
+            elif outcome == "slow":
+                resolved_dt = day(t_c) + timedelta(days=int(rng.integers(3, 30)))
+            else:
+                resolved_dt = None
+            if resolved_dt is not None and resolved_dt < END:
+                resolved = f"{resolved_dt.isoformat()}T{int(rng.integers(8, 19)):02d}:{int(rng.integers(0, 60)):02d}:00"
+            complaint_no += 1
+            complaints.append({
+                "complaint_id": f"T{complaint_no}", "customer_id": cid,
+                "opened_date": f"{opened.isoformat()}T{hour:02d}:{int(rng.integers(0, 60)):02d}:00",
+                "resolved_date": resolved, "status": "resolved" if resolved else "open",
+                "category": rng.choice(["delivery", "product", "billing", "staff"], p=[0.4, 0.3, 0.15, 0.15]),
+                "channel": rng.choice(["phone", "email", "store"], p=[0.45, 0.4, 0.15]),
+            })
+        stop = min(churn, DAYS)
+        # purchases: the first on day f, then a Poisson process until the customer leaves
+        t = float(f)
+        while t < stop:
+            order_no += 1
+            n_lines = int(rng.choice([1, 2, 3], p=[0.55, 0.3, 0.15]))
+            products = rng.choice(120, size=n_lines, replace=False) + 1
+            amounts = []
+            for p in products:
+                qty = int(rng.choice([1, 2, 3], p=[0.7, 0.2, 0.1]))
+                price = round(float(rng.choice([4.9, 9.9, 14.5, 19.9, 29.0, 39.9, 59.0, 89.0, 129.0])), 2)
+                amounts.append(round(qty * price, 2))
+                lines.append((cid, f"A{order_no}", day(t), f"P{p:03d}", qty, round(qty * price, 2)))
+            if rng.random() < 0.04:  # a return a few days later, under its own number
+                r_day = t + int(rng.integers(3, 21))
+                if r_day < DAYS:
+                    lines.append((cid, f"R{order_no}", day(r_day), lines[-1][3], -lines[-1][4], -amounts[-1]))
+            t += rng.exponential(1 / rate[i]) + 1
+        # survey answers during the customer's life
+        if rng.random() < 0.4 and stop - f > 1:
+            for _ in range(int(rng.integers(1, 3))):
+                when = day(rng.uniform(f, stop))
+                csat = {"very_satisfied": 5, "satisfied": 4, "neutral": 3}.get(lvl) or int(rng.integers(1, 3))
+                if rng.random() < 0.15:  # people are not perfectly consistent
+                    csat = int(np.clip(csat + rng.choice([-1, 1]), 1, 5))
+                nps_lo, nps_hi = {"very_satisfied": (9, 10), "satisfied": (7, 9), "neutral": (5, 8), "dissatisfied": (0, 6)}[lvl]
+                response_no += 1
+                responses.append({
+                    "response_id": f"S{response_no:05d}", "customer_id": cid, "answered_date": when.isoformat(),
+                    "nps_score": int(rng.integers(nps_lo, nps_hi + 1)), "csat_score": csat,
+                })
+        signup = day(f) - timedelta(days=int(rng.integers(0, 21)))
+        contact = signup - timedelta(days=int(rng.integers(0, 90))) if rng.random() < 0.5 else None
+        churn_date, reason = None, ""
+        if churn < DAYS:
+            churn_date = day(churn)  # the first day no longer a customer
+            if rng.random() < 0.7:
+                if outcome in ("slow", "unresolved"):
+                    group = REASONS[0]
+                else:
+                    group = REASONS[int(rng.choice(len(REASONS), p=[r[1] for r in REASONS]))]
+                reason = str(rng.choice(group[2]))
+        customers.append({
+            "customer_id": cid, "signup_date": signup.isoformat(), "segment": segment[i], "country": country[i],
+            "loyalty_member": "yes" if loyalty[i] else "no",
+            "first_contact_date": contact.isoformat() if contact else "",
+            "churn_date": churn_date.isoformat() if churn_date else "", "churn_reason": reason,
+        })
+    purchases = pd.DataFrame(lines, columns=["N° client", "N° commande", "Date commande", "Réf. produit", "Quantité", "Montant TTC"])
+    purchases = purchases.sort_values(["Date commande", "N° commande"], kind="stable")
+    purchases["Date commande"] = pd.to_datetime(purchases["Date commande"]).dt.strftime("%d/%m/%Y")
+    purchases["Montant TTC"] = purchases["Montant TTC"].map(lambda v: f"{v:.2f}".replace(".", ","))
+    return {
+        "customers": pd.DataFrame(customers),
+        "purchases": purchases,
+        "complaints": pd.DataFrame(complaints).sort_values("opened_date", kind="stable"),
+        "responses": pd.DataFrame(responses).sort_values(["answered_date", "response_id"], kind="stable"),
+    }
+
+
+def main() -> None:
+    here = Path(__file__).resolve().parent
+    data = generate(np.random.default_rng(SEED))
+    (here / "customers.csv").write_bytes(b"\xef\xbb\xbf" + data["customers"].to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
+    (here / "commandes.csv").write_bytes(data["purchases"].to_csv(index=False, sep=";", lineterminator="\r\n").encode("cp1252"))
+    (here / "complaints.csv").write_bytes(data["complaints"].to_csv(index=False, lineterminator="\n").encode("utf-8"))
+    raw = data["responses"].to_csv(index=False, lineterminator="\n").encode("utf-8")
+    (here / "survey_responses.csv.gz").write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    for name, df in data.items():
+        print(f"{name}: {len(df)} rows")
+
+
+if __name__ == "__main__":
+    main()
