@@ -144,7 +144,7 @@ def command(name: str, *, common: bool = True, **kwargs: Any) -> Callable:
 
         @functools.wraps(f)
         def wrapper(ctx: typer.Context, **kw: Any) -> Any:
-            given = {k: kw.pop(k) for k in list(kw) if k in _COMMON}
+            given = {k: kw.pop(k) for k in list(kw) if common and k in _COMMON}
             opts = _merge(ctx.obj, given)
             return run_guarded(opts, lambda: f(opts=opts, **kw))
 
@@ -250,10 +250,22 @@ def validate_cmd(
 
         df = pd.DataFrame([c.as_row() for c in checks])
         meta = run.meta(tables=[{k: v for k, v in vars(c).items()} for c in checks], exit_code=code)
-        writers.emit(writers.render(df, fmt, meta), opts.output)
+        # A failed run never writes or replaces a file (README: output files);
+        # the report still goes to stdout for scripts.
+        writers.emit(writers.render(df, fmt, meta), None if code else opts.output)
+    con = err_console(opts)
+    for c in checks:
+        level = "warning" if c.status == "warnings" else "error"
+        if c.status == "warnings" and opts.quiet:
+            continue
+        for p in c.problems:
+            if not p.endswith(" bad rows"):
+                con.print(f"retention: {level}: {c.table}: {p}", markup=False)
+        for reason, info in c.bad_by_reason.items():
+            con.print(f"retention: error: {c.table}: {info['count']} × {reason}", markup=False)
+            for ex in info["examples"]:
+                con.print(f"  {ex}", markup=False)
     if code:
-        if not opts.quiet:
-            err_console(opts).print(f"retention: validate: problems found (exit {code})", markup=False)
         raise typer.Exit(code)
 
 

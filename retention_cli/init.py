@@ -30,7 +30,7 @@ SYNONYMS: dict[str, set[str]] = {
     "quantity": {"quantity", "qty", "quantite", "qte"},
     "unit_price": {"unitprice", "prixunitaire", "price", "prix"},
     "order_id": {"orderid", "invoiceno", "invoice", "ncommande", "nocommande", "numerocommande", "commande", "transactionid"},
-    "product_id": {"productid", "sku", "stockcode", "article", "reference", "produit", "codeproduit", "product"},
+    "product_id": {"productid", "sku", "stockcode", "article", "reference", "refproduit", "ref", "produit", "codeproduit", "product"},
     "signup_date": {"signupdate", "dateinscription", "createdat", "joined", "subscriptiondate", "datecreation"},
     "churn_date": {"churndate", "datedepart", "canceldate", "cancelleddate", "datedesabonnement", "enddate"},
     "churn_reason": {"churnreason", "motifdepart", "raisondepart", "motif", "cancelreason"},

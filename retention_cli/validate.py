@@ -44,10 +44,10 @@ class TableCheck:
         }
 
 
-def _check_one(name: str, inp: InputConfig, cfg: Config, path: str) -> tuple[TableCheck, Table | None]:
-    chk = TableCheck(name, path)
+def _check_one(name: str, inp: InputConfig, cfg: Config, path: str | None) -> tuple[TableCheck, Table | None]:
+    chk = TableCheck(name, path or inp.path)
     try:
-        t = read_table(name, inp, cfg, path=path, all_columns=(name == "customers"), policy="skip")
+        t = read_table(name, inp, cfg, path=path, policy="skip")
     except RetentionError as e:
         chk.status, chk.exit_code = "error", e.exit_code
         chk.problems = [e.message, *e.details]
@@ -84,7 +84,7 @@ def validate(cfg: Config, overrides: dict[str, str | None], strict: bool = False
             continue
         if inp is None:
             inp = InputConfig(path=path)
-        chk, t = _check_one(name, inp, cfg, path or cfg.resolve_path(inp.path))
+        chk, t = _check_one(name, inp, cfg, path)
         checks.append(chk)
         if t is not None:
             tables[name] = t

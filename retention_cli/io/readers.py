@@ -58,17 +58,6 @@ class Table:
 
 # --- raw bytes ------------------------------------------------------------------
 
-def _display(path: str) -> str:
-    if path == "-":
-        return "<stdin>"
-    p = Path(path)
-    try:
-        rel = p.resolve().relative_to(Path.cwd().resolve())
-        return str(rel)
-    except ValueError:
-        return str(path)
-
-
 def _read_bytes(path: str, display: str, table: str) -> bytes:
     if path == "-":
         if sys.stdin is None or sys.stdin.isatty():
@@ -343,7 +332,7 @@ def parse_bool(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 def parse_score(s: pd.Series, lo: int, hi: int, decimal: str) -> tuple[pd.Series, pd.Series, pd.Series]:
     v, bad, reasons = parse_number(s, decimal, None)
-    reasons = reasons.where(False, f"not a score ({lo} to {hi})") if len(reasons) else reasons
+    reasons = pd.Series(f"not a score ({lo} to {hi})", index=reasons.index, dtype=object)
     off = v.notna() & ((v != np.floor(v)) | (v < lo) | (v > hi))
     if off.any():
         reasons = pd.concat([reasons, pd.Series(f"score out of range (whole numbers {lo} to {hi})", index=s.index[off], dtype=object)])
@@ -413,16 +402,16 @@ def read_table(
     cfg: Config,
     path: str | None = None,
     extra: tuple[str, ...] = (),
-    all_columns: bool = False,
     policy: str | None = None,
 ) -> Table:
     """Read, map and validate one input table.
 
-    ``extra`` are further columns wanted as text (``--by``); with ``all_columns``
-    every column of the file that is not canonical is kept (customers' attributes).
+    ``extra`` are further columns of an event table wanted as text (``--by``); of
+    the customers file every column that is not canonical is kept (attributes).
     """
+    # Messages name the file as the user wrote it (config or command line).
+    display = "<stdin>" if (path or inp.path) == "-" else (path or inp.path)
     path = path or cfg.resolve_path(inp.path)
-    display = _display(path)
     policy = policy or cfg.bad_rows_policy(table)
     original = _read_bytes(path, display, table)
     sha = hashlib.sha256(original).hexdigest()
@@ -430,13 +419,16 @@ def read_table(
     del original
     cells, headers, span_bytes = _frame(raw, fmt, inp, display)
     del raw
-    wanted_extra = tuple(h for h in headers if h) if all_columns else extra
+    wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
     found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
     extras = {k: v for k, v in extras.items() if v not in found.values()}
 
-    # blank lines are not rows
+    # Blank lines and rows with no value in any column (Excel's trailing ",,,")
+    # are not data: left out, and counted in a warning.
+    empty_rows = 0
     if fmt == "csv" and len(cells):
-        blank = (cells == "").all(axis=1) if cells.shape[1] else pd.Series(True, index=cells.index)
+        blank = (cells.apply(lambda c: c.str.strip()) == "").all(axis=1)
+        empty_rows = int(blank.sum())
         cells = cells[~blank]
     na = set(inp.na_values)
 
@@ -513,6 +505,8 @@ def read_table(
     bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
     result = Table(table, path, display, df, rows_read, sha,
                    {c: headers[p] for c, p in found.items()}, list(extras))
+    if empty_rows:
+        result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
     if bad is not None:
         bad = _with_lines(bad, span_bytes, inp.header, fmt)
         result.bad = bad
@@ -655,11 +649,9 @@ def load_inputs(
                     f"no {name} input: add `inputs: {name}: {{path: …}}` to the config or pass --{name} FILE"
                 )
             continue
-        path = overrides.get(name) or cfg.resolve_path(inp.path)
         tables[name] = read_table(
-            name, inp, cfg, path=path,
-            extra=tuple(b for b in by if name != "customers"),
-            all_columns=(name == "customers"),
+            name, inp, cfg, path=overrides.get(name),
+            extra=tuple(by) if name != "customers" else (),
         )
     return Inputs(tables, _reference_warnings(tables))
 

@@ -1,0 +1,238 @@
+import gzip
+import io
+import zipfile
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_cli.config import parse_config
+from retention_cli.errors import DataError, InputMissingError
+from retention_cli.io.readers import load_inputs, read_table, record_spans, sniff_delimiter
+from tests.conftest import write
+
+
+def cfg_for(tmp_path, table: str, body: str, top: str = ""):
+    return parse_config(f"{top}inputs:\n  {table}: {body}\n", tmp_path / "retention.yaml")
+
+
+def read(tmp_path, table, body, top=""):
+    cfg = cfg_for(tmp_path, table, body, top)
+    return read_table(table, cfg.input(table), cfg)
+
+
+def test_french_export(tmp_path):
+    text = ("N° client;N° commande;Date commande;Montant TTC\r\n"
+            "00042;A1;01/03/2024;12,50\r\n"
+            "00042;A1;01/03/2024;1 234,50\r\n"
+            "17850.0;A2;31/12/2024;-3,00\r\n")
+    write(tmp_path, "p.csv", text, "cp1252")
+    t = read(tmp_path, "purchases", "{path: p.csv, encoding: cp1252, decimal: ',', thousands: ' ', "
+             "date_format: '%d/%m/%Y', columns: {customer_id: 'N° client', order_id: 'N° commande', "
+             "order_date: 'Date commande', amount: 'Montant TTC'}}")
+    assert t.df["customer_id"].tolist() == ["00042", "00042", "17850.0"]  # ids stay text
+    assert t.df["amount"].tolist() == [12.5, 1234.5, -3.0]
+    assert t.df["order_date"].dt.date.tolist() == [date(2024, 3, 1)] * 2 + [date(2024, 12, 31)]
+    assert t.mapping["amount"] == "Montant TTC"
+
+
+def test_headers_match_loosely(tmp_path):
+    write(tmp_path, "p.csv", "Customer ID,Order-Date,AMOUNT\nc1,2024-01-05,10\n")
+    t = read(tmp_path, "purchases", "{path: p.csv}")
+    assert t.mapping == {"customer_id": "Customer ID", "order_date": "Order-Date", "amount": "AMOUNT"}
+
+
+def test_bom_and_sniffed_delimiters(tmp_path):
+    for d in [",", ";", "\t", "|"]:
+        write(tmp_path, "c.csv", b"\xef\xbb\xbf" + f"customer_id{d}segment\nA{d}x\nB{d}y\n".encode())
+        t = read(tmp_path, "customers", "{path: c.csv}")
+        assert t.df["customer_id"].tolist() == ["A", "B"], d
+        assert t.df["segment"].tolist() == ["x", "y"]
+
+
+def test_sniffer_ignores_delimiters_inside_quotes():
+    assert sniff_delimiter('a;b;c\n"1,5";"2,5";x\n4;5;6\n') == ";"
+
+
+def test_headerless_whitespace_by_position(tmp_path):
+    # the CDNOW sample layout: master id, sample id, YYYYMMDD, cds, dollars; CRLF
+    write(tmp_path, "s.txt", " 00004 0001 19970101  2   29.33\r\n 00004 0001 19970118  2   29.73\r\n")
+    t = read(tmp_path, "purchases", "{path: s.txt, header: false, delimiter: whitespace, date_format: '%Y%m%d', "
+             "columns: {customer_id: 1, order_date: 3, amount: 5}}")
+    assert t.df["customer_id"].tolist() == ["00004", "00004"]
+    assert t.df["amount"].tolist() == [29.33, 29.73]
+    assert t.df["order_date"].dt.date.tolist() == [date(1997, 1, 1), date(1997, 1, 18)]
+
+
+def test_quantity_times_unit_price(tmp_path):
+    write(tmp_path, "p.csv", "customer_id,order_date,quantity,unit_price\na,2024-01-01,3,2.5\n")
+    assert read(tmp_path, "purchases", "{path: p.csv}").df["amount"].tolist() == [7.5]
+
+
+def test_timestamps_with_offsets(tmp_path):
+    text = ("customer_id,order_date,amount\n"
+            "a,2024-03-01T23:30:00+01:00,1\n"    # Paris 23:30 = 22:30 UTC = 2024-03-01 in Paris, in UTC
+            "b,2024-03-01T23:30:00-05:00,1\n"    # = 2024-03-02 04:30 UTC = 05:30 in Paris
+            "c,2024-03-01 10:00,1\n")
+    write(tmp_path, "p.csv", text)
+    as_written = read(tmp_path, "purchases", "{path: p.csv}").df["order_date"].dt.date.tolist()
+    assert as_written == [date(2024, 3, 1)] * 3
+    paris = read(tmp_path, "purchases", "{path: p.csv}", top="timezone: Europe/Paris\n").df["order_date"].dt.date.tolist()
+    assert paris == [date(2024, 3, 1), date(2024, 3, 2), date(2024, 3, 1)]
+
+
+def test_dayfirst(tmp_path):
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\na,03/04/2024,1\n")
+    assert read(tmp_path, "purchases", "{path: p.csv, dayfirst: true}").df["order_date"].dt.date.tolist() == [date(2024, 4, 3)]
+
+
+def test_gzip_zip_parquet(tmp_path):
+    csv = b"customer_id,order_date,amount\na,2024-01-01,5\nb,2024-01-02,6\n"
+    write(tmp_path, "p.csv.gz", gzip.compress(csv))
+    assert read(tmp_path, "purchases", "{path: p.csv.gz}").df["amount"].sum() == 11
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("export/p.csv", csv)
+    write(tmp_path, "p.zip", buf.getvalue())
+    assert read(tmp_path, "purchases", "{path: p.zip}").df["customer_id"].tolist() == ["a", "b"]
+    pd.DataFrame({"customer_id": ["a", "b"], "order_date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+                  "amount": [5.0, 6.0]}).to_parquet(tmp_path / "p.parquet")
+    t = read(tmp_path, "purchases", "{path: p.parquet}")
+    assert t.df["amount"].tolist() == [5.0, 6.0] and t.df["order_date"].dt.day.tolist() == [1, 2]
+
+
+def test_bad_rows_are_all_listed_with_physical_lines(tmp_path):
+    text = ('customer_id,order_date,amount,note\n'      # line 1
+            'a,2024-01-01,5,"two\nlines"\n'            # lines 2-3
+            'b,2024-13-01,6,x\n'                       # line 4: bad date
+            '\n'                                       # line 5: blank, not a row
+            ',2024-01-02,7,x\n'                        # line 6: missing id
+            'c,2024-01-03,12€,x\n')                    # line 7: currency sign
+    write(tmp_path, "p.csv", text)
+    with pytest.raises(DataError) as e:
+        read(tmp_path, "purchases", "{path: p.csv}")
+    assert e.value.exit_code == 65
+    assert e.value.message == "p.csv: 3 bad rows (set `on_bad_rows: skip` to leave them out)"
+    assert e.value.details[0].startswith("p.csv:4: column 'order_date': value '2024-13-01': not an ISO date")
+    assert e.value.details[1] == "p.csv:6: column 'customer_id': value '': missing"
+    assert e.value.details[2].startswith("p.csv:7: column 'amount': value '12€': not a number (currency sign")
+
+
+def test_number_hints(tmp_path):
+    write(tmp_path, "p.csv", 'customer_id,order_date,amount\na,2024-01-01,"1,234.50"\nb,2024-01-01,"12,5"\nc,2024-01-01,inf\n')
+    with pytest.raises(DataError) as e:
+        read(tmp_path, "purchases", "{path: p.csv}")
+    assert "thousands separator? set `thousands: \",\"`" in e.value.details[0]
+    assert "decimal comma? set `decimal: \",\"`" in e.value.details[1]
+    assert "not a finite number" in e.value.details[2]
+
+
+def test_skip_keeps_the_rest_and_rejects_byte_for_byte(tmp_path):
+    text = 'customer_id,order_date,amount\r\na,2024-01-01,5\r\nb,"2024-01-xx",6\r\nc,2024-01-03,7\r\nd,2024-01-04,oops'
+    write(tmp_path, "p.csv", text)
+    t = read(tmp_path, "purchases", "{path: p.csv}", top="on_bad_rows: skip\n")
+    assert t.df["customer_id"].tolist() == ["a", "c"]
+    assert t.rejected_rows == 2 and t.rows_read == 4
+    assert t.reject_bytes == b'customer_id,order_date,amount\r\nb,"2024-01-xx",6\r\nd,2024-01-04,oops\n'
+    assert t.warnings == ["p.csv: skipped 2 bad rows (on_bad_rows: skip)"]
+
+
+def test_scores_are_validated(tmp_path):
+    text = "nps_score,csat_score\n10,5\n#ERROR!,4\nN/A,3\n9.5,2\n11,1\n,\n7,6\n"
+    write(tmp_path, "r.csv", text)
+    with pytest.raises(DataError) as e:
+        read(tmp_path, "responses", "{path: r.csv}")
+    lines = [d.split(":")[1] for d in e.value.details]
+    # bad: #ERROR! (3), N/A (4), 9.5 (5), 11 (6), CSAT 6 on a 1-5 scale (8);
+    # line 7 has no value at all: an empty row, ignored with a warning
+    assert lines == ["3", "4", "5", "6", "8"]
+    ok = read(tmp_path, "responses", "{path: r.csv, na_values: ['N/A']}", top="on_bad_rows: skip\n")
+    assert "1 empty row (no value in any column) ignored" in ok.warnings[0]
+    assert ok.df["nps_score"].dropna().tolist() == [10]  # N/A is a missing NPS; CSAT 3 keeps that row
+    assert len(ok.df) == 2 and ok.df["csat_score"].tolist() == [5, 3]
+
+
+def test_csat_scale_from_config(tmp_path):
+    write(tmp_path, "r.csv", "csat_score\n7\n1\n")
+    t = read(tmp_path, "responses", "{path: r.csv}", top="satisfaction: {csat_scale: [1, 7]}\n")
+    assert t.df["csat_score"].tolist() == [7, 1]
+
+
+def test_loyalty_flags(tmp_path):
+    write(tmp_path, "c.csv", "customer_id,loyalty_member\na,yes\nb,Non\nc,1\nd,\ne,maybe\n")
+    with pytest.raises(DataError, match="1 bad row"):
+        read(tmp_path, "customers", "{path: c.csv}")
+    write(tmp_path, "c.csv", "customer_id,loyalty_member\na,yes\nb,Non\nc,1\nd,\n")
+    assert read(tmp_path, "customers", "{path: c.csv}").df["loyalty_member"].tolist() == [True, False, True, False]
+
+
+def test_structural_errors(tmp_path):
+    write(tmp_path, "p.csv", 'customer_id,order_date,amount\na,2024-01-01,5\n"b\nc",2024-01-01,12,50\n')
+    with pytest.raises(DataError, match=r"p.csv:3: 4 fields where the header has 3"):
+        read(tmp_path, "purchases", "{path: p.csv}")
+    write(tmp_path, "p.csv", 'customer_id,order_date,amount\na,2024-01-01,5\n"b,2024-01-01,12\n')
+    with pytest.raises(DataError, match=r"p.csv:3: a quoted field that never closes"):
+        read(tmp_path, "purchases", "{path: p.csv}")
+
+
+def test_missing_required_column_names_the_closest(tmp_path):
+    write(tmp_path, "p.csv", "Client ID,Date,Amount\na,2024-01-01,5\n")
+    with pytest.raises(DataError) as e:
+        read(tmp_path, "purchases", "{path: p.csv}")
+    assert "no column for customer_id (required); headers found: 'Client ID', 'Date', 'Amount'" in e.value.message
+
+
+def test_duplicate_headers_and_customers(tmp_path):
+    write(tmp_path, "p.csv", "customer_id,order_date,amount,amount\na,2024-01-01,5,6\n")
+    with pytest.raises(DataError, match=r"p.csv:1: duplicate column name 'amount' \(columns 3 and 4\)"):
+        read(tmp_path, "purchases", "{path: p.csv}")
+    write(tmp_path, "c.csv", "customer_id\nA\nB\nA\n")
+    with pytest.raises(DataError) as e:
+        read(tmp_path, "customers", "{path: c.csv}", top="on_bad_rows: skip\n")
+    assert e.value.details == ["c.csv:2: column 'customer_id': value 'A': duplicate customer_id",
+                               "c.csv:4: column 'customer_id': value 'A': duplicate customer_id"]
+
+
+def test_encoding_error_names_the_fix(tmp_path):
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\nRené,2024-01-01,5\n", "cp1252")
+    with pytest.raises(DataError, match=r"p.csv:2: byte 0xe9 .* set `encoding: cp1252`"):
+        read(tmp_path, "purchases", "{path: p.csv}")
+
+
+def test_utf16_with_bom_is_read(tmp_path):
+    write(tmp_path, "c.csv", "customer_id,segment\nA,x\n".encode("utf-16"))
+    assert read(tmp_path, "customers", "{path: c.csv}").df["customer_id"].tolist() == ["A"]
+
+
+def test_empty_and_header_only(tmp_path):
+    write(tmp_path, "p.csv", "")
+    with pytest.raises(DataError, match="empty file: no header"):
+        read(tmp_path, "purchases", "{path: p.csv}")
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\n")
+    t = read(tmp_path, "purchases", "{path: p.csv}")
+    assert t.rows == 0 and list(t.df.columns) == ["customer_id", "order_date", "amount"]
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(InputMissingError, match="not found"):
+        read(tmp_path, "purchases", "{path: nope.csv}")
+    (tmp_path / "d.csv").mkdir()
+    with pytest.raises(InputMissingError, match="is a folder"):
+        read(tmp_path, "purchases", "{path: d.csv}")
+
+
+def test_orphans_are_kept_and_counted(tmp_path):
+    write(tmp_path, "c.csv", "customer_id\nA\n")
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\nA,2024-01-01,5\nZ,2024-01-01,6\nZ,2024-01-02,7\n")
+    cfg = parse_config("inputs:\n  customers: {path: c.csv}\n  purchases: {path: p.csv}\n", tmp_path / "r.yaml")
+    inputs = load_inputs(cfg, ("purchases",), optional=("customers",))
+    assert len(inputs.get("purchases").df) == 3
+    assert inputs.warnings == ["p.csv: 2 rows (1 customer_id, e.g. 'Z') are not in the customers file; they are kept"]
+
+
+def test_record_spans_with_quotes_and_crlf():
+    buf = b'h1,h2\r\n"a\nb",1\r\nc,2'
+    starts, ends, lines = record_spans(buf)
+    assert lines.tolist() == [1, 2, 4]
+    assert [buf[s:e] for s, e in zip(starts, ends)] == [b"h1,h2\r\n", b'"a\nb",1\r\n', b"c,2"]

@@ -1,0 +1,78 @@
+import json
+import math
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_cli.errors import OutputError
+from retention_cli.io import writers
+
+
+def frame():
+    return pd.DataFrame({
+        "period": ["2024-01", "2024-02"],
+        "segment": ["=HYPERLINK(\"x\")", "@retail"],
+        "churn_rate": [0.0213, np.nan],
+        "customers_start": [47, 0],
+    })
+
+
+def test_csv_guards_formulas_and_writes_null_as_empty():
+    text = writers.to_csv(frame()).decode()
+    assert text.splitlines() == [
+        "period,segment,churn_rate,customers_start",
+        "2024-01,\"'=HYPERLINK(\"\"x\"\")\",0.0213,47",
+        "2024-02,'@retail,,0",
+    ]
+
+
+def test_negative_numbers_are_not_text_and_are_not_guarded():
+    assert writers.to_csv(pd.DataFrame({"revenue": [-3.5]})).decode() == "revenue\n-3.5\n"
+
+
+def test_json_has_meta_and_null_not_nan():
+    doc = json.loads(writers.to_json(frame(), {"as_of": pd.Timestamp("2024-03-01"), "x": math.nan}))
+    assert doc["meta"] == {"as_of": "2024-03-01", "x": None}
+    assert doc["rows"][1]["churn_rate"] is None and doc["rows"][0]["customers_start"] == 47
+    # JSON keeps the data value as is: the formula guard is for spreadsheets (CSV)
+    assert doc["rows"][0]["segment"] == "=HYPERLINK(\"x\")"
+
+
+def test_jsonl_one_object_per_row():
+    lines = writers.to_jsonl(frame()).decode().splitlines()
+    assert [json.loads(x)["period"] for x in lines] == ["2024-01", "2024-02"]
+
+
+def test_bytes_are_deterministic():
+    assert writers.to_csv(frame()) == writers.to_csv(frame().copy())
+    assert writers.to_json(frame(), {"a": 1}) == writers.to_json(frame(), {"a": 1})
+
+
+def test_atomic_write_replaces_and_cleans_up(tmp_path):
+    p = tmp_path / "out.csv"
+    p.write_text("old")
+    writers.atomic_write(p, b"new")
+    assert p.read_text() == "new"
+    assert sorted(os.listdir(tmp_path)) == ["out.csv"]
+
+
+def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
+    p = tmp_path / "out.csv"
+    p.write_text("old")
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(writers.os, "replace", boom)
+    with pytest.raises(OutputError, match="No space left on device"):
+        writers.atomic_write(p, b"new")
+    assert p.read_text() == "old"
+    assert sorted(os.listdir(tmp_path)) == ["out.csv"]
+
+
+def test_percent_cells_in_tables():
+    assert writers.format_cell(0.0213, "churn_rate", {"churn_rate"}) == "2.1 %"
+    assert writers.format_cell(np.nan, "churn_rate", {"churn_rate"}) == "–"
+    assert writers.format_cell(1234.0, "revenue", set()) == "1,234"
