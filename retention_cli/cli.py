@@ -316,5 +316,23 @@ def init_cmd(
                                 markup=False)
 
 
+@command("churn", help="Customers at the start and end of each period, new, lost, retained and reactivated ones, churn rate with its 95 % Wilson interval, and retention rate (SPEC §3). Needs purchases (inactivity model) or customers with signup_date and churn_date (contract model).")
+def churn_cmd(opts: Options) -> None:
+    from retention_cli.kpis.base import CHURN_RATIOS, churn_flows
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    model = run.cfg.churn.model
+    needed = ("purchases",) if model == "inactivity" else ("customers",)
+    optional = ("customers",) if model == "inactivity" else ("purchases",)
+    run.load(needed, optional)
+    periods = run.periods()
+    run.horizon_warning(periods)
+    df = churn_flows(run.base(), periods, model, run.cfg.churn.inactivity_days, run.data_end(),
+                     run.cfg.churn.denominator, run.by)
+    show(run, df, title=f"Churn ({model} model)", percent=CHURN_RATIOS,
+         transpose_key=None if run.by else "period")
+
+
 def main() -> None:
     app()

@@ -84,6 +84,30 @@ class Run:
             )
         return periods
 
+    def base(self):
+        """The customer universe and its facts (model/), built once per run."""
+        from retention_cli.model.customers import build_base
+
+        customers = self.inputs.get("customers")
+        purchases = self.inputs.get("purchases")
+        return build_base(customers.df if customers else None, purchases.df if purchases else None,
+                          self.cfg.churn.model)
+
+    def horizon_warning(self, periods: list[Period]) -> None:
+        """An inactivity window reaching before the first purchase of the data
+        understates customers_start there (nobody can have bought before it)."""
+        purchases = self.inputs.get("purchases") if self.inputs else None
+        if self.cfg.churn.model != "inactivity" or purchases is None or not len(purchases.df):
+            return
+        first = purchases.df["order_date"].min().date()
+        w = self.cfg.churn.inactivity_days
+        short = [p.label for p in periods if p.start - timedelta(days=w) < first]
+        if short:
+            self.warnings.append(
+                f"the {w}-day inactivity window of {short[0]}{'…' + short[-1] if len(short) > 1 else ''} "
+                f"reaches before the first purchase ({first}): customers_start is understated there"
+            )
+
     # --- meta --------------------------------------------------------------------------
     def meta(self, **extra: Any) -> dict[str, Any]:
         tables = self.inputs.tables if self.inputs else {}

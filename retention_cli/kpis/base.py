@@ -1,0 +1,117 @@
+"""Customer-base KPIs (SPEC §3): the flows of customers between period starts and
+ends, churn and retention with a Wilson interval. Pure functions: no files, no
+clock, no printing; inputs are never modified.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.model.customers import Base, active_matrix, activity_intervals, first_event
+from retention_cli.periods import Period, bounds_days
+
+ALL = "(all)"
+MISSING = "(missing)"
+Z95 = 1.959963984540054  # two-sided 95 % normal quantile
+
+CHURN_COLUMNS = [
+    "customers_start", "customers_end", "new_customers", "lost_customers", "retained_customers",
+    "reactivated_customers", "churn_rate", "churn_rate_low", "churn_rate_high", "retention_rate",
+]
+CHURN_RATIOS = ("churn_rate", "churn_rate_low", "churn_rate_high", "retention_rate")
+
+
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, null (NaN) where the denominator is 0 (SPEC §3)."""
+    num = np.asarray(num, dtype=float)
+    den = np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def wilson(p: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """95 % Wilson score interval of a proportion p observed on n (Wilson 1927);
+    null where n is 0 or p is not in [0, 1]."""
+    p = np.asarray(p, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 1 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        low, high = centre - half, centre + half
+    # Not a proportion (the `average` denominator can exceed 1): no interval.
+    bad = (n <= 0) | np.isnan(p) | (p < 0) | (p > 1)
+    low[bad] = np.nan
+    high[bad] = np.nan
+    return np.clip(low, 0, 1), np.clip(high, 0, 1)
+
+
+def segment_codes(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Per customer code, the code of its segment (the combination of the ``by``
+    attributes; empty -> "(missing)"), and the segments' labels in sorted order."""
+    if not by:
+        return np.zeros(base.n, dtype=np.int64), pd.DataFrame(index=[0])
+    attrs = base.attributes
+    cols = {}
+    for b in by:
+        if attrs is None or b not in attrs:
+            from retention_cli.errors import UsageError
+
+            known = ", ".join(attrs.columns) if attrs is not None else "none (no customers file)"
+            raise UsageError(f"--by {b}: not a customers attribute (known: {known})")
+        v = attrs[b].reindex(range(base.n)).astype(object)
+        v = v.where(v.notna() & (v.astype(str).str.strip() != ""), MISSING).astype(str)
+        cols[b] = v.to_numpy()
+    frame = pd.DataFrame(cols)
+    labels = frame.drop_duplicates().sort_values(by, kind="stable").reset_index(drop=True)
+    codes = pd.MultiIndex.from_frame(labels).get_indexer(pd.MultiIndex.from_frame(frame)) if len(by) > 1 \
+        else pd.Index(labels[by[0]]).get_indexer(frame[by[0]])
+    return codes.astype(np.int64), labels
+
+
+def churn_flows(base: Base, periods: list[Period], model: str, window: int, data_end: date,
+                denominator: str = "start", by: list[str] | None = None) -> pd.DataFrame:
+    """One row per (period, segment) with the flows and rates of SPEC §3; the total
+    over all segments first in each period, with "(all)" in the ``by`` columns."""
+    by = by or []
+    starts, ends = bounds_days(periods)
+    instants = np.unique(np.concatenate([starts, ends]))
+    active = active_matrix(base.n, activity_intervals(base, model, window), instants)
+    first = first_event(base, model)
+    seg, labels = segment_codes(base, by)
+    n_seg = len(labels)
+
+    rows = []
+    for k, p in enumerate(periods):  # one step per period: a handful of vector ops
+        i, j = np.searchsorted(instants, starts[k]), np.searchsorted(instants, ends[k])
+        S, E = active[:, i], active[:, j]
+        N = (first >= starts[k]) & (first < ends[k])
+        flows = {
+            "customers_start": S, "customers_end": E, "new_customers": N,
+            "lost_customers": S & ~E, "retained_customers": S & E, "reactivated_customers": E & ~S & ~N,
+        }
+        per_seg = {name: np.bincount(seg, weights=m, minlength=n_seg) for name, m in flows.items()}
+        total = {name: np.array([m.sum()]) for name, m in flows.items()}
+        for counts, seg_labels in ((total, None), (per_seg, labels)):
+            block = pd.DataFrame({name: v.astype(np.int64) for name, v in counts.items()})
+            block.insert(0, "period", p.label)
+            for b in by:
+                block.insert(1 + by.index(b), b, ALL if seg_labels is None else seg_labels[b].to_numpy())
+            block.insert(1 + len(by), "complete", p.complete(data_end))
+            rows.append(block)
+        if not by:
+            rows.pop()  # the single segment is the total
+    out = pd.concat(rows, ignore_index=True)
+    den = {
+        "start": out["customers_start"],
+        "start_plus_new": out["customers_start"] + out["new_customers"],
+        "average": (out["customers_start"] + out["customers_end"]) / 2,
+    }[denominator].to_numpy(dtype=float)
+    out["churn_rate"] = ratio(out["lost_customers"], den)
+    out["churn_rate_low"], out["churn_rate_high"] = wilson(out["churn_rate"].to_numpy(), den)
+    out["retention_rate"] = 1 - out["churn_rate"]
+    return out

@@ -1,0 +1,164 @@
+"""Who is a customer when (SPEC §3), computed once per run as per-customer facts.
+
+Every customer id is encoded once as an integer code; every later step works on
+codes and on dates as int64 day numbers (days since 1970-01-01).
+
+Activity is a set of half-open intervals [start, end) of instants t (the start of a
+calendar day) at which a customer is active:
+- inactivity model: each purchase on day d makes the customer active for
+  t in [d + 1, d + W + 1), i.e. the purchase lies in [t - W, t - 1];
+- contract model: active for t in [signup_date + 1, churn_date + 1), i.e.
+  signup_date < t and churn_date >= t (open-ended without churn_date).
+The state at any set of instants is then one bincount over the intervals,
+without a scan of the purchases per period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.errors import DataError
+
+NEVER = np.iinfo(np.int64).max // 4  # an open interval end
+
+
+def day_numbers(s: pd.Series) -> np.ndarray:
+    """Datetime column -> int64 days since 1970-01-01 (NaT -> NEVER)."""
+    v = s.to_numpy(dtype="datetime64[D]", na_value=np.datetime64("NaT"))
+    out = v.astype("int64")
+    out[np.isnat(v)] = NEVER
+    return out
+
+
+@dataclass
+class Orders:
+    """One row per order (lines of one order_id summed; SPEC §1 order lines)."""
+
+    cust: np.ndarray        # int64 customer code
+    day: np.ndarray         # int64 order date (earliest line)
+    amount: np.ndarray      # float64 (NaN when the input has no amount)
+    is_return: np.ndarray   # bool: negative total, lowers revenue, not an order
+    n_products: np.ndarray | None  # distinct product_id in the order (None without product_id)
+    products: pd.DataFrame | None  # (cust, day, product code) of non-return lines, for multi-product KPIs
+
+
+@dataclass
+class Base:
+    """The customer universe and the facts every KPI of the base needs."""
+
+    ids: pd.Index                 # code -> customer_id
+    orders: Orders | None
+    first_purchase: np.ndarray    # per code: first order day (NEVER: none)
+    signup: np.ndarray | None     # per code (contract model)
+    churn: np.ndarray | None
+    attributes: pd.DataFrame | None  # customers' other columns, indexed by code
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def customer_index(*id_columns: pd.Series | None) -> pd.Index:
+    parts = [s.dropna() for s in id_columns if s is not None]
+    if not parts:
+        return pd.Index([], dtype=str)
+    return pd.Index(pd.concat(parts, ignore_index=True).unique())
+
+
+def build_orders(purchases: pd.DataFrame, ids: pd.Index) -> Orders:
+    cust = ids.get_indexer(purchases["customer_id"]).astype(np.int64)
+    day = day_numbers(purchases["order_date"])
+    has_amount = "amount" in purchases
+    amount = purchases["amount"].to_numpy(dtype="float64") if has_amount else np.full(len(purchases), np.nan)
+    frame = pd.DataFrame({"cust": cust, "day": day, "amount": amount})
+    if "order_id" in purchases:
+        # Lines of one order: summed amount, earliest date (SPEC §1). An order id is
+        # scoped to its customer, so two customers' "A1" are two orders.
+        key = pd.MultiIndex.from_arrays([cust, purchases["order_id"].to_numpy()])
+        codes, _ = pd.factorize(key)
+        frame["order"] = codes
+        g = frame.groupby("order", sort=True)
+        per = pd.DataFrame({
+            "cust": g["cust"].first(),
+            "day": g["day"].min(),
+            "amount": g["amount"].sum(min_count=1) if has_amount else np.nan,
+        })
+        line_order = codes
+    else:
+        per = frame
+        line_order = np.arange(len(frame))
+    is_return = per["amount"].to_numpy() < 0
+    n_products = products = None
+    if "product_id" in purchases:
+        lines = pd.DataFrame({"order": line_order, "product": pd.factorize(purchases["product_id"])[0]})
+        n_products = lines.groupby("order")["product"].nunique().reindex(range(len(per)), fill_value=0).to_numpy()
+        ok = ~is_return[line_order]
+        products = pd.DataFrame({"cust": cust[ok], "day": per["day"].to_numpy()[line_order[ok]],
+                                 "product": lines["product"].to_numpy()[ok]})
+    return Orders(per["cust"].to_numpy(np.int64), per["day"].to_numpy(np.int64),
+                  per["amount"].to_numpy(np.float64), is_return, n_products, products)
+
+
+def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str) -> Base:
+    ids = customer_index(None if customers is None else customers["customer_id"],
+                         None if purchases is None else purchases["customer_id"])
+    orders = build_orders(purchases, ids) if purchases is not None else None
+    first = np.full(len(ids), NEVER, dtype=np.int64)
+    if orders is not None:
+        buy = ~orders.is_return
+        np.minimum.at(first, orders.cust[buy], orders.day[buy])
+    signup = churn = attrs = None
+    if customers is not None:
+        codes = ids.get_indexer(customers["customer_id"])
+        attrs = customers.set_axis(codes).drop(columns=["customer_id"]).sort_index()
+        if model == "contract":
+            for col in ("signup_date", "churn_date"):
+                if col not in customers:
+                    raise DataError(f"the contract model needs customers.{col} (churn.model: contract)")
+            signup = np.full(len(ids), NEVER, dtype=np.int64)
+            churn = np.full(len(ids), NEVER, dtype=np.int64)
+            signup[codes] = day_numbers(customers["signup_date"])
+            churn[codes] = day_numbers(customers["churn_date"])
+    elif model == "contract":
+        raise DataError("the contract model needs a customers file with signup_date and churn_date")
+    return Base(ids, orders, first, signup, churn, attrs)
+
+
+def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(customer code, start, end) of every interval of instants t at which the
+    customer is active."""
+    if model == "contract":
+        has = base.signup < NEVER
+        cust = np.flatnonzero(has)
+        start = base.signup[has] + 1
+        end = np.where(base.churn[has] < NEVER, base.churn[has] + 1, NEVER)
+        return cust, start, end
+    o = base.orders
+    if o is None:
+        raise DataError("the inactivity model needs purchases")
+    buy = ~o.is_return
+    return o.cust[buy], o.day[buy] + 1, o.day[buy] + window + 1
+
+
+def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  instants: np.ndarray) -> np.ndarray:
+    """Boolean (customers × instants): is the customer active at each instant?
+    A difference array over the sorted instants, filled with one bincount."""
+    cust, start, end = intervals
+    k = len(instants)
+    lo = np.searchsorted(instants, start, side="left")   # first instant >= start
+    hi = np.searchsorted(instants, end, side="left")     # first instant >= end
+    keep = lo < hi
+    width = k + 1
+    flat = np.concatenate([cust[keep] * width + lo[keep], cust[keep] * width + hi[keep]])
+    weights = np.concatenate([np.ones(keep.sum()), -np.ones(keep.sum())])
+    diff = np.bincount(flat, weights=weights, minlength=n_customers * width).reshape(n_customers, width)
+    return np.cumsum(diff, axis=1)[:, :k] > 0.5
+
+
+def first_event(base: Base, model: str) -> np.ndarray:
+    """Day a customer became one: first purchase (inactivity) or signup (contract)."""
+    return base.signup if model == "contract" else base.first_purchase

@@ -1,0 +1,70 @@
+"""`retention churn` through the CLI: csv and json parsed and checked."""
+
+import json
+
+from tests.conftest import ROOT, write
+
+# W = 30. February 2024: s = 02-01 (window 01-02 .. 01-31), e = 03-01 (window 01-31 .. 02-29)
+PURCHASES = ("customer_id,order_date,amount\n"
+             "A,2024-01-10,10\n"   # in S (Feb), not in E: lost in Feb
+             "B,2024-01-31,10\n"   # in S and in E (01-31 is e - 30): retained in Feb
+             "C,2024-02-15,10\n"   # new in Feb, in E
+             "C,2024-03-20,10\n")  # the latest event: data end 2024-03-21 (March incomplete)
+CUSTOMERS = "customer_id,segment\nA,x\nB,y\nC,x\n"
+
+
+def setup(cli):
+    write(cli.cwd, "p.csv", PURCHASES)
+    write(cli.cwd, "c.csv", CUSTOMERS)
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
+          "churn: {inactivity_days: 30}\n")
+
+
+def test_churn_csv(cli):
+    setup(cli)
+    r = cli("churn", "--period", "2024-02", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    (row,) = cli.csv_rows(r)
+    assert row["period"] == "2024-02" and row["complete"] == "true"
+    assert [row[k] for k in ("customers_start", "customers_end", "new_customers", "lost_customers",
+                             "retained_customers", "reactivated_customers")] == ["2", "2", "1", "1", "1", "0"]
+    assert float(row["churn_rate"]) == 0.5 and float(row["retention_rate"]) == 0.5
+
+
+def test_churn_json_by_segment_and_incomplete_warning(cli):
+    setup(cli)
+    r = cli("churn", "--from", "2024-02", "--to", "2024-03", "--by", "segment", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    rows = {(x["period"], x["segment"]): x for x in doc["rows"]}
+    assert list(rows) == [("2024-02", "(all)"), ("2024-02", "x"), ("2024-02", "y"),
+                          ("2024-03", "(all)"), ("2024-03", "x"), ("2024-03", "y")]
+    assert rows[("2024-02", "x")]["lost_customers"] == 1 and rows[("2024-02", "y")]["retained_customers"] == 1
+    assert rows[("2024-03", "(all)")]["complete"] is False
+    assert doc["meta"]["data_end"] == "2024-03-21" and doc["meta"]["churn"]["inactivity_days"] == 30
+    assert doc["meta"]["inputs"]["purchases"]["rows"] == 4 and len(doc["meta"]["inputs"]["purchases"]["sha256"]) == 64
+    assert "2024-03 ends after the data end (2024-03-21)" in r.stderr
+    assert "reaches before the first purchase (2024-01-10)" in r.stderr
+
+
+def test_churn_without_purchases_is_66(cli):
+    write(cli.cwd, "c.csv", CUSTOMERS)
+    write(cli.cwd, "retention.yaml", "inputs:\n  customers: {path: c.csv}\n")
+    r = cli("churn", "-o", "out.csv")
+    assert r.exit_code == 66 and "no purchases input" in r.stderr
+    assert not (cli.cwd / "out.csv").exists()
+
+
+def test_churn_unknown_by_is_usage_error(cli):
+    setup(cli)
+    r = cli("churn", "--by", "colour", "--format", "csv")
+    assert r.exit_code == 2 and "--by colour: not a customers attribute (known: segment)" in r.stderr
+
+
+def test_churn_on_sample_data_twelve_months(cli):
+    r = cli("churn", "-c", str(ROOT / "config.example.yaml"), "--from", "2025-01", "--to", "2025-12", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    rows = cli.csv_rows(r)
+    assert [x["period"] for x in rows] == [f"2025-{m:02d}" for m in range(1, 13)]
+    for x in rows:  # flows add up in every month
+        assert int(x["customers_start"]) == int(x["lost_customers"]) + int(x["retained_customers"])
