@@ -334,5 +334,23 @@ def churn_cmd(opts: Options) -> None:
          transpose_key=None if run.by else "period")
 
 
+@command("purchases", help="Orders, buyers, revenue, average order value, purchase frequency, repurchase rate, first vs repeat order value, multi-product buyers, revenue concentration, net revenue retention, lifetime, simple CLV, acquisition cost, loyalty participation and sales cycle, per period (SPEC §4.1). KPIs whose input column is absent are left out with a note.")
+def purchases_cmd(opts: Options) -> None:
+    from retention_cli.kpis.purchasing import PURCHASE_RATIOS, purchase_kpis
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    run.load(("purchases",), ("customers",))
+    periods = run.periods()
+    run.horizon_warning(periods)
+    cfg = run.cfg
+    df = purchase_kpis(run.base(), periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                       data_end=run.data_end(), denominator=cfg.churn.denominator, by=run.by,
+                       top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin,
+                       acquisition_spend=cfg.economics.acquisition_spend)
+    run.note_omitted(df)
+    show(run, df, title="Purchasing", percent=PURCHASE_RATIOS, transpose_key=None if run.by else "period")
+
+
 def main() -> None:
     app()

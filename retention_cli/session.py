@@ -108,6 +108,20 @@ class Run:
                 f"reaches before the first purchase ({first}): customers_start is understated there"
             )
 
+    def note_omitted(self, df) -> None:
+        """One note on stderr for the KPIs left out because an input column is absent."""
+        from retention_cli.kpis.purchasing import PURCHASE_COLUMNS
+
+        why = {
+            "multi_product_ratio": "purchases.product_id", "multi_product_share": "purchases.product_id",
+            "acquisition_cost": "economics.acquisition_spend", "loyalty_participation_rate": "customers.loyalty_member",
+            "sales_cycle_days": "customers.first_contact_date", "revenue": "purchases.amount",
+        }
+        missing = [c for c in PURCHASE_COLUMNS if c not in df.columns]
+        if missing:
+            reasons = sorted({why.get(c, "purchases.amount") for c in missing})
+            self.warnings.append(f"left out: {', '.join(missing)} (no {', '.join(reasons)})")
+
     # --- meta --------------------------------------------------------------------------
     def meta(self, **extra: Any) -> dict[str, Any]:
         tables = self.inputs.tables if self.inputs else {}

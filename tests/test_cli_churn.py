@@ -68,3 +68,15 @@ def test_churn_on_sample_data_twelve_months(cli):
     assert [x["period"] for x in rows] == [f"2025-{m:02d}" for m in range(1, 13)]
     for x in rows:  # flows add up in every month
         assert int(x["customers_start"]) == int(x["lost_customers"]) + int(x["retained_customers"])
+
+
+def test_purchases_csv_and_note_for_left_out_kpis(cli):
+    setup(cli)
+    r = cli("purchases", "--period", "2024-02", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    (row,) = cli.csv_rows(r)
+    # February holds one order: C on 02-15, amount 10 (A and B bought in January)
+    assert (row["orders"], row["buyers"], row["revenue"]) == ("1", "1", "10.0")
+    assert "multi_product_ratio" not in row and "sales_cycle_days" not in row
+    assert "left out: multi_product_ratio, multi_product_share" in r.stderr
+    assert "no customers.first_contact_date" in r.stderr

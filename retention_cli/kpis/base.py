@@ -73,23 +73,28 @@ def segment_codes(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     return codes.astype(np.int64), labels
 
 
+def states(base: Base, periods: list[Period], model: str, window: int):
+    """Per period k: (k, period, S, E, N) as boolean vectors over customer codes:
+    active at the start, active at the end, new in the period (SPEC §3)."""
+    starts, ends = bounds_days(periods)
+    instants = np.unique(np.concatenate([starts, ends]))
+    active = active_matrix(base.n, activity_intervals(base, model, window), instants)
+    first = first_event(base, model)
+    for k, p in enumerate(periods):  # one step per period: a handful of vector ops
+        i, j = np.searchsorted(instants, starts[k]), np.searchsorted(instants, ends[k])
+        yield k, p, active[:, i], active[:, j], (first >= starts[k]) & (first < ends[k])
+
+
 def churn_flows(base: Base, periods: list[Period], model: str, window: int, data_end: date,
                 denominator: str = "start", by: list[str] | None = None) -> pd.DataFrame:
     """One row per (period, segment) with the flows and rates of SPEC §3; the total
     over all segments first in each period, with "(all)" in the ``by`` columns."""
     by = by or []
-    starts, ends = bounds_days(periods)
-    instants = np.unique(np.concatenate([starts, ends]))
-    active = active_matrix(base.n, activity_intervals(base, model, window), instants)
-    first = first_event(base, model)
     seg, labels = segment_codes(base, by)
     n_seg = len(labels)
 
     rows = []
-    for k, p in enumerate(periods):  # one step per period: a handful of vector ops
-        i, j = np.searchsorted(instants, starts[k]), np.searchsorted(instants, ends[k])
-        S, E = active[:, i], active[:, j]
-        N = (first >= starts[k]) & (first < ends[k])
+    for k, p, S, E, N in states(base, periods, model, window):
         flows = {
             "customers_start": S, "customers_end": E, "new_customers": N,
             "lost_customers": S & ~E, "retained_customers": S & E, "reactivated_customers": E & ~S & ~N,

@@ -1,0 +1,100 @@
+"""Hand-worked fixture for the purchasing KPIs (SPEC §4.1)."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from retention_cli.kpis.purchasing import purchase_kpis
+from retention_cli.model.customers import build_base
+from retention_cli.periods import parse_label
+
+END = date(2024, 7, 1)
+FEB_MAR = [parse_label("2024-02", END), parse_label("2024-03", END)]
+
+LINES = pd.DataFrame([
+    # customer, order, date, product, amount
+    ("A", "a1", "2024-01-15", "p1", 100.0),   # A's first order (January)
+    ("A", "a2", "2024-02-10", "p1", 30.0),    # Feb: one order of two lines = 50, two products
+    ("A", "a2", "2024-02-10", "p2", 20.0),
+    ("A", "a3", "2024-03-05", "p1", 80.0),
+    ("B", "b1", "2024-02-05", "p3", 40.0),    # B's first order (Feb)
+    ("B", "b2", "2024-03-10", "p3", 60.0),
+    ("B", "rb", "2024-03-12", "p3", -10.0),   # a return: lowers revenue, not an order
+    ("C", "c1", "2024-03-20", "p1", 10.0),    # C's first order (March): 30, three products
+    ("C", "c1", "2024-03-20", "p2", 10.0),
+    ("C", "c1", "2024-03-20", "p3", 10.0),
+    ("D", "d1", "2023-06-01", "p1", 200.0),   # known long before, never again
+], columns=["customer_id", "order_id", "order_date", "product_id", "amount"])
+LINES["order_date"] = pd.to_datetime(LINES["order_date"]).astype("datetime64[s]")
+CUSTOMERS = pd.DataFrame({
+    "customer_id": ["A", "B", "C", "D"],
+    "loyalty_member": pd.array([True, False, True, False], dtype="boolean"),
+    "first_contact_date": pd.to_datetime([None, "2024-01-26", "2024-03-01", None]).astype("datetime64[s]"),
+})
+
+
+@pytest.fixture(scope="module")
+def kpis():
+    base = build_base(CUSTOMERS, LINES, "inactivity")
+    # W = 20 days. Feb: S at 02-01 = {A} (01-15), E at 03-01 = {A} (02-10): lost 0.
+    # March: S at 03-01 = {A} (02-10), E at 04-01 = {C} (03-20; 03-05 and 03-10 are too early): lost {A}, churn 1
+    df = purchase_kpis(base, FEB_MAR, model="inactivity", window=20, data_end=END, top_share=0.2,
+                       gross_margin=0.5, acquisition_spend={"2024-03": 300})
+    return df.set_index("period")
+
+
+def test_february(kpis):
+    f = kpis.loc["2024-02"]
+    assert (f.orders, f.buyers, f.revenue) == (2, 2, 90.0)            # a2 50 + b1 40
+    assert f.average_order_value == 45.0 and f.purchase_frequency == 1.0
+    assert f.repurchase_rate == 0.5          # known before 02-01: A, D; of them A bought
+    assert f.returning_buyer_share == 0.5    # A of {A, B}
+    assert (f.first_order_aov, f.repeat_order_aov, f.repeat_to_first_aov_ratio) == (40.0, 50.0, 1.25)
+    assert (f.multi_product_ratio, f.multi_product_share) == (1.0, 0.5)  # A 2 products, B 1
+    assert f.top_customer_revenue_share == pytest.approx(50 / 90)        # ceil(0.2 × 2) = 1 buyer: A
+    assert f.net_revenue_retention == 0.5    # January buyers {A}: 50 in Feb / 100 in Jan
+    assert np.isnan(f.average_lifetime_periods) and np.isnan(f.clv_simple)  # churn 0
+    assert np.isnan(f.acquisition_cost)      # no spend for Feb
+    assert f.loyalty_participation_rate == 1.0  # E = {A}, a member
+    assert f.sales_cycle_days == 10          # B: contact 01-26, first purchase 02-05
+
+
+def test_march(kpis):
+    m = kpis.loc["2024-03"]
+    assert (m.orders, m.buyers) == (3, 3)                 # a3, b2, c1 (the return is not an order)
+    assert m.revenue == 160.0                             # 80 + 60 - 10 + 30
+    assert m.average_order_value == pytest.approx(170 / 3)
+    assert m.repurchase_rate == pytest.approx(2 / 3)      # known before 03-01: A, B, D; A and B bought
+    assert m.returning_buyer_share == pytest.approx(2 / 3)
+    assert (m.first_order_aov, m.repeat_order_aov) == (30.0, 70.0)   # c1; (80 + 60) / 2
+    assert m.repeat_to_first_aov_ratio == pytest.approx(70 / 30)
+    assert (m.multi_product_ratio, m.multi_product_share) == (0.5, pytest.approx(1 / 3))  # C multi; A, B single
+    assert m.top_customer_revenue_share == pytest.approx(80 / 170)  # ceil(0.6) = 1 buyer: A
+    assert m.net_revenue_retention == pytest.approx(140 / 90)      # Feb buyers A, B: (80 + 60) / (50 + 40)
+    assert m.average_lifetime_periods == 1.0                       # churn 1/1
+    assert m.clv_simple == pytest.approx(170 / 3 * 1.0 * 1.0 * 0.5)
+    assert m.acquisition_cost == 300.0                             # 300 / 1 new customer (C)
+    assert m.loyalty_participation_rate == 1.0                     # E = {C}, a member
+    assert m.sales_cycle_days == 19                                # C: 03-01 -> 03-20
+
+
+def test_segments_add_up():
+    base = build_base(CUSTOMERS.assign(segment=["x", "y", "x", "y"]), LINES, "inactivity")
+    df = purchase_kpis(base, FEB_MAR, model="inactivity", window=20, data_end=END, by=["segment"])
+    for period, grp in df.groupby("period"):
+        total = grp[grp.segment == "(all)"].iloc[0]
+        parts = grp[grp.segment != "(all)"]
+        assert parts.orders.sum() == total.orders and parts.buyers.sum() == total.buyers
+        assert parts.revenue.sum() == pytest.approx(total.revenue)
+    assert df.segment.tolist() == ["(all)", "x", "y", "(all)", "x", "y"]
+
+
+def test_splitting_an_order_into_lines_changes_nothing():
+    merged = LINES.groupby(["customer_id", "order_id"], as_index=False).agg(
+        order_date=("order_date", "min"), amount=("amount", "sum"))
+    a = purchase_kpis(build_base(None, LINES.drop(columns="product_id"), "inactivity"), FEB_MAR,
+                      model="inactivity", window=20, data_end=END)
+    b = purchase_kpis(build_base(None, merged, "inactivity"), FEB_MAR, model="inactivity", window=20, data_end=END)
+    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
