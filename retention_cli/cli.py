@@ -352,5 +352,18 @@ def purchases_cmd(opts: Options) -> None:
     show(run, df, title="Purchasing", percent=PURCHASE_RATIOS, transpose_key=None if run.by else "period")
 
 
+@command("suggest-window", help="The distribution of gaps between a customer's consecutive purchase days (percentiles 50/75/90/95/99) and a proposed inactivity window W: the 90th percentile rounded up to a multiple of 30 days.")
+def suggest_window_cmd(opts: Options) -> None:
+    from retention_cli.kpis.base import suggest_window
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    run.load(("purchases",))
+    df, w, sentence = suggest_window(run.base())
+    if not opts.quiet:
+        err_console(opts).print(sentence, markup=False)
+    show(run, df, title="Gaps between purchases (days)", meta=run.meta(proposed_window=w, explanation=sentence))
+
+
 def main() -> None:
     app()

@@ -5,6 +5,7 @@ clock, no printing; inputs are never modified.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import numpy as np
@@ -120,3 +121,34 @@ def churn_flows(base: Base, periods: list[Period], model: str, window: int, data
     out["churn_rate_low"], out["churn_rate_high"] = wilson(out["churn_rate"].to_numpy(), den)
     out["retention_rate"] = 1 - out["churn_rate"]
     return out
+
+
+GAP_PERCENTILES = (50, 75, 90, 95, 99)
+
+
+def suggest_window(base: Base) -> tuple[pd.DataFrame, int | None, str]:
+    """Gaps in days between a customer's consecutive purchase days (several
+    orders on one day are one purchase; returns are not purchases), their
+    percentiles, and W = the 90th percentile rounded up to a multiple of 30."""
+    o = base.orders
+    buy = ~o.is_return
+    cust, day = o.cust[buy], o.day[buy]
+    order = np.lexsort((day, cust))
+    cust, day = cust[order], day[order]
+    distinct = np.concatenate([[True], (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])]) if len(cust) else np.array([], bool)
+    cust, day = cust[distinct], day[distinct]
+    same = cust[1:] == cust[:-1]
+    gaps = (day[1:] - day[:-1])[same]
+    rows = [("purchase_days", int(len(day))), ("gaps", int(len(gaps))),
+            ("repeat_customers", int(len(np.unique(cust[1:][same]))))]
+    if len(gaps) == 0:
+        return pd.DataFrame(rows, columns=["statistic", "days"]), None, \
+            "No customer bought on two different days: there is no gap to learn a window from."
+    # 'higher': a percentile is an observed gap, never an interpolated one
+    values = np.percentile(gaps, GAP_PERCENTILES, method="higher")
+    rows += [(f"p{q}", int(v)) for q, v in zip(GAP_PERCENTILES, values)]
+    w = int(math.ceil(values[2] / 30) * 30) or 30
+    rows.append(("proposed_window", w))
+    sentence = (f"90 % of repeat purchases come within {int(values[2])} days of the previous one; "
+                f"with churn.inactivity_days: {w}, a customer who has not bought for {w} days counts as lost.")
+    return pd.DataFrame(rows, columns=["statistic", "days"]), w, sentence

@@ -169,3 +169,23 @@ def test_flow_invariants(df, window, denominator):
     shuffled = df.sample(frac=1, random_state=1).reset_index(drop=True)
     again = churn_flows(build_base(None, shuffled, "inactivity"), PERIODS, "inactivity", window, END, denominator)
     pd.testing.assert_frame_equal(out, again)  # independent of row order
+
+
+def test_suggest_window_by_hand():
+    from retention_cli.kpis.base import suggest_window
+
+    df = purchases([
+        ("P", "1", "2024-01-01", 10), ("P", "2", "2024-01-11", 10),   # gap 10
+        ("P", "3", "2024-01-11", 10),                                 # same day: one purchase
+        ("P", "4", "2024-03-11", 10),                                 # gap 60
+        ("Q", "5", "2024-01-01", 10), ("Q", "6", "2024-01-21", 10),   # gap 20
+        ("Q", "7", "2024-01-25", -10),                                # a return: not a purchase
+        ("R", "8", "2024-02-01", 10),                                 # one purchase: no gap
+    ])
+    table, w, sentence = suggest_window(build_base(None, df, "inactivity"))
+    stats = dict(zip(table.statistic, table.days))
+    # gaps sorted: 10, 20, 60; 'higher' percentiles: p50 = 20, p75 .. p99 = 60
+    assert (stats["purchase_days"], stats["gaps"], stats["repeat_customers"]) == (6, 3, 2)
+    assert (stats["p50"], stats["p75"], stats["p90"], stats["p99"]) == (20, 60, 60, 60)
+    assert w == 60 == stats["proposed_window"]        # 60 is already a multiple of 30
+    assert "within 60 days" in sentence
