@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from retention_cli import __version__
-from retention_cli.errors import RetentionError
+from retention_cli.errors import RetentionError, UsageError
 from retention_cli.options import Options
 
 app = typer.Typer(
@@ -363,6 +363,37 @@ def suggest_window_cmd(opts: Options) -> None:
     if not opts.quiet:
         err_console(opts).print(sentence, markup=False)
     show(run, df, title="Gaps between purchases (days)", meta=run.meta(proposed_window=w, explanation=sentence))
+
+
+class Relative(str, Enum):
+    previous = "previous"
+
+
+@command("cohorts", help="Customers grouped by the period of their first purchase (contract model: signup), and the share of each cohort active k periods later (SPEC §4.2). A heat map on a terminal; tidy rows (cohort, offset, cohort_size, active, retention) in csv/json.")
+def cohorts_cmd(
+    opts: Options,
+    revenue: Annotated[bool, typer.Option("--revenue", help="Add cumulative revenue per cohort member.")] = False,
+    relative: Annotated[Optional[Relative], typer.Option("--relative", help="Also retention relative to the previous offset (active at k / active at k - 1).")] = None,
+) -> None:
+    from retention_cli.io import writers
+    from retention_cli.kpis.cohorts import cohort_table
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    model = run.cfg.churn.model
+    run.load(("purchases",) if model == "inactivity" else ("customers",),
+             ("customers",) if model == "inactivity" else ("purchases",))
+    if run.by:
+        raise UsageError("cohorts: --by is not supported yet")
+    periods = run.periods()
+    df = cohort_table(run.base(), periods, model, run.cfg.churn.inactivity_days,
+                      revenue=revenue, relative=relative.value if relative else None)
+    if run.output_format() == "table" and not opts.output:
+        warn(opts, run.warnings)
+        con = out_console(opts)
+        con.print(writers.cohort_heatmap(df, width=con.width))
+        return
+    show(run, df, title="Cohorts", percent=("retention", "retention_relative"))
 
 
 def main() -> None:

@@ -80,3 +80,12 @@ def test_purchases_csv_and_note_for_left_out_kpis(cli):
     assert "multi_product_ratio" not in row and "sales_cycle_days" not in row
     assert "left out: multi_product_ratio, multi_product_share" in r.stderr
     assert "no customers.first_contact_date" in r.stderr
+
+
+def test_cohorts_csv(cli):
+    setup(cli)
+    r = cli("cohorts", "--from", "2024-01", "--to", "2024-02", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    rows = [(x["cohort"], x["offset"], x["cohort_size"], x["active"]) for x in cli.csv_rows(r)]
+    # January cohort {A, B}: neither buys in February; February cohort {C}
+    assert rows == [("2024-01", "0", "2", "2"), ("2024-01", "1", "2", "0"), ("2024-02", "0", "1", "1")]

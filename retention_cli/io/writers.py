@@ -191,3 +191,43 @@ def format_from_path(path: str | None) -> str | None:
         return None
     suffix = Path(path).suffix.lower().lstrip(".")
     return suffix if suffix in ("csv", "json", "jsonl") else None
+
+
+def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120):
+    """The cohort triangle as a Rich table coloured as a heat map: rows are cohorts,
+    columns offsets, cells whole percentages (compact, so 36 cohorts fit a wide
+    terminal). Offsets that do not fit ``width`` are left out, and the caption says so."""
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    offsets = sorted(df["offset"].unique())
+    label_w = max([len(str(c)) for c in df["cohort"].unique()] + [6]) + 7
+    fit = max(1, (width - label_w) // 4)
+    shown = offsets[:fit]
+    hidden = offsets[len(shown):]
+    caption = None if not hidden else (
+        (f"offset {hidden[0]}" if len(hidden) == 1 else f"offsets {hidden[0]}–{hidden[-1]}")
+        + " not shown (terminal too narrow); --format csv has them all")
+    t = RichTable(title=f"Cohort {value.replace('_', ' ')} (%)", title_justify="left", caption=caption,
+                  box=None, padding=(0, 0), header_style="bold", show_edge=False)
+    t.add_column("cohort", no_wrap=True)
+    t.add_column("size", justify="right", no_wrap=True)
+    for k in shown:
+        t.add_column(f"{k:>3}", justify="right", no_wrap=True, width=4)
+    grid = df.pivot(index="cohort", columns="offset", values=value)
+    # Offset 0 is 100 % by definition: scale the colours to the rest of the triangle.
+    later = df.loc[df["offset"] > 0, value]
+    top = float(later.max()) if len(later) and later.notna().any() and later.max() > 0 else 1.0
+    sizes = df.groupby("cohort", sort=False)["cohort_size"].first()
+    for cohort in grid.index:
+        cells = []
+        for k in shown:
+            v = grid.loc[cohort].get(k, np.nan)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                cells.append(Text(""))
+                continue
+            level = min(max(float(v) / top, 0.0), 1.0)
+            shade = int(round(40 + 180 * level))
+            cells.append(Text(f"{100 * v:>3.0f} ", style=f"black on rgb({255 - shade // 2},{shade},{120})"))
+        t.add_row(str(cohort), f"{int(sizes[cohort]):,} ", *cells)
+    return t
