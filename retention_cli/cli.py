@@ -396,5 +396,28 @@ def cohorts_cmd(
     show(run, df, title="Cohorts", percent=("retention", "retention_relative"))
 
 
+@command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
+def summary_cmd(opts: Options) -> None:
+    from retention_cli.kpis.summary import RATIOS, summary_table
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    run.load(("purchases",), ("customers",))
+    if opts.from_ or opts.to:
+        raise UsageError("summary takes one period (--period), not a series")
+    period = run.periods()[-1]
+    cfg = run.cfg
+    df = summary_table(run.base(), period, model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                       data_end=run.data_end(), denominator=cfg.churn.denominator,
+                       top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin)
+    if run.output_format() == "table" and not opts.output:
+        from retention_cli.io import writers
+
+        warn(opts, run.warnings)
+        out_console(opts).print(writers.summary_view(df, RATIOS))
+        return
+    show(run, df, title="Summary")
+
+
 def main() -> None:
     app()

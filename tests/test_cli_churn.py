@@ -89,3 +89,12 @@ def test_cohorts_csv(cli):
     rows = [(x["cohort"], x["offset"], x["cohort_size"], x["active"]) for x in cli.csv_rows(r)]
     # January cohort {A, B}: neither buys in February; February cohort {C}
     assert rows == [("2024-01", "0", "2", "2"), ("2024-01", "1", "2", "0"), ("2024-02", "0", "1", "1")]
+
+
+def test_summary_csv(cli):
+    setup(cli)
+    r = cli("summary", "--period", "2024-02", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    rows = {x["kpi"]: x for x in cli.csv_rows(r)}
+    assert rows["orders"]["value"] == "1.0" and rows["orders"]["previous"] == "2.0"  # Feb: C; Jan: A, B
+    assert cli("summary", "--from", "2024-01", "--to", "2024-02").exit_code == 2

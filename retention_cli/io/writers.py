@@ -231,3 +231,29 @@ def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120)
             cells.append(Text(f"{100 * v:>3.0f} ", style=f"black on rgb({255 - shade // 2},{shade},{120})"))
         t.add_row(str(cohort), f"{int(sizes[cohort]):,} ", *cells)
     return t
+
+
+def summary_view(df: pd.DataFrame, ratios: set[str]):
+    """Headline KPIs with arrows: ▲ up, ▼ down, = unchanged, – not comparable."""
+    from rich.table import Table as RichTable
+
+    if df.empty:
+        return RichTable(title="Summary: no KPI")
+    first = df.iloc[0]
+    t = RichTable(title=f"Summary {first['period']}", title_justify="left", header_style="bold")
+    t.add_column("kpi")
+    t.add_column(str(first["period"]), justify="right")
+    t.add_column(f"vs {first['previous_period'] or '–'}", justify="right")
+    t.add_column(f"vs {first['year_ago_period'] or '–'}", justify="right")
+
+    def change(v: float, kpi: str) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return "–"
+        arrow = "▲" if v > 0 else "▼" if v < 0 else "="
+        size = f"{100 * abs(v):.1f} pt" if kpi in ratios else format_cell(abs(v), kpi, set())
+        return f"{arrow} {size}"
+
+    for r in df.itertuples():
+        t.add_row(r.label, format_cell(r.value, r.kpi, ratios),
+                  change(r.change_vs_previous, r.kpi), change(r.change_vs_year_ago, r.kpi))
+    return t

@@ -1,0 +1,57 @@
+"""`summary`: the headline KPIs of one period beside the previous period and the
+same period a year earlier (SPEC §5). Later families add their rows."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.kpis.base import churn_flows
+from retention_cli.kpis.purchasing import purchase_kpis
+from retention_cli.model.customers import Base
+from retention_cli.periods import Period
+
+YEAR_STEPS = {"week": 52, "month": 12, "quarter": 4, "year": 1}
+HEADLINE = [
+    ("customers_end", "customers at the end"), ("new_customers", "new customers"),
+    ("lost_customers", "lost customers"), ("churn_rate", "churn rate"), ("retention_rate", "retention rate"),
+    ("orders", "orders"), ("buyers", "buyers"), ("revenue", "revenue"),
+    ("average_order_value", "average order value"), ("repurchase_rate", "repurchase rate"),
+    ("net_revenue_retention", "net revenue retention"),
+]
+RATIOS = {"churn_rate", "retention_rate", "repurchase_rate", "net_revenue_retention"}
+
+
+def comparison_periods(p: Period) -> tuple[Period, Period | None, Period | None]:
+    if p.freq == "all":
+        return p, None, None
+    return p, p.shift(-1), p.shift(-YEAR_STEPS[p.freq])
+
+
+def summary_table(base: Base, period: Period, *, model: str, window: int, data_end: date,
+                  denominator: str, top_share: float, gross_margin: float) -> pd.DataFrame:
+    latest, previous, year_ago = comparison_periods(period)
+    ps = [q for q in (latest, previous, year_ago) if q is not None]
+    churn = churn_flows(base, ps, model, window, data_end, denominator).set_index("period")
+    buy = purchase_kpis(base, ps, model=model, window=window, data_end=data_end, denominator=denominator,
+                        top_share=top_share, gross_margin=gross_margin).set_index("period")
+    both = churn.join(buy.drop(columns=["complete"]), how="left")
+
+    def value(q: Period | None, kpi: str) -> float:
+        if q is None or kpi not in both:
+            return np.nan
+        return float(both.loc[q.label, kpi])
+
+    rows = []
+    for kpi, label in HEADLINE:
+        if kpi not in both:
+            continue
+        now, prev, year = value(latest, kpi), value(previous, kpi), value(year_ago, kpi)
+        rows.append({"kpi": kpi, "label": label, "period": latest.label, "value": now,
+                     "previous_period": previous.label if previous else None, "previous": prev,
+                     "change_vs_previous": now - prev,
+                     "year_ago_period": year_ago.label if year_ago else None, "year_ago": year,
+                     "change_vs_year_ago": now - year})
+    return pd.DataFrame(rows)
