@@ -383,15 +383,18 @@ def cohorts_cmd(
     model = run.cfg.churn.model
     run.load(("purchases",) if model == "inactivity" else ("customers",),
              ("customers",) if model == "inactivity" else ("purchases",))
-    if run.by:
-        raise UsageError("cohorts: --by is not supported yet")
     periods = run.periods()
     df = cohort_table(run.base(), periods, model, run.cfg.churn.inactivity_days,
-                      revenue=revenue, relative=relative.value if relative else None)
+                      revenue=revenue, relative=relative.value if relative else None, by=run.by)
     if run.output_format() == "table" and not opts.output:
         warn(opts, run.warnings)
         con = out_console(opts)
-        con.print(writers.cohort_heatmap(df, width=con.width))
+        if not run.by:
+            con.print(writers.cohort_heatmap(df, width=con.width))
+            return
+        for key, part in df.groupby(run.by, sort=False):  # one heat map per segment
+            name = ", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+            con.print(writers.cohort_heatmap(part, width=con.width, title=name))
         return
     show(run, df, title="Cohorts", percent=("retention", "retention_relative"))
 

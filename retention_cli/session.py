@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,6 +19,20 @@ from retention_cli.io import writers
 from retention_cli.io.readers import Inputs, load_inputs
 from retention_cli.options import Options
 from retention_cli.periods import Period, PeriodRequest, resolve
+
+
+@contextmanager
+def progress(opts: Options):
+    """A transient status line on stderr while inputs are read, only when stderr
+    is a terminal (nothing in a pipe, a cron job or with --quiet)."""
+    if opts.quiet or not sys.stderr.isatty():
+        yield lambda name, display: None
+        return
+    from rich.console import Console
+
+    con = Console(stderr=True, no_color=opts.no_color)
+    with con.status("reading inputs…") as status:
+        yield lambda name, display: status.update(f"reading {name}: {display}…")
 
 
 class Run:
@@ -56,7 +71,9 @@ class Run:
     # --- data ------------------------------------------------------------------------
     def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = ()) -> Inputs:
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses")}
-        self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional)
+        with progress(self.opts) as on_table:
+            self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
+                                      on_table=on_table)
         self.warnings.extend(self.inputs.warnings)
         return self.inputs
 
@@ -117,7 +134,17 @@ class Run:
             "acquisition_cost": "economics.acquisition_spend", "loyalty_participation_rate": "customers.loyalty_member",
             "sales_cycle_days": "customers.first_contact_date", "revenue": "purchases.amount",
         }
+        from retention_cli.kpis.purchasing import CUSTOMER_LEVEL
+
         missing = [c for c in PURCHASE_COLUMNS if c not in df.columns]
+        attrs = self.inputs.get("customers").df.columns if self.inputs.get("customers") else []
+        event_by = [b for b in self.by if b not in attrs]
+        if event_by:
+            level = [c for c in missing if c in CUSTOMER_LEVEL]
+            if level:
+                self.warnings.append(f"left out: {', '.join(level)} (--by {event_by[0]} is a purchases column: "
+                                     "a customer can be in several of its segments)")
+            missing = [c for c in missing if c not in CUSTOMER_LEVEL]
         if missing:
             reasons = sorted({why.get(c, "purchases.amount") for c in missing})
             self.warnings.append(f"left out: {', '.join(missing)} (no {', '.join(reasons)})")
@@ -139,6 +166,7 @@ class Run:
                 for name, t in tables.items()
             },
             "rejected_rows": {name: t.rejected_rows for name, t in tables.items()},
+            "settings": self.cfg.model_dump(mode="json", exclude={"inputs", "source", "report"}),
         }
         m.update(extra)
         m["warnings"] = list(self.warnings)

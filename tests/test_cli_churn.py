@@ -58,7 +58,7 @@ def test_churn_without_purchases_is_66(cli):
 def test_churn_unknown_by_is_usage_error(cli):
     setup(cli)
     r = cli("churn", "--by", "colour", "--format", "csv")
-    assert r.exit_code == 2 and "--by colour: not a customers attribute (known: segment)" in r.stderr
+    assert r.exit_code == 2 and "--by colour: not a customers attribute nor a purchases column (known: segment)" in r.stderr
 
 
 def test_churn_on_sample_data_twelve_months(cli):

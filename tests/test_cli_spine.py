@@ -197,3 +197,25 @@ def test_sample_data_validates(cli):
     assert set(rows) == {"customers", "purchases", "complaints", "responses"}
     assert all(row["status"] == "ok" for row in rows.values())
     assert "Montant TTC -> amount" in rows["purchases"]["mapping"]
+
+
+def test_internal_error_is_one_line_and_traceback_only_with_verbose(cli, monkeypatch):
+    write(cli.cwd, "p.csv", GOOD)
+    config(cli)
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr("retention_cli.validate.validate", boom)
+    r = cli("validate")
+    assert r.exit_code == 1
+    assert r.stderr == "retention: internal error: ZeroDivisionError: oops (please report this; --verbose shows the traceback)\n"
+    v = cli("validate", "--verbose")
+    assert v.exit_code == 1 and "Traceback" in v.stderr
+
+
+def test_meta_records_settings(cli):
+    write(cli.cwd, "p.csv", GOOD)
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\nchurn: {inactivity_days: 90}\nwom: {negative_reach: 15}\n")
+    meta = cli.json(cli("validate", "--format", "json"))["meta"]
+    assert meta["settings"]["churn"]["inactivity_days"] == 90 and meta["settings"]["wom"]["negative_reach"] == 15

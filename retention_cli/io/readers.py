@@ -628,6 +628,7 @@ def load_inputs(
     overrides: dict[str, str | None] | None = None,
     by: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
+    on_table=None,
 ) -> Inputs:
     """Read the ``needed`` tables (a missing one is an error, 66) and the
     ``optional`` ones that are configured; check references between them."""
@@ -649,6 +650,8 @@ def load_inputs(
                     f"no {name} input: add `inputs: {name}: {{path: …}}` to the config or pass --{name} FILE"
                 )
             continue
+        if on_table is not None:
+            on_table(name, overrides.get(name) or inp.path)
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
             extra=tuple(by) if name != "customers" else (),

@@ -193,7 +193,7 @@ def format_from_path(path: str | None) -> str | None:
     return suffix if suffix in ("csv", "json", "jsonl") else None
 
 
-def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120):
+def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120, title: str | None = None):
     """The cohort triangle as a Rich table coloured as a heat map: rows are cohorts,
     columns offsets, cells whole percentages (compact, so 36 cohorts fit a wide
     terminal). Offsets that do not fit ``width`` are left out, and the caption says so."""
@@ -208,7 +208,8 @@ def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120)
     caption = None if not hidden else (
         (f"offset {hidden[0]}" if len(hidden) == 1 else f"offsets {hidden[0]}–{hidden[-1]}")
         + " not shown (terminal too narrow); --format csv has them all")
-    t = RichTable(title=f"Cohort {value.replace('_', ' ')} (%)", title_justify="left", caption=caption,
+    heading = f"Cohort {value.replace('_', ' ')} (%)" + (f": {title}" if title else "")
+    t = RichTable(title=heading, title_justify="left", caption=caption,
                   box=None, padding=(0, 0), header_style="bold", show_edge=False)
     t.add_column("cohort", no_wrap=True)
     t.add_column("size", justify="right", no_wrap=True)

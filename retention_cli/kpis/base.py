@@ -51,27 +51,66 @@ def wilson(p: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np
     return np.clip(low, 0, 1), np.clip(high, 0, 1)
 
 
+def _clean(values: pd.Series) -> np.ndarray:
+    v = values.astype(object)
+    return v.where(v.notna() & (v.astype(str).str.strip() != ""), MISSING).astype(str).to_numpy()
+
+
+def _codes(frame: pd.DataFrame, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Codes of the value combinations of ``frame``'s rows, and the combinations sorted."""
+    labels = frame.drop_duplicates().sort_values(by, kind="stable").reset_index(drop=True)
+    if len(by) > 1:
+        codes = pd.MultiIndex.from_frame(labels).get_indexer(pd.MultiIndex.from_frame(frame))
+    else:
+        codes = pd.Index(labels[by[0]]).get_indexer(frame[by[0]])
+    return codes.astype(np.int64), labels
+
+
+def _unknown(b: str, base: Base) -> Exception:
+    from retention_cli.errors import UsageError
+
+    attrs = list(base.attributes.columns) if base.attributes is not None else []
+    events = list(base.orders.extras.columns) if base.orders is not None and base.orders.extras is not None else []
+    known = ", ".join(attrs + events) or "none"
+    return UsageError(f"--by {b}: not a customers attribute nor a purchases column (known: {known})")
+
+
 def segment_codes(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """Per customer code, the code of its segment (the combination of the ``by``
-    attributes; empty -> "(missing)"), and the segments' labels in sorted order."""
+    customers attributes; empty -> "(missing)"), and the segments' labels sorted."""
     if not by:
         return np.zeros(base.n, dtype=np.int64), pd.DataFrame(index=[0])
     attrs = base.attributes
-    cols = {}
     for b in by:
         if attrs is None or b not in attrs:
-            from retention_cli.errors import UsageError
+            if base.orders is not None and base.orders.extras is not None and b in base.orders.extras:
+                from retention_cli.errors import UsageError
 
-            known = ", ".join(attrs.columns) if attrs is not None else "none (no customers file)"
-            raise UsageError(f"--by {b}: not a customers attribute (known: {known})")
-        v = attrs[b].reindex(range(base.n)).astype(object)
-        v = v.where(v.notna() & (v.astype(str).str.strip() != ""), MISSING).astype(str)
-        cols[b] = v.to_numpy()
-    frame = pd.DataFrame(cols)
-    labels = frame.drop_duplicates().sort_values(by, kind="stable").reset_index(drop=True)
-    codes = pd.MultiIndex.from_frame(labels).get_indexer(pd.MultiIndex.from_frame(frame)) if len(by) > 1 \
-        else pd.Index(labels[by[0]]).get_indexer(frame[by[0]])
-    return codes.astype(np.int64), labels
+                raise UsageError(f"--by {b}: a purchases column; customer counts need a customers attribute "
+                                 "(a customer can have several values of an order's column)")
+            raise _unknown(b, base)
+    frame = pd.DataFrame({b: _clean(attrs[b].reindex(range(base.n))) for b in by})
+    return _codes(frame, by)
+
+
+def order_segments(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame, bool]:
+    """Per order, the code of its segment; the labels; and whether every ``by``
+    column is a customers attribute (then a customer belongs to one segment)."""
+    o = base.orders
+    attrs = base.attributes
+    if all(attrs is not None and b in attrs for b in by):
+        codes, labels = segment_codes(base, by)
+        return codes[o.cust], labels, True
+    cols = {}
+    for b in by:
+        if attrs is not None and b in attrs:
+            cols[b] = _clean(attrs[b].reindex(range(base.n)))[o.cust]
+        elif o.extras is not None and b in o.extras:
+            cols[b] = _clean(o.extras[b])
+        else:
+            raise _unknown(b, base)
+    codes, labels = _codes(pd.DataFrame(cols), by)
+    return codes, labels, False
 
 
 def states(base: Base, periods: list[Period], model: str, window: int):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from retention_cli.kpis.base import ratio
+from retention_cli.kpis.base import ALL, ratio, segment_codes
 from retention_cli.kpis.purchasing import period_index
 from retention_cli.model.customers import NEVER, Base, active_matrix, activity_intervals, first_event
 from retention_cli.periods import Period, bounds_days
@@ -20,53 +20,76 @@ COHORT_COLUMNS = ["cohort", "offset", "cohort_size", "active", "retention"]
 
 
 def cohort_table(base: Base, periods: list[Period], model: str, window: int,
-                 revenue: bool = False, relative: str | None = None) -> pd.DataFrame:
+                 revenue: bool = False, relative: str | None = None, by: list[str] | None = None) -> pd.DataFrame:
+    """Tidy rows (cohort, [by…], offset, cohort_size, active, retention[, …]); with
+    ``by`` (customers attributes) each cohort has a total row "(all)" and its segments."""
+    by = by or []
     P = len(periods)
     first = first_event(base, model)
     cohort = period_index(np.where(first < NEVER, first, np.iinfo(np.int64).min // 4), periods)
-    members = cohort >= 0
-    size = np.bincount(cohort[members], minlength=P)
-
+    seg, labels = segment_codes(base, by)
+    n_seg = len(labels) if by else 0
+    # segment code per customer, and n_seg for "all": every table is computed for
+    # the whole base once and then for each segment, from the same per-customer arrays
     if model == "contract":
         _, ends = bounds_days(periods)
-        active = active_matrix(base.n, activity_intervals(base, model, window), ends)
-        counts = np.zeros((P, P))
-        for j in range(P):  # one bincount per period end
-            who = active[:, j] & members
-            counts[:, j] = np.bincount(cohort[who], minlength=P)
-        # column j is period j; turn it into offsets j - c
-        cells = np.zeros((P, P))
-        for c in range(P):
-            cells[c, : P - c] = counts[c, c:]
+        active_at_end = active_matrix(base.n, activity_intervals(base, model, window), ends)
     else:
         o = base.orders
-        buy = ~o.is_return
-        k = period_index(o.day, periods)
-        ok = buy & (k >= 0) & (cohort[o.cust] >= 0) & (k >= cohort[o.cust])
-        c = cohort[o.cust[ok]]
-        off = k[ok] - c
-        pairs = np.unique((c * P + off) * np.int64(base.n) + o.cust[ok])
-        cells = np.bincount(pairs // base.n, minlength=P * P).reshape(P, P).astype(float)
+        k_order = period_index(o.day, periods)
+    if revenue and base.orders is not None:
+        k_rev = period_index(base.orders.day, periods)
 
+    def triangle(member: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        size = np.bincount(cohort[member], minlength=P)
+        if model == "contract":
+            counts = np.zeros((P, P))
+            for j in range(P):  # one bincount per period end
+                who = active_at_end[:, j] & member
+                counts[:, j] = np.bincount(cohort[who], minlength=P)
+            cells = np.zeros((P, P))
+            for c in range(P):  # column j is period j; offsets are j - c
+                cells[c, : P - c] = counts[c, c:]
+        else:
+            buy = ~o.is_return
+            ok = buy & (k_order >= 0) & member[o.cust] & (k_order >= cohort[o.cust])
+            c = cohort[o.cust[ok]]
+            pairs = np.unique((c * P + (k_order[ok] - c)) * np.int64(base.n) + o.cust[ok])
+            cells = np.bincount(pairs // base.n, minlength=P * P).reshape(P, P).astype(float)
+        rev = None
+        if revenue and base.orders is not None:
+            ro = base.orders
+            ok = (k_rev >= 0) & member[ro.cust] & (k_rev >= cohort[ro.cust])
+            c = cohort[ro.cust[ok]]
+            rev = np.bincount(c * P + (k_rev[ok] - c), weights=np.nan_to_num(ro.amount[ok]),
+                              minlength=P * P).reshape(P, P)
+        return size, cells, rev
+
+    in_a_cohort = cohort >= 0
+    blocks = [(None, in_a_cohort)] + [(s, in_a_cohort & (seg == s)) for s in range(n_seg)]
     c_idx, off_idx = np.divmod(np.arange(P * P), P)
     keep = c_idx + off_idx < P
-    out = pd.DataFrame({
-        "cohort": [periods[c].label for c in c_idx[keep]],
-        "offset": off_idx[keep],
-        "cohort_size": size[c_idx[keep]],
-        "active": cells.ravel()[keep].astype(np.int64),
-    })
-    out["retention"] = ratio(out["active"].to_numpy(), out["cohort_size"].to_numpy())
-    if relative == "previous":
-        prev = out.groupby("cohort", sort=False)["active"].shift(1)
-        out["retention_relative"] = ratio(out["active"].to_numpy(), prev.to_numpy(dtype=float))
-        out.loc[out["offset"] == 0, "retention_relative"] = np.nan
-    if revenue and base.orders is not None:
-        o = base.orders
-        k = period_index(o.day, periods)
-        ok = (k >= 0) & (cohort[o.cust] >= 0) & (k >= cohort[o.cust])
-        c = cohort[o.cust[ok]]
-        rev = np.bincount(c * P + (k[ok] - c), weights=np.nan_to_num(o.amount[ok]), minlength=P * P).reshape(P, P)
-        cum = np.cumsum(rev, axis=1).ravel()[keep]
-        out["cumulative_revenue_per_member"] = ratio(cum, out["cohort_size"].to_numpy())
-    return out
+    frames = []
+    for s, member in blocks:
+        size, cells, rev = triangle(member)
+        f = pd.DataFrame({
+            "cohort": [periods[c].label for c in c_idx[keep]],
+            "_c": c_idx[keep],
+            "offset": off_idx[keep],
+            "cohort_size": size[c_idx[keep]],
+            "active": cells.ravel()[keep].astype(np.int64),
+        })
+        for j, b in enumerate(by):
+            f.insert(1 + j, b, ALL if s is None else labels.loc[s, b])
+        f["_s"] = -1 if s is None else s
+        f["retention"] = ratio(f["active"].to_numpy(), f["cohort_size"].to_numpy())
+        if relative == "previous":
+            prev = f.groupby("cohort", sort=False)["active"].shift(1)
+            f["retention_relative"] = ratio(f["active"].to_numpy(), prev.to_numpy(dtype=float))
+            f.loc[f["offset"] == 0, "retention_relative"] = np.nan
+        if rev is not None:
+            cum = np.cumsum(rev, axis=1).ravel()[keep]
+            f["cumulative_revenue_per_member"] = ratio(cum, f["cohort_size"].to_numpy())
+        frames.append(f)
+    out = pd.concat(frames, ignore_index=True).sort_values(["_c", "_s", "offset"], kind="stable")
+    return out.drop(columns=["_c", "_s"]).reset_index(drop=True)

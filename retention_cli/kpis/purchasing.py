@@ -13,7 +13,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from retention_cli.kpis.base import ALL, churn_flows, ratio, segment_codes, states
+from retention_cli.kpis.base import ALL, churn_flows, order_segments, ratio, segment_codes, states
 from retention_cli.model.customers import NEVER, Base, day_numbers
 from retention_cli.periods import Period, bounds_days
 
@@ -56,26 +56,36 @@ def _distinct_pairs(key: np.ndarray, cust: np.ndarray, n_cust: int, n_key: int) 
     return np.bincount(pairs // n_cust, minlength=n_key)
 
 
+CUSTOMER_LEVEL = ("repurchase_rate", "returning_buyer_share", "net_revenue_retention", "average_lifetime_periods",
+                  "clv_simple", "acquisition_cost", "loyalty_participation_rate", "sales_cycle_days")
+
+
 def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int, data_end: date,
                   denominator: str = "start", by: list[str] | None = None, top_share: float = 0.2,
                   gross_margin: float = 1.0, acquisition_spend: dict[str, float] | None = None) -> pd.DataFrame:
+    """One row per (period, segment), the total first. With a ``by`` column of the
+    purchases table (not a customers attribute), a customer can be in several
+    segments, so the customer-level KPIs (CUSTOMER_LEVEL) are left out."""
     by = by or []
     o = base.orders
-    seg_of, labels = segment_codes(base, by)
+    seg_order, labels, customer_level = order_segments(base, by) if by else (np.zeros(len(o.cust), np.int64), pd.DataFrame(index=[0]), True)
     n_seg = len(labels)
     P, n = len(periods), base.n
     # Groups: g = k * (n_seg + 1) + s, with s = n_seg the total over all segments.
     width = n_seg + 1
     G = P * width
 
-    def groups(k: np.ndarray, cust: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def groups(k: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """Every event counts twice: in its segment and in the total."""
-        return np.concatenate([k * width + seg_of[cust], k * width + n_seg]), np.concatenate([cust, cust])
+        return np.concatenate([k * width + seg, k * width + n_seg])
 
-    def count(k, cust, weights=None):
-        g, _ = groups(k, cust)
+    def count(k, seg, weights=None):
         w = None if weights is None else np.concatenate([weights, weights])
-        return np.bincount(g, weights=w, minlength=G)
+        return np.bincount(groups(k, seg), weights=w, minlength=G)
+
+    def distinct(k, seg, cust):
+        g = groups(k, seg)
+        return np.bincount(np.unique(g * np.int64(n) + np.concatenate([cust, cust])) // n, minlength=G)
 
     k_all = period_index(o.day, periods)
     inp = k_all >= 0
@@ -83,34 +93,20 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     amount = np.nan_to_num(o.amount)
     has_amount = not np.isnan(o.amount).all()
 
-    orders = count(k_all[buy], o.cust[buy])
-    g_b, c_b = groups(k_all[buy], o.cust[buy])
-    buyers = np.bincount(np.unique(g_b * n + c_b) // n, minlength=G)
-    revenue = count(k_all[inp], o.cust[inp], amount[inp])
-    order_revenue = count(k_all[buy], o.cust[buy], amount[buy])
-
-    # returning buyers: first purchase before the period start
-    starts, ends = bounds_days(periods)
-    first = base.first_purchase
-    returning = buy & (first[o.cust] < starts[np.clip(k_all, 0, None)])
-    g_r, c_r = groups(k_all[returning], o.cust[returning])
-    returning_buyers = np.bincount(np.unique(g_r * n + c_r) // n, minlength=G)
-    known_before = np.zeros(G)
-    for k in range(P):  # customers known before each start: one vector op per period
-        was = np.flatnonzero(first < starts[k])
-        known_before[k * width: (k + 1) * width] = np.bincount(seg_of[was], minlength=n_seg).tolist() + [len(was)]
+    orders = count(k_all[buy], seg_order[buy])
+    buyers = distinct(k_all[buy], seg_order[buy], o.cust[buy])
+    revenue = count(k_all[inp], seg_order[inp], amount[inp])
+    order_revenue = count(k_all[buy], seg_order[buy], amount[buy])
 
     is_first = _first_orders(o.cust, o.day, ~o.is_return) & buy
     rep = buy & ~is_first
-    first_n, first_sum = count(k_all[is_first], o.cust[is_first]), count(k_all[is_first], o.cust[is_first], amount[is_first])
-    rep_n, rep_sum = count(k_all[rep], o.cust[rep]), count(k_all[rep], o.cust[rep], amount[rep])
+    first_n, first_sum = count(k_all[is_first], seg_order[is_first]), count(k_all[is_first], seg_order[is_first], amount[is_first])
+    rep_n, rep_sum = count(k_all[rep], seg_order[rep]), count(k_all[rep], seg_order[rep], amount[rep])
 
     cols: dict[str, np.ndarray] = {
         "orders": orders, "buyers": buyers, "revenue": revenue,
         "average_order_value": ratio(order_revenue, orders),
         "purchase_frequency": ratio(orders, buyers),
-        "repurchase_rate": ratio(returning_buyers, known_before),
-        "returning_buyer_share": ratio(returning_buyers, buyers),
         "first_order_aov": ratio(first_sum, first_n),
         "repeat_order_aov": ratio(rep_sum, rep_n),
     }
@@ -119,16 +115,26 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     if o.products is not None:
         pk = period_index(o.products["day"].to_numpy(), periods)
         ok = pk >= 0
-        pc, pp = o.products["cust"].to_numpy()[ok], o.products["product"].to_numpy()[ok]
-        trip = pd.DataFrame({"k": pk[ok], "cust": pc, "product": pp}).drop_duplicates()
-        per = trip.groupby(["k", "cust"], sort=False).size().reset_index(name="n")
-        kk, cc, nn = per["k"].to_numpy(), per["cust"].to_numpy(), per["n"].to_numpy()
-        multi, single = count(kk[nn >= 2], cc[nn >= 2]), count(kk[nn == 1], cc[nn == 1])
+        trip = pd.DataFrame({"k": pk[ok], "s": seg_order[o.products["order"].to_numpy()[ok]],
+                             "cust": o.products["cust"].to_numpy()[ok],
+                             "product": o.products["product"].to_numpy()[ok]})
+        # distinct products per (period, segment, buyer), and per (period, buyer) for the total
+        seg_n = trip.drop_duplicates().groupby(["k", "s", "cust"], sort=False).size().reset_index(name="n")
+        tot_n = trip.drop(columns="s").drop_duplicates().groupby(["k", "cust"], sort=False).size().reset_index(name="n")
+        multi = np.zeros(G)
+        single = np.zeros(G)
+        for frame, s_col in ((seg_n, seg_n["s"].to_numpy()), (tot_n, np.full(len(tot_n), n_seg))):
+            g = frame["k"].to_numpy() * width + s_col
+            nn = frame["n"].to_numpy()
+            multi += np.bincount(g[nn >= 2], minlength=G)
+            single += np.bincount(g[nn == 1], minlength=G)
         cols["multi_product_ratio"] = ratio(multi, single)
         cols["multi_product_share"] = ratio(multi, buyers)
 
-    # top buyers' share of order revenue: sort per group by revenue desc, customer_id asc
-    per_buyer = pd.DataFrame({"g": g_b, "cust": c_b, "rev": np.concatenate([amount[buy], amount[buy]])})
+    # top buyers' share of order revenue: per group, buyers by revenue desc, customer_id asc
+    per_buyer = pd.DataFrame({"g": groups(k_all[buy], seg_order[buy]),
+                              "cust": np.concatenate([o.cust[buy], o.cust[buy]]),
+                              "rev": np.concatenate([amount[buy], amount[buy]])})
     per_buyer = per_buyer.groupby(["g", "cust"], sort=False)["rev"].sum().reset_index()
     id_rank = np.argsort(np.argsort(base.ids.to_numpy().astype(str), kind="stable"), kind="stable")
     per_buyer["idr"] = id_rank[per_buyer["cust"].to_numpy()]
@@ -141,38 +147,45 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     top_rev = np.bincount(g_arr[top], weights=per_buyer["rev"].to_numpy()[top], minlength=G)
     cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
 
-    cols["net_revenue_retention"] = _net_revenue_retention(o, periods, seg_of, n_seg, n, amount)
+    if customer_level:
+        seg_of, _ = segment_codes(base, by) if by else (np.zeros(n, np.int64), None)
+        starts, _ = bounds_days(periods)
+        first = base.first_purchase
+        returning = buy & (first[o.cust] < starts[np.clip(k_all, 0, None)])
+        returning_buyers = distinct(k_all[returning], seg_order[returning], o.cust[returning])
+        known_before = np.zeros(G)
+        for k in range(P):  # customers known before each start: one vector op per period
+            was = np.flatnonzero(first < starts[k])
+            known_before[k * width: (k + 1) * width] = np.append(np.bincount(seg_of[was], minlength=n_seg), len(was))
+        cols["repurchase_rate"] = ratio(returning_buyers, known_before)
+        cols["returning_buyer_share"] = ratio(returning_buyers, buyers)
+        cols["net_revenue_retention"] = _net_revenue_retention(o, periods, seg_of, n_seg, amount)
 
-    flows = churn_flows(base, periods, model, window, data_end, denominator, by)
-    churn_rate = _align(flows["churn_rate"].to_numpy(), P, n_seg, bool(by))
-    with np.errstate(divide="ignore"):
-        lifetime = np.where(churn_rate > 0, 1 / churn_rate, np.nan)
-    cols["average_lifetime_periods"] = lifetime
-    cols["clv_simple"] = cols["average_order_value"] * cols["purchase_frequency"] * lifetime * gross_margin
-    new = _align(flows["new_customers"].to_numpy(dtype=float), P, n_seg, bool(by))
-    if acquisition_spend:
-        spend = np.repeat([acquisition_spend.get(p.label, np.nan) for p in periods], width)
-        cols["acquisition_cost"] = ratio(spend, new)
-    if base.attributes is not None and "loyalty_member" in base.attributes:
-        member = base.attributes["loyalty_member"].reindex(range(n)).fillna(False).to_numpy(dtype=bool)
-        loyal_end, end_n = np.zeros(G), np.zeros(G)
-        for k, _, S, E, N in states(base, periods, model, window):
-            cs = np.flatnonzero(E)
-            g, _ = groups(np.full(len(cs), k), cs)
-            end_n += np.bincount(g, minlength=G)
-            g, _ = groups(np.full(int((E & member).sum()), k), np.flatnonzero(E & member))
-            loyal_end += np.bincount(g, minlength=G)
-        cols["loyalty_participation_rate"] = ratio(loyal_end, end_n)
-    if base.attributes is not None and "first_contact_date" in base.attributes:
-        contact = np.full(n, NEVER, dtype=np.int64)
-        contact[:] = day_numbers(base.attributes["first_contact_date"].reindex(range(n)))
-        kf = period_index(np.where(first < NEVER, first, -10**9), periods)
-        ok = (kf >= 0) & (contact < NEVER) & (first < NEVER)
-        cust = np.flatnonzero(ok)
-        g, _ = groups(kf[ok], cust)
-        days = np.concatenate([first[ok] - contact[ok]] * 2)
-        med = pd.Series(days).groupby(g).median()
-        cols["sales_cycle_days"] = med.reindex(range(G)).to_numpy(dtype=float)
+        flows = churn_flows(base, periods, model, window, data_end, denominator, by)
+        churn_rate = _align(flows["churn_rate"].to_numpy(), P, n_seg, bool(by))
+        with np.errstate(divide="ignore"):
+            lifetime = np.where(churn_rate > 0, 1 / churn_rate, np.nan)
+        cols["average_lifetime_periods"] = lifetime
+        cols["clv_simple"] = cols["average_order_value"] * cols["purchase_frequency"] * lifetime * gross_margin
+        new = _align(flows["new_customers"].to_numpy(dtype=float), P, n_seg, bool(by))
+        if acquisition_spend:
+            spend = np.repeat([acquisition_spend.get(p.label, np.nan) for p in periods], width)
+            cols["acquisition_cost"] = ratio(spend, new)
+        if base.attributes is not None and "loyalty_member" in base.attributes:
+            member = base.attributes["loyalty_member"].reindex(range(n)).fillna(False).to_numpy(dtype=bool)
+            loyal_end, end_n = np.zeros(G), np.zeros(G)
+            for k, _, S, E, N in states(base, periods, model, window):
+                end_n[k * width: (k + 1) * width] = np.append(np.bincount(seg_of[E], minlength=n_seg), E.sum())
+                both = E & member
+                loyal_end[k * width: (k + 1) * width] = np.append(np.bincount(seg_of[both], minlength=n_seg), both.sum())
+            cols["loyalty_participation_rate"] = ratio(loyal_end, end_n)
+        if base.attributes is not None and "first_contact_date" in base.attributes:
+            contact = day_numbers(base.attributes["first_contact_date"].reindex(range(n)))
+            kf = period_index(np.where(first < NEVER, first, -10**9), periods)
+            ok = (kf >= 0) & (contact < NEVER) & (first < NEVER)
+            g = groups(kf[ok], seg_of[ok])
+            days = np.concatenate([first[ok] - contact[ok]] * 2)
+            cols["sales_cycle_days"] = pd.Series(days).groupby(g).median().reindex(range(G)).to_numpy(dtype=float)
 
     out = pd.DataFrame({c: cols[c] for c in PURCHASE_COLUMNS if c in cols})
     for c in ("orders", "buyers"):
@@ -205,25 +218,27 @@ def _align(values: np.ndarray, P: int, n_seg: int, has_by: bool) -> np.ndarray:
     return np.concatenate([v[:, 1:], v[:, :1]], axis=1).ravel()
 
 
-def _net_revenue_retention(o, periods, seg_of, n_seg, n, amount) -> np.ndarray:
+def _net_revenue_retention(o, periods, seg_of, n_seg, amount) -> np.ndarray:
     """Order revenue in the period from customers who bought in the previous period,
-    over their order revenue in the previous period."""
+    over their order revenue in the previous period. The orders are placed once in
+    the periods and their predecessors; the rest works on (period, customer) sums."""
     width, P = n_seg + 1, len(periods)
     out = np.full(P * width, np.nan)
     prev = [p.shift(-1) if p.freq != "all" else None for p in periods]
+    ext = sorted({q for q in periods} | {q for q in prev if q is not None})
     buy = ~o.is_return
-    for k, (p, q) in enumerate(zip(periods, prev)):  # per period: two masks over the orders
-        if q is None:
+    k = period_index(o.day, ext)
+    ok = buy & (k >= 0)
+    sums = pd.DataFrame({"k": k[ok], "cust": o.cust[ok], "rev": amount[ok]}).groupby(["k", "cust"])["rev"].sum()
+    where = {q: i for i, q in enumerate(ext)}
+    for j, (p, q) in enumerate(zip(periods, prev)):  # per period: look-ups in the (period, customer) sums
+        if q is None or where[q] not in sums.index.get_level_values(0):
             continue
-        (qs,), (qe,) = bounds_days([q])
-        (ps,), (pe,) = bounds_days([p])
-        in_q = buy & (o.day >= qs) & (o.day < qe)
-        in_p = buy & (o.day >= ps) & (o.day < pe)
-        rev_q = np.bincount(o.cust[in_q], weights=amount[in_q], minlength=n)
-        rev_p = np.bincount(o.cust[in_p], weights=amount[in_p], minlength=n)
-        cohort = np.zeros(n, dtype=bool)
-        cohort[o.cust[in_q]] = True
-        num = np.bincount(seg_of[cohort], weights=rev_p[cohort], minlength=n_seg)
-        den = np.bincount(seg_of[cohort], weights=rev_q[cohort], minlength=n_seg)
-        out[k * width: (k + 1) * width] = ratio(np.append(num, num.sum()), np.append(den, den.sum()))
+        before = sums.loc[where[q]]
+        now = sums.loc[where[p]].reindex(before.index, fill_value=0.0) if where[p] in sums.index.get_level_values(0) \
+            else pd.Series(0.0, index=before.index)
+        seg = seg_of[before.index.to_numpy()]
+        num = np.bincount(seg, weights=now.to_numpy(), minlength=n_seg)
+        den = np.bincount(seg, weights=before.to_numpy(), minlength=n_seg)
+        out[j * width: (j + 1) * width] = ratio(np.append(num, num.sum()), np.append(den, den.sum()))
     return out

@@ -42,7 +42,8 @@ class Orders:
     amount: np.ndarray      # float64 (NaN when the input has no amount)
     is_return: np.ndarray   # bool: negative total, lowers revenue, not an order
     n_products: np.ndarray | None  # distinct product_id in the order (None without product_id)
-    products: pd.DataFrame | None  # (cust, day, product code) of non-return lines, for multi-product KPIs
+    products: pd.DataFrame | None  # (order, cust, day, product code) of non-return lines
+    extras: pd.DataFrame | None = None  # other columns (for --by): the first line's value per order
 
 
 @dataclass
@@ -91,15 +92,22 @@ def build_orders(purchases: pd.DataFrame, ids: pd.Index) -> Orders:
         per = frame
         line_order = np.arange(len(frame))
     is_return = per["amount"].to_numpy() < 0
+    canonical = {"customer_id", "order_date", "amount", "quantity", "unit_price", "order_id", "product_id"}
+    extra_cols = [c for c in purchases.columns if c not in canonical]
+    extras = None
+    if extra_cols:
+        values = purchases[extra_cols].reset_index(drop=True)
+        extras = values.groupby(line_order, sort=True).first().reset_index(drop=True) if "order_id" in purchases else values
     n_products = products = None
     if "product_id" in purchases:
         lines = pd.DataFrame({"order": line_order, "product": pd.factorize(purchases["product_id"])[0]})
         n_products = lines.groupby("order")["product"].nunique().reindex(range(len(per)), fill_value=0).to_numpy()
         ok = ~is_return[line_order]
-        products = pd.DataFrame({"cust": cust[ok], "day": per["day"].to_numpy()[line_order[ok]],
+        products = pd.DataFrame({"order": line_order[ok], "cust": cust[ok],
+                                 "day": per["day"].to_numpy()[line_order[ok]],
                                  "product": lines["product"].to_numpy()[ok]})
     return Orders(per["cust"].to_numpy(np.int64), per["day"].to_numpy(np.int64),
-                  per["amount"].to_numpy(np.float64), is_return, n_products, products)
+                  per["amount"].to_numpy(np.float64), is_return, n_products, products, extras)
 
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str) -> Base:

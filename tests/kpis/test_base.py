@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retention_cli.kpis.base import churn_flows, wilson
+from retention_cli.kpis.base import churn_flows, states, wilson
 from retention_cli.model.customers import build_base
 from retention_cli.periods import parse_label
 
@@ -153,11 +153,10 @@ def test_flow_invariants(df, window, denominator):
     base = build_base(None, df, "inactivity")
     out = churn_flows(base, PERIODS, "inactivity", window, END, denominator)
     pd.testing.assert_frame_equal(df, before)  # inputs unchanged
-    first = base.first_purchase
-    for k, p in enumerate(PERIODS):
+    for k, p, S, E, N in states(base, PERIODS, "inactivity", window):
         row = out.iloc[k]
-        # new customers active at the end are the end's customers not retained nor reactivated
-        assert row.customers_end >= row.retained_customers + row.reactivated_customers
+        # customers_end = retained + (new and active at the end) + reactivated
+        assert row.customers_end == row.retained_customers + int((N & E).sum()) + row.reactivated_customers
         assert row.customers_start == row.lost_customers + row.retained_customers
         if denominator != "average":  # lost / average can exceed 1 in a shrinking base (README)
             rates = out[["churn_rate", "retention_rate", "churn_rate_low", "churn_rate_high"]].to_numpy()

@@ -74,3 +74,13 @@ def test_heatmap_renders_and_cuts_wide_triangles():
     narrow = Console(width=30, record=True, color_system=None)
     narrow.print(cohort_heatmap(t, width=24))
     assert "offset 2 not" in " ".join(narrow.export_text().split())
+
+
+def test_cohorts_by_segment_add_up():
+    customers = pd.DataFrame({"customer_id": ["A", "E", "B", "D"], "segment": ["x", "y", "x", "y"]})
+    t = cohort_table(build_base(customers, PURCHASES, "inactivity"), Q1, "inactivity", 180, by=["segment"])
+    got = {(r.cohort, r.segment, r.offset): (r.cohort_size, r.active) for r in t.itertuples()}
+    # January: x = {A} (active at 0, 1, 2), y = {E} (active at 0 only)
+    assert [got[("2024-01", s, k)] for s in ("(all)", "x", "y") for k in range(3)] == [
+        (2, 2), (2, 1), (2, 1), (1, 1), (1, 1), (1, 1), (1, 1), (1, 0), (1, 0)]
+    assert t["cohort"].tolist()[:4] == ["2024-01"] * 4 and t["segment"].tolist()[:4] == ["(all)"] * 3 + ["x"]

@@ -98,3 +98,30 @@ def test_splitting_an_order_into_lines_changes_nothing():
                       model="inactivity", window=20, data_end=END)
     b = purchase_kpis(build_base(None, merged, "inactivity"), FEB_MAR, model="inactivity", window=20, data_end=END)
     pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+
+
+def test_by_a_purchases_column():
+    lines = LINES.assign(channel=["web", "web", "web", "store", "store", "web", "web", "web", "web", "web", "store"])
+    # per order, the first line's channel: a1 web, a2 web, a3 store, b1 store, b2 web, rb web, c1 web, d1 store
+    base = build_base(CUSTOMERS, lines, "inactivity")
+    df = purchase_kpis(base, FEB_MAR, model="inactivity", window=20, data_end=END, by=["channel"])
+    got = df.set_index(["period", "channel"])
+    # Feb: a2 (web, 50), b1 (store, 40); March: a3 (store, 80); b2 (web, 60), rb (web, -10), c1 (web, 30)
+    assert got.loc[("2024-02", "web"), ["orders", "buyers", "revenue"]].tolist() == [1, 1, 50.0]
+    assert got.loc[("2024-02", "store"), ["orders", "buyers", "revenue"]].tolist() == [1, 1, 40.0]
+    assert got.loc[("2024-03", "web"), ["orders", "buyers", "revenue"]].tolist() == [2, 2, 80.0]
+    assert got.loc[("2024-03", "store"), ["orders", "revenue"]].tolist() == [1, 80.0]
+    assert got.loc[("2024-03", "(all)"), ["orders", "buyers", "revenue"]].tolist() == [3, 3, 160.0]
+    # March multi-product: C (3 products, web) is multi; A (store) and B (web) single
+    assert got.loc[("2024-03", "web"), "multi_product_ratio"] == 1.0
+    # a customer can be in several channels: customer-level KPIs are left out
+    assert "repurchase_rate" not in df and "net_revenue_retention" not in df
+
+
+def test_churn_by_a_purchases_column_is_refused_with_the_reason():
+    from retention_cli.errors import UsageError
+    from retention_cli.kpis.base import churn_flows
+
+    base = build_base(CUSTOMERS, LINES.assign(channel="web"), "inactivity")
+    with pytest.raises(UsageError, match="a purchases column; customer counts need a customers attribute"):
+        churn_flows(base, FEB_MAR, "inactivity", 20, END, by=["channel"])
