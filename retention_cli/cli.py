@@ -214,7 +214,7 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
     fmt = run.output_format()
     meta = meta if meta is not None else run.meta()
     if fmt == "table":
-        view = writers.transpose_for_terminal(df, transpose_key) if transpose_key and len(df) <= 24 else df
+        view = writers.transpose_for_terminal(df, transpose_key, percent) if transpose_key and len(df) <= 24 else df
         table = writers.rich_table(view, title=title, percent=percent)
         if run.opts.output:
             con = Console(file=None, record=True, width=160, no_color=True)
@@ -399,20 +399,25 @@ def cohorts_cmd(
     show(run, df, title="Cohorts", percent=("retention", "retention_relative"))
 
 
-@command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
+@command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention; NPS and CSAT, complaints and their resolution when those inputs are configured) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
 def summary_cmd(opts: Options) -> None:
     from retention_cli.kpis.summary import RATIOS, summary_table
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), ("customers",))
+    run.load(("purchases",), ("customers", "responses", "complaints"))
     if opts.from_ or opts.to:
         raise UsageError("summary takes one period (--period), not a series")
     period = run.periods()[-1]
     cfg = run.cfg
+    responses, complaints = run.inputs.get("responses"), run.inputs.get("complaints")
+    if responses is not None and "answered_date" not in responses.df:
+        run.warnings.append("the responses have no answered_date: no satisfaction lines in the summary")
     df = summary_table(run.base(), period, model=cfg.churn.model, window=cfg.churn.inactivity_days,
                        data_end=run.data_end(), denominator=cfg.churn.denominator,
-                       top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin)
+                       top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin,
+                       responses=responses.df if responses else None, complaints=complaints.df if complaints else None,
+                       nps_count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days)
     if run.output_format() == "table" and not opts.output:
         from retention_cli.io import writers
 
@@ -420,6 +425,77 @@ def summary_cmd(opts: Options) -> None:
         out_console(opts).print(writers.summary_view(df, RATIOS))
         return
     show(run, df, title="Summary")
+
+
+@command("satisfaction", help="NPS (with its 95 % margin of error and whether the change from the previous period exceeds the noise), promoter/passive/detractor shares, CSAT mean and top-two-box share, per period (SPEC §4.3). --link: retention of the customers who answered, by NPS category and CSAT score.")
+def satisfaction_cmd(
+    opts: Options,
+    link: Annotated[bool, typer.Option("--link", help="Retention over the next satisfaction.horizon_periods of the customers who answered, by NPS category and by CSAT score, with the gaps promoters - detractors and top box - rest.")] = False,
+) -> None:
+    from retention_cli.kpis.satisfaction import SATISFACTION_RATIOS, satisfaction_link, satisfaction_table
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    cfg = run.cfg
+    if link:
+        run.load(("responses", "purchases" if cfg.churn.model == "inactivity" else "customers"),
+                 ("customers", "purchases"))
+    else:
+        run.load(("responses",), ("customers", "purchases"))
+    periods = run.periods()
+    responses = run.inputs.get("responses").df
+    base = run.base() if (run.inputs.get("customers") or run.inputs.get("purchases")) else None
+    if link:
+        h = cfg.satisfaction.horizon_periods
+        df = satisfaction_link(responses, periods, base, model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                               data_end=run.data_end(), horizon=h, csat_scale=cfg.satisfaction.csat_scale)
+        if (~df["complete"]).any():
+            run.warnings.append(f"the {h}-period horizon after {', '.join(sorted(set(df.loc[~df['complete'], 'period'])))} "
+                                "ends after the data end: retention not observed yet (null)")
+        show(run, df, title=f"Retention {h} period{'s' if h > 1 else ''} after answering",
+             percent=("retention",), meta=run.meta(horizon_periods=h))
+        return
+    df = satisfaction_table(responses, periods, data_end=run.data_end(), base=base, by=run.by,
+                            count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale,
+                            min_responses=cfg.satisfaction.min_responses)
+    low = df[df["low_sample"]]
+    if len(low):
+        run.warnings.append(f"{len(low)} row{'s' if len(low) != 1 else ''} with fewer than "
+                            f"{cfg.satisfaction.min_responses} answers (low_sample: true); their NPS is noise-prone")
+    show(run, df, title="Satisfaction", percent=SATISFACTION_RATIOS, transpose_key=None if run.by else "period")
+
+
+@command("complaints", help="Complaints opened, complaining customers and their rate, complaints per 100 orders, resolution share and days, SLA attainment, open backlog, traceability, and the return rate of complainers by outcome beside the seeds' benchmarks (SPEC §4.4). --reasons: why lost customers left.")
+def complaints_cmd(
+    opts: Options,
+    reasons: Annotated[bool, typer.Option("--reasons", help="Instead: the lost customers of each period by churn reason (customers.churn_reason mapped through churn_reasons.map) beside the seed benchmark, and the share the company controls.")] = False,
+) -> None:
+    from retention_cli.kpis.complaints import BENCHMARKS, COMPLAINT_RATIOS, REASON_BENCHMARK, churn_reasons, complaint_table
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    cfg = run.cfg
+    if reasons:
+        run.load(("customers", "purchases") if cfg.churn.model == "inactivity" else ("customers",), ("purchases",))
+        periods = run.periods()
+        df = churn_reasons(run.base(), periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                           data_end=run.data_end(), mapping=cfg.churn_reasons.map)
+        unmapped = sorted(set(df.loc[~df["mapped"] & (df["lost_customers"] > 0) & (df["reason"] != "(missing)"), "reason"]))
+        if unmapped:
+            run.warnings.append(f"churn reasons not mapped to a benchmark category (churn_reasons.map): {', '.join(unmapped)}")
+        show(run, df, title="Why lost customers left", percent=("share_of_known", "benchmark_share"),
+             meta=run.meta(benchmark=REASON_BENCHMARK, benchmark_source="seeds (SPEC §4.4)"))
+        return
+    run.load(("complaints",), ("customers", "purchases"))
+    periods = run.periods()
+    base = run.base() if run.inputs.get("purchases") or cfg.churn.model == "contract" and run.inputs.get("customers") else None
+    if base is None:
+        run.warnings.append("no purchases: complaint_rate, complaints_per_100_orders and the return rates are left out")
+    df = complaint_table(run.inputs.get("complaints").df, periods, data_end=run.data_end(), base=base,
+                         model=cfg.churn.model, window=cfg.churn.inactivity_days, sla_days=cfg.complaints.sla_days,
+                         by=run.by)
+    show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key=None if run.by else "period",
+         meta=run.meta(benchmarks=BENCHMARKS, benchmark_source="seed 000 (SPEC §4.4, §4.5)"))
 
 
 def main() -> None:

@@ -162,6 +162,15 @@ class ComplaintsConfig(_Strict):
     sla_days: float = Field(2, ge=0)
 
 
+REASON_CATEGORIES = ("died", "moved", "alternatives", "competition", "product", "treatment")
+
+
+class ChurnReasonsConfig(_Strict):
+    """Free-text churn reasons -> the seed benchmark's categories (case-insensitive)."""
+
+    map: dict[str, Literal[REASON_CATEGORIES]] = {}  # type: ignore[valid-type]
+
+
 class WomConfig(_Strict):
     """Word-of-mouth assumptions (SPEC §4.5); None means the seed default."""
 
@@ -198,6 +207,7 @@ class Config(_Strict):
     satisfaction: SatisfactionConfig = SatisfactionConfig()
     nps: NpsConfig = NpsConfig()
     complaints: ComplaintsConfig = ComplaintsConfig()
+    churn_reasons: ChurnReasonsConfig = ChurnReasonsConfig()
     wom: WomConfig = WomConfig()
     report: ReportConfig = ReportConfig()
 

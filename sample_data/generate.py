@@ -85,7 +85,8 @@ def generate(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
             out_names = list(OUTCOMES)
             outcome = rng.choice(out_names, p=[OUTCOMES[o][0] for o in out_names])
             leaves = rng.random() < OUTCOMES[outcome][1]
-            churn = t_c + (rng.uniform(5, 60) if leaves else rng.exponential(1 / (hazard * (0.6 if outcome == "fast" else 1.5))))
+            # a complainer who leaves does so within a week (seed 000: they do not come back)
+            churn = t_c + (rng.uniform(1, 7) if leaves else rng.exponential(1 / (hazard * (0.6 if outcome == "fast" else 1.5))))
             opened = START + timedelta(days=float(t_c))
             hour = int(rng.integers(8, 19))
             resolved = ""

@@ -153,9 +153,12 @@ def rich_table(df: pd.DataFrame, title: str | None = None, percent: Iterable[str
     return t
 
 
-def transpose_for_terminal(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    """Wide KPI tables read better with KPIs as rows and periods as columns."""
-    out = df.set_index(key).T
+def transpose_for_terminal(df: pd.DataFrame, key: str, percent: Iterable[str] = ()) -> pd.DataFrame:
+    """Wide KPI tables read better with KPIs as rows and periods as columns; the
+    cells are formatted here, by their KPI, since a column now mixes KPIs."""
+    percent = set(percent)
+    cells = {c: [format_cell(v, c, percent) for v in df[c]] for c in df.columns if c != key}
+    out = pd.DataFrame(cells, index=df[key].astype(str)).T
     out.index.name = "kpi"
     return out.reset_index()
 

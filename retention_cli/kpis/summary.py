@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.kpis.base import churn_flows
+from retention_cli.kpis.complaints import complaint_table
 from retention_cli.kpis.purchasing import purchase_kpis
+from retention_cli.kpis.satisfaction import satisfaction_table
 from retention_cli.model.customers import Base
 from retention_cli.periods import Period
 
@@ -21,7 +23,11 @@ HEADLINE = [
     ("average_order_value", "average order value"), ("repurchase_rate", "repurchase rate"),
     ("net_revenue_retention", "net revenue retention"),
 ]
-RATIOS = {"churn_rate", "retention_rate", "repurchase_rate", "net_revenue_retention"}
+SATISFACTION = [("nps", "NPS"), ("nps_margin_of_error", "NPS margin of error (±)"), ("csat", "CSAT (top two boxes)")]
+COMPLAINTS = [("complaints", "complaints"), ("resolved_share", "complaints resolved"),
+              ("median_resolution_days", "median days to resolve"), ("sla_attainment", "resolved within SLA")]
+RATIOS = {"churn_rate", "retention_rate", "repurchase_rate", "net_revenue_retention", "csat", "resolved_share",
+          "sla_attainment"}
 
 
 def comparison_periods(p: Period) -> tuple[Period, Period | None, Period | None]:
@@ -31,13 +37,25 @@ def comparison_periods(p: Period) -> tuple[Period, Period | None, Period | None]
 
 
 def summary_table(base: Base, period: Period, *, model: str, window: int, data_end: date,
-                  denominator: str, top_share: float, gross_margin: float) -> pd.DataFrame:
+                  denominator: str, top_share: float, gross_margin: float,
+                  responses: pd.DataFrame | None = None, complaints: pd.DataFrame | None = None,
+                  nps_count: str = "all", csat_scale: tuple[int, int] = (1, 5), sla_days: float = 2) -> pd.DataFrame:
     latest, previous, year_ago = comparison_periods(period)
     ps = [q for q in (latest, previous, year_ago) if q is not None]
     churn = churn_flows(base, ps, model, window, data_end, denominator).set_index("period")
     buy = purchase_kpis(base, ps, model=model, window=window, data_end=data_end, denominator=denominator,
                         top_share=top_share, gross_margin=gross_margin).set_index("period")
     both = churn.join(buy.drop(columns=["complete"]), how="left")
+    headline = list(HEADLINE)
+    if responses is not None and "answered_date" in responses:
+        sat = satisfaction_table(responses, ps, data_end=data_end, count=nps_count, csat_scale=csat_scale)
+        both = both.join(sat.set_index("period").drop(columns=["complete"]), how="left")
+        headline += SATISFACTION
+    if complaints is not None:
+        comp = complaint_table(complaints, ps, data_end=data_end, base=None, model=model, window=window,
+                               sla_days=sla_days)
+        both = both.join(comp.set_index("period").drop(columns=["complete"]), how="left")
+        headline += COMPLAINTS
 
     def value(q: Period | None, kpi: str) -> float:
         if q is None or kpi not in both:
@@ -45,7 +63,7 @@ def summary_table(base: Base, period: Period, *, model: str, window: int, data_e
         return float(both.loc[q.label, kpi])
 
     rows = []
-    for kpi, label in HEADLINE:
+    for kpi, label in headline:
         if kpi not in both:
             continue
         now, prev, year = value(latest, kpi), value(previous, kpi), value(year_ago, kpi)

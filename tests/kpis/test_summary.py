@@ -18,3 +18,21 @@ def test_summary_compares_previous_and_year_ago():
     assert df.loc["churn_rate", "change_vs_previous"] == 1.0
     assert np.isnan(df.loc["churn_rate", "year_ago"]) and np.isnan(df.loc["churn_rate", "change_vs_year_ago"])
     assert list(df.index[:3]) == ["customers_end", "new_customers", "lost_customers"]
+
+
+def test_summary_adds_satisfaction_and_complaints_lines():
+    import pandas as pd
+
+    responses = pd.DataFrame({"answered_date": pd.to_datetime(["2024-03-02", "2024-03-03", "2024-02-05"]).astype("datetime64[s]"),
+                              "nps_score": pd.array([10, 0, 9], dtype="Int64")})
+    complaints = pd.DataFrame({"customer_id": ["A", "B"],
+                               "opened_date": pd.to_datetime(["2024-03-01", "2024-03-02"]).astype("datetime64[s]"),
+                               "resolved_date": pd.to_datetime(["2024-03-02", None]).astype("datetime64[s]")})
+    base = build_base(CUSTOMERS, LINES, "inactivity")
+    df = summary_table(base, parse_label("2024-03", END), model="inactivity", window=20, data_end=END,
+                       denominator="start", top_share=0.2, gross_margin=1.0,
+                       responses=responses, complaints=complaints).set_index("kpi")
+    # March NPS: one promoter, one detractor = 0; February: one promoter = 100
+    assert (df.loc["nps", "value"], df.loc["nps", "previous"], df.loc["nps", "change_vs_previous"]) == (0, 100, -100)
+    assert df.loc["complaints", "value"] == 2 and df.loc["resolved_share", "value"] == 0.5
+    assert df.loc["sla_attainment", "value"] == 0.5  # resolved in 1 day, within 2
