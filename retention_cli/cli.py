@@ -129,22 +129,23 @@ def _merge(base: Options | None, given: dict[str, Any]) -> Options:
     return opts
 
 
-def command(name: str, *, common: bool = True, **kwargs: Any) -> Callable:
-    """Register a command with the shared options appended and the error handler
-    around it. The function receives ``opts: Options`` and its own options."""
+def command(name: str, *, common: bool = True, exclude: tuple[str, ...] = (), **kwargs: Any) -> Callable:
+    """Register a command with the shared options appended (less ``exclude``) and
+    the error handler around it. The function receives ``opts: Options`` and its
+    own options."""
 
     def deco(f: Callable) -> Callable:
         own = [p for p in inspect.signature(f, eval_str=True).parameters.values() if p.name != "opts"]
         extra = [
             inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None if ann is not bool else False,
                               annotation=Annotated[ann, opt])
-            for k, (ann, opt) in (_COMMON.items() if common else ())
+            for k, (ann, opt) in (_COMMON.items() if common else ()) if k not in exclude
         ]
         ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 
         @functools.wraps(f)
         def wrapper(ctx: typer.Context, **kw: Any) -> Any:
-            given = {k: kw.pop(k) for k in list(kw) if common and k in _COMMON}
+            given = {k: kw.pop(k) for k in list(kw) if common and k in _COMMON and k not in exclude}
             opts = _merge(ctx.obj, given)
             return run_guarded(opts, lambda: f(opts=opts, **kw))
 
@@ -399,7 +400,7 @@ def cohorts_cmd(
     show(run, df, title="Cohorts", percent=("retention", "retention_relative"))
 
 
-@command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention; NPS and CSAT, complaints and their resolution when those inputs are configured) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
+@command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention; NPS and CSAT, complaints and their resolution, and the revenue at risk from unseen dissatisfaction when those inputs are configured) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
 def summary_cmd(opts: Options) -> None:
     from retention_cli.kpis.summary import RATIOS, summary_table
     from retention_cli.session import Run
@@ -417,7 +418,8 @@ def summary_cmd(opts: Options) -> None:
                        data_end=run.data_end(), denominator=cfg.churn.denominator,
                        top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin,
                        responses=responses.df if responses else None, complaints=complaints.df if complaints else None,
-                       nps_count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days)
+                       nps_count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days,
+                       wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value)
     if run.output_format() == "table" and not opts.output:
         from retention_cli.io import writers
 
@@ -496,6 +498,112 @@ def complaints_cmd(
                          by=run.by)
     show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key=None if run.by else "period",
          meta=run.meta(benchmarks=BENCHMARKS, benchmark_source="seed 000 (SPEC §4.4, §4.5)"))
+
+
+WOM = "Word-of-mouth assumptions (default: config wom:, else the seeds)"
+
+
+@command("wom", exclude=("complaints",), help="Word-of-mouth loss estimate (SPEC §4.5): from the complaints seen, the dissatisfied customers not seen, the defections expected, the people they tell, the prospects lost and the revenue at risk, each as central, low (optimistic) and high (pessimistic), with every assumption and its source. What-if without data: --unhappy U or --complaints N.")
+def wom_cmd(
+    opts: Options,
+    unhappy: Annotated[Optional[float], typer.Option("--unhappy", min=0, help="What-if: this many dissatisfied customers in all (no data needed).")] = None,
+    complaints_n: Annotated[Optional[float], typer.Option("--complaints", min=0, help="What-if: this many complaining customers (no data needed). On this command --complaints is a count; the complaints file comes from the config.")] = None,
+    customer_value: Annotated[Optional[float], typer.Option("--customer-value", min=0, help="Value of one customer for revenue_at_risk \\[default: economics.customer_value, else the observed clv_simple].")] = None,
+    show_sensitivity: Annotated[bool, typer.Option("--sensitivity", help="Instead: how revenue_at_risk moves when each assumption goes from its low to its high value (a tornado), largest first.")] = False,
+    show_assumptions: Annotated[bool, typer.Option("--assumptions", help="Instead: the assumptions used, with value, range, observed/assumed/configured and source.")] = False,
+    complaint_share: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Share of dissatisfied customers who complain (0.04).")] = None,
+    silent_per_complaint: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Customers with a problem per complaint received (26).")] = None,
+    serious_share_of_silent: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Share of those problems that are serious (6/26).")] = None,
+    silent_defection_rate: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Share of silent dissatisfied customers who leave (0.91).")] = None,
+    return_if_resolved: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Complainers resolved (late) who buy again (0.62).")] = None,
+    return_if_resolved_fast: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Complainers resolved fast who buy again (0.95).")] = None,
+    return_if_unresolved: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Unresolved complainers who buy again (0.09).")] = None,
+    negative_reach: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="People an unhappy customer who left tells (11.3).")] = None,
+    positive_reach: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="People a happy customer tells (4).")] = None,
+    prospect_loss_per_told: Annotated[Optional[float], typer.Option(rich_help_panel=WOM, help="Told people who become lost prospects (1.0, an upper bound).")] = None,
+) -> None:
+    from retention_cli.config import ConfigError, WomConfig
+    from retention_cli.kpis import wom
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    cfg = run.cfg
+    given = {"complaint_share": complaint_share, "silent_per_complaint": silent_per_complaint,
+             "serious_share_of_silent": serious_share_of_silent, "silent_defection_rate": silent_defection_rate,
+             "return_if_resolved": return_if_resolved, "return_if_resolved_fast": return_if_resolved_fast,
+             "return_if_unresolved": return_if_unresolved, "negative_reach": negative_reach,
+             "positive_reach": positive_reach, "prospect_loss_per_told": prospect_loss_per_told}
+    merged = {**cfg.wom.model_dump(), **{k: v for k, v in given.items() if v is not None}}
+    try:
+        WomConfig.model_validate(merged)
+    except Exception as e:  # the same limits as the config's wom: section (exit 78)
+        err = e.errors()[0]
+        key = err["loc"][0]
+        raise ConfigError(f"wom.{key} (--{str(key).replace('_', '-')}): {err['msg'][0].lower() + err['msg'][1:]}") from None
+    value = customer_value if customer_value is not None else cfg.economics.customer_value
+    if unhappy is not None and complaints_n is not None:
+        raise UsageError("give --unhappy or --complaints, not both")
+    if unhappy is not None or complaints_n is not None:
+        a = wom.assumptions(merged)
+        situations = [wom.Situation("what-if", complaints=complaints_n, unhappy=unhappy, clv=value,
+                                    clv_source="--customer-value" if customer_value is not None else
+                                    ("economics.customer_value" if value is not None else "none"))]
+        meta_extra = {"mode": "what-if"}
+    else:
+        run.load(("complaints",), ("customers", "purchases"))
+        periods = run.periods()
+        base = run.base() if run.inputs.get("purchases") else None
+        clv_by_period = None
+        if base is not None and value is None:
+            from retention_cli.kpis.purchasing import purchase_kpis
+
+            pk = purchase_kpis(base, periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                               data_end=run.data_end(), denominator=cfg.churn.denominator,
+                               gross_margin=cfg.economics.gross_margin)
+            clv_by_period = dict(zip(pk["period"], pk.get("clv_simple", [None] * len(pk))))
+        situations, a = wom.from_data(run.inputs.get("complaints").df, periods, base=base, data_end=run.data_end(),
+                                      model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                                      sla_days=cfg.complaints.sla_days, configured=merged,
+                                      clv_by_period=clv_by_period, customer_value=value)
+        if base is None:
+            run.warnings.append("no purchases: every assumption is the seeds' or the config's, and revenue needs economics.customer_value")
+        meta_extra = {"mode": "data"}
+    table = wom.assumption_table(a)
+    meta = run.meta(assumptions=table.to_dict("records"), note="estimates from general studies, not measurements of this business", **meta_extra)
+    if show_assumptions:
+        show(run, table, title="Word-of-mouth assumptions", meta=meta)
+        return
+    if show_sensitivity:
+        df = pd_concat([wom.sensitivity(s, a) for s in situations])
+        if run.output_format() == "table" and not opts.output:
+            from retention_cli.io import writers
+
+            warn(opts, run.warnings)
+            out_console(opts).print(writers.tornado(df))
+            return
+        show(run, df, title="Sensitivity", meta=meta)
+        return
+    df = wom.wom_table(situations, a)
+    if run.output_format() == "table" and not opts.output:
+        from retention_cli.io import writers
+
+        warn(opts, run.warnings)
+        con = out_console(opts)
+        for i in range(len(df)):
+            con.print(writers.wom_view(df.iloc[i], table))
+        return
+    show(run, df, title="Word of mouth", meta=meta)
+    if opts.output and run.output_format() == "csv":
+        from retention_cli.io import writers
+
+        side = str(opts.output)[:-4] + ".assumptions.csv" if str(opts.output).endswith(".csv") else str(opts.output) + ".assumptions.csv"
+        writers.atomic_write(side, writers.to_csv(table))
+
+
+def pd_concat(frames):
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
 
 
 def main() -> None:

@@ -261,3 +261,50 @@ def summary_view(df: pd.DataFrame, ratios: set[str]):
         t.add_row(r.label, format_cell(r.value, r.kpi, ratios),
                   change(r.change_vs_previous, r.kpi), change(r.change_vs_year_ago, r.kpi))
     return t
+
+
+def wom_view(row: pd.Series, assumptions: pd.DataFrame):
+    """One period of the word-of-mouth estimate: outputs as central (low–high), and
+    the assumptions with their sources as the footer."""
+    from rich.console import Group
+    from rich.table import Table as RichTable
+
+    from retention_cli.kpis.wom import OUTPUTS
+
+    t = RichTable(title=f"Word of mouth: {row['period']}", title_justify="left", header_style="bold")
+    t.add_column("estimate")
+    t.add_column("central", justify="right")
+    t.add_column("low – high", justify="right")
+    for name in OUTPUTS:
+        c, lo, hi = row[name], row[f"{name}_low"], row[f"{name}_high"]
+        if c is None or (isinstance(c, float) and math.isnan(c)):
+            t.add_row(name.replace("_", " "), "–", "–")
+            continue
+        t.add_row(name.replace("_", " "), f"{c:,.1f}", f"{lo:,.1f} – {hi:,.1f}")
+    a = RichTable(title="Assumptions", title_justify="left", header_style="bold", show_edge=False, box=None)
+    for col in ("assumption", "value", "range", "status", "source"):
+        a.add_column(col)
+    for r in assumptions.itertuples():
+        rng = "" if r.low == r.high else f"{min(r.low, r.high):g}–{max(r.low, r.high):g}"
+        a.add_row(r.assumption, f"{r.value:.4g}", rng, r.status, r.source)
+    note = "Estimates from general studies (the seeds), not measurements of this business."
+    clv = row.get("customer_value")
+    clv_line = f"Customer value: {clv:,.2f} ({row['customer_value_source']})" if clv is not None and not (isinstance(clv, float) and math.isnan(clv)) \
+        else f"Customer value: none ({row['customer_value_source']}): revenue at risk is not computed"
+    return Group(t, clv_line, a, note, "")
+
+
+def tornado(df: pd.DataFrame, width: int = 30):
+    """The sensitivity rows as a tornado: a bar per assumption, longest first."""
+    from rich.table import Table as RichTable
+
+    t = RichTable(title=f"Sensitivity of {df['measure'].iloc[0] if len(df) else 'the estimate'}", title_justify="left",
+                  header_style="bold")
+    for col in ("assumption", "low → high", "at low", "at high", "swing", ""):
+        t.add_column(col, justify="right" if col.startswith(("at", "swing")) else "left")
+    top = float(df["swing"].max()) if len(df) and df["swing"].max() > 0 else 1.0
+    for r in df.itertuples():
+        bar = "█" * int(round(width * r.swing / top))
+        t.add_row(r.assumption, f"{r.low_value:g} → {r.high_value:g}", f"{r.at_low:,.0f}", f"{r.at_high:,.0f}",
+                  f"{r.swing:,.0f}", bar)
+    return t

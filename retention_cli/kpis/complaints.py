@@ -237,3 +237,21 @@ def churn_reasons(base: Base, periods: list[Period], *, model: str, window: int,
                      "share_of_known": ratio(controllable, known).item(),
                      "benchmark_share": 1 - sum(REASON_BENCHMARK[u] for u in UNCONTROLLABLE)})
     return pd.DataFrame(rows)
+
+
+def outcome_counts(complaints: pd.DataFrame, periods: list[Period], *, data_end: date, sla_days: float) -> pd.DataFrame:
+    """Per period: complaining customers by the outcome of their first complaint of
+    the period (resolved_fast, resolved_slow, unresolved)."""
+    opened = day_numbers(complaints["opened_date"])
+    resolved = day_numbers(complaints["resolved_date"]) if "resolved_date" in complaints else np.full(len(opened), NEVER)
+    end_day = (pd.Timestamp(data_end) - pd.Timestamp("1970-01-01")).days
+    resolved = np.where(resolved < end_day, resolved, NEVER)
+    fast = (resolved < NEVER) & (resolved - opened <= sla_days)
+    outcome = np.where(fast, "resolved_fast", np.where(resolved < NEVER, "resolved_slow", "unresolved"))
+    f = pd.DataFrame({"k": period_index(opened, periods), "cust": complaints["customer_id"].to_numpy(),
+                      "opened": opened, "outcome": outcome})
+    f = f[f["k"] >= 0].sort_values(["k", "opened"], kind="stable").drop_duplicates(["k", "cust"])
+    counts = f.groupby(["k", "outcome"]).size().unstack(fill_value=0).reindex(range(len(periods)), fill_value=0)
+    counts = counts.reindex(columns=list(OUTCOMES), fill_value=0)
+    counts.insert(0, "period", [p.label for p in periods])
+    return counts.reset_index(drop=True)

@@ -12,6 +12,7 @@ from retention_cli.kpis.base import churn_flows
 from retention_cli.kpis.complaints import complaint_table
 from retention_cli.kpis.purchasing import purchase_kpis
 from retention_cli.kpis.satisfaction import satisfaction_table
+from retention_cli.kpis.wom import from_data, wom_table
 from retention_cli.model.customers import Base
 from retention_cli.periods import Period
 
@@ -39,7 +40,8 @@ def comparison_periods(p: Period) -> tuple[Period, Period | None, Period | None]
 def summary_table(base: Base, period: Period, *, model: str, window: int, data_end: date,
                   denominator: str, top_share: float, gross_margin: float,
                   responses: pd.DataFrame | None = None, complaints: pd.DataFrame | None = None,
-                  nps_count: str = "all", csat_scale: tuple[int, int] = (1, 5), sla_days: float = 2) -> pd.DataFrame:
+                  nps_count: str = "all", csat_scale: tuple[int, int] = (1, 5), sla_days: float = 2,
+                  wom_config: dict | None = None, customer_value: float | None = None) -> pd.DataFrame:
     latest, previous, year_ago = comparison_periods(period)
     ps = [q for q in (latest, previous, year_ago) if q is not None]
     churn = churn_flows(base, ps, model, window, data_end, denominator).set_index("period")
@@ -56,6 +58,15 @@ def summary_table(base: Base, period: Period, *, model: str, window: int, data_e
                                sla_days=sla_days)
         both = both.join(comp.set_index("period").drop(columns=["complete"]), how="left")
         headline += COMPLAINTS
+        situations, a = from_data(complaints, ps, base=base, data_end=data_end, model=model, window=window,
+                                  sla_days=sla_days, configured=wom_config or {},
+                                  clv_by_period=dict(zip(buy.index, buy["clv_simple"])) if "clv_simple" in buy else None,
+                                  customer_value=customer_value)
+        risk = wom_table(situations, a).set_index("period")
+        both = both.join(risk[["revenue_at_risk", "revenue_at_risk_low", "revenue_at_risk_high"]], how="left")
+        low, high = both.loc[latest.label, "revenue_at_risk_low"], both.loc[latest.label, "revenue_at_risk_high"]
+        rng = f" ({low:,.0f}–{high:,.0f})" if not (np.isnan(low) or np.isnan(high)) else ""
+        headline.append(("revenue_at_risk", f"revenue at risk from unseen dissatisfaction{rng}"))
 
     def value(q: Period | None, kpi: str) -> float:
         if q is None or kpi not in both:

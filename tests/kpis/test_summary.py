@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from retention_cli.kpis.summary import summary_table
 from retention_cli.model.customers import build_base
@@ -36,3 +37,19 @@ def test_summary_adds_satisfaction_and_complaints_lines():
     assert (df.loc["nps", "value"], df.loc["nps", "previous"], df.loc["nps", "change_vs_previous"]) == (0, 100, -100)
     assert df.loc["complaints", "value"] == 2 and df.loc["resolved_share", "value"] == 0.5
     assert df.loc["sla_attainment", "value"] == 0.5  # resolved in 1 day, within 2
+
+
+def test_summary_revenue_at_risk_line():
+    import pandas as pd
+
+    complaints = pd.DataFrame({"customer_id": ["A", "B"],
+                               "opened_date": pd.to_datetime(["2024-03-01", "2024-03-02"]).astype("datetime64[s]")})
+    base = build_base(CUSTOMERS, LINES, "inactivity")
+    df = summary_table(base, parse_label("2024-03", END), model="inactivity", window=20, data_end=END,
+                       denominator="start", top_share=0.2, gross_margin=1.0, complaints=complaints,
+                       customer_value=100.0).set_index("kpi")
+    # 2 unresolved complainers: 2 / 0.04 = 50 dissatisfied, 48 silent × 0.91 = 43.68;
+    # complainers: 2 × (1 − 0.09) = 1.82; (43.68 + 1.82) × 100 = 4,550
+    assert df.loc["revenue_at_risk", "value"] == pytest.approx(4550)
+    # range: optimistic 40 dissatisfied, 38 × 0.91 = 34.58 (+1.82) × 100; pessimistic 48 × 1.0 (+1.82) × 100
+    assert df.loc["revenue_at_risk", "label"] == "revenue at risk from unseen dissatisfaction (3,640–4,982)"

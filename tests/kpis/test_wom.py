@@ -1,0 +1,101 @@
+"""Word-of-mouth estimate (SPEC §4.5): the seeds' arithmetic and observed values."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from retention_cli.kpis.wom import OUTPUTS, Situation, assumptions, from_data, sensitivity, wom_table
+from retention_cli.model.customers import build_base
+from retention_cli.periods import parse_label
+
+
+def test_seed_example_to_the_unit():
+    # 100 unhappy; 4 % complain: 96 silent; all leave (rate 1); each tells 15: 1,440 prospects
+    a = assumptions({"negative_reach": 15, "silent_defection_rate": 1})
+    row = wom_table([Situation("what-if", unhappy=100)], a).iloc[0]
+    assert (row.estimated_dissatisfied, row.complainers, row.silent_dissatisfied) == (100, 4, 96)
+    assert row.expected_silent_defections == 96 and row.prospects_lost == 1440
+    assert row.people_reached_negative == 1440
+    assert row.happy_customers_needed_to_offset == 1440 / 4
+
+
+def test_seed_example_with_the_default_defection():
+    # 96 × 0.91 = 87.36 leave; × 15 = 1,310.4
+    row = wom_table([Situation("what-if", unhappy=100)], assumptions({"negative_reach": 15})).iloc[0]
+    assert row.expected_silent_defections == pytest.approx(87.36)
+    assert row.prospects_lost == pytest.approx(1310.4)
+
+
+def test_complaints_and_customer_value():
+    # 40 complaints: 40 / 0.04 = 1,000 dissatisfied, 960 silent; 960 × 0.91 = 873.6 leave;
+    # complainers counted as resolved: 40 × (1 − 0.62) = 15.2; (873.6 + 15.2) × 1,200 = 1,066,560
+    row = wom_table([Situation("what-if", complaints=40, clv=1200)], assumptions({})).iloc[0]
+    assert row.customers_with_problems == 40 * 26 and row.serious_problems == pytest.approx(40 * 6)
+    assert row.expected_complainer_defections == pytest.approx(15.2)
+    assert row.revenue_at_risk == pytest.approx(1_066_560)
+    assert row.revenue_at_risk_prospects == pytest.approx(873.6 * 11.3 * 1200)
+    # optimistic end: complaint share 5 % -> 800 dissatisfied, 760 silent × 0.91 = 691.6; resolved return 0.70
+    assert row.revenue_at_risk_low == pytest.approx((691.6 + 40 * 0.30) * 1200)
+    # pessimistic end: 4 %, all silent leave (960), resolved return 0.54
+    assert row.revenue_at_risk_high == pytest.approx((960 + 40 * 0.46) * 1200)
+
+
+def test_zero_complaints_gives_zeros():
+    row = wom_table([Situation("2024-01", complaints=0, clv=100)], assumptions({})).iloc[0]
+    assert all(row[c] == 0 for c in OUTPUTS)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(0, 500), st.booleans(), st.floats(0, 5000), st.integers(0, 20), st.integers(0, 20), st.integers(0, 20))
+def test_low_central_high_ordered(n, what_if, clv, fast, slow, unresolved):
+    s = Situation("x", unhappy=n, clv=clv) if what_if else Situation(
+        "x", complaints=float(fast + slow + unresolved), clv=clv,
+        outcomes={"resolved_fast": fast, "resolved_slow": slow, "unresolved": unresolved})
+    row = wom_table([s], assumptions({})).iloc[0]
+    for c in OUTPUTS:
+        assert row[f"{c}_low"] <= row[c] + 1e-9 and row[c] <= row[f"{c}_high"] + 1e-9, c
+
+
+def test_sensitivity_largest_first():
+    t = sensitivity(Situation("x", complaints=40, clv=1200), assumptions({}))
+    assert t.iloc[0].assumption == "complaint_share"  # 0.04 -> 0.05 moves the most
+    assert list(t.swing) == sorted(t.swing, reverse=True)
+    # complaint share alone: at 0.05, (760 × 0.91 + 15.2) × 1200 = 848,160
+    assert t.iloc[0].at_low == pytest.approx(848_160)
+
+
+def test_observed_values_replace_the_assumptions():
+    # W = 30, one period (March 2024). 12 complainers resolved fast, all buy again within 30 days;
+    # lost in March (S − E): L0..L9 active at 03-01, gone by 04-01; 5 of them had complained.
+    end = date(2024, 12, 1)
+    march = parse_label("2024-03", end)
+    rows, complaints = [], []
+    for i in range(12):
+        rows += [(f"F{i}", "2024-02-20"), (f"F{i}", "2024-03-20")]      # active at both ends: not lost
+        complaints.append((f"F{i}", "2024-03-02", "2024-03-03"))       # resolved in a day; buys 03-20
+    for i in range(10):
+        rows.append((f"L{i}", "2024-02-15"))                            # lost in March
+        if i < 5:
+            complaints.append((f"L{i}", "2024-01-10", None))            # complained in January, never resolved
+    purchases = pd.DataFrame(rows, columns=["customer_id", "order_date"]).assign(amount=10.0)
+    purchases["order_date"] = pd.to_datetime(purchases["order_date"]).astype("datetime64[s]")
+    comp = pd.DataFrame(complaints, columns=["customer_id", "opened_date", "resolved_date"])
+    for c in ("opened_date", "resolved_date"):
+        comp[c] = pd.to_datetime(comp[c]).astype("datetime64[s]")
+    base = build_base(None, purchases, "inactivity")
+    (s,), a = from_data(comp, [march], base=base, data_end=end, model="inactivity", window=30, sla_days=2,
+                        configured={"negative_reach": 15}, clv_by_period=None, customer_value=500)
+    assert a["return_if_resolved_fast"].value == 1.0 and a["return_if_resolved_fast"].status == "observed"
+    assert a["complaint_share"].value == 0.5 and a["complaint_share"].status == "observed"  # 5 of 10 lost
+    assert a["return_if_resolved"].status == "assumed"   # no customer resolved late
+    assert a["negative_reach"].status == "configured"    # the user's value is never replaced
+    assert s.complaints == 12 and s.outcomes == {"resolved_fast": 12, "resolved_slow": 0, "unresolved": 0}
+    row = wom_table([s], a).iloc[0]
+    # 12 / 0.5 = 24 dissatisfied, 12 silent × 0.91 = 10.92; complainers all come back: 0
+    assert row.estimated_dissatisfied == 24 and row.expected_silent_defections == pytest.approx(10.92)
+    assert row.expected_complainer_defections == 0
+    assert row.revenue_at_risk == pytest.approx(10.92 * 500)

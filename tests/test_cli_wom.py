@@ -1,0 +1,62 @@
+"""`retention wom` through the CLI."""
+
+import pytest
+
+from tests.conftest import ROOT, write
+
+
+def test_what_if_prints_96_and_1440(cli):
+    r = cli("wom", "--unhappy", "100", "--negative-reach", "15", "--silent-defection-rate", "1", "--format", "table")
+    assert r.exit_code == 0, r.stderr
+    assert "96.0" in r.stdout and "1,440.0" in r.stdout
+    assert "negative_reach" in r.stdout and "configured" in r.stdout and "seed 000" in r.stdout
+
+
+def test_what_if_json_has_assumptions_and_revenue(cli):
+    r = cli("wom", "--complaints", "40", "--customer-value", "1200", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = cli.json(r)
+    assert doc["rows"][0]["revenue_at_risk"] == pytest.approx(1_066_560)
+    names = {a["assumption"]: a for a in doc["meta"]["assumptions"]}
+    assert names["complaint_share"]["status"] == "assumed" and names["complaint_share"]["low"] == 0.05
+
+
+@pytest.mark.parametrize("args, key", [
+    (["--complaint-share", "0"], "wom.complaint_share (--complaint-share)"),
+    (["--complaint-share", "1.5"], "wom.complaint_share (--complaint-share)"),
+    (["--negative-reach", "-3"], "wom.negative_reach (--negative-reach)"),
+])
+def test_assumptions_out_of_range_by_option(cli, args, key):
+    r = cli("wom", "--unhappy", "10", *args)
+    assert r.exit_code == 78 and key in r.stderr
+
+
+def test_assumption_out_of_range_in_config(cli):
+    write(cli.cwd, "retention.yaml", "wom:\n  complaint_share: 0\n")
+    r = cli("wom", "--unhappy", "10")
+    assert r.exit_code == 78 and "retention.yaml:2: wom.complaint_share: input should be greater than 0" in r.stderr
+
+
+def test_csv_output_writes_the_assumptions_side_file(cli):
+    r = cli("wom", "--unhappy", "100", "-o", "wom.csv")
+    assert r.exit_code == 0, r.stderr
+    side = (cli.cwd / "wom.assumptions.csv").read_text()
+    assert side.startswith("assumption,value,low,high,status,source\n") and "complaint_share,0.04" in side
+
+
+def test_sensitivity_rows(cli):
+    r = cli("wom", "--complaints", "40", "--customer-value", "1200", "--sensitivity", "--format", "csv")
+    assert r.exit_code == 0, r.stderr
+    rows = cli.csv_rows(r)
+    assert rows[0]["assumption"] == "complaint_share" and rows[0]["measure"] == "revenue_at_risk"
+
+
+def test_on_sample_data_last_year(cli):
+    r = cli("wom", "-c", str(ROOT / "config.example.yaml"), "--period", "2025", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = cli.json(r)
+    row = doc["rows"][0]
+    assert row["complaints_observed"] > 50 and row["revenue_at_risk"] > 0
+    assert row["revenue_at_risk_low"] <= row["revenue_at_risk"] <= row["revenue_at_risk_high"]
+    statuses = {a["assumption"]: a["status"] for a in doc["meta"]["assumptions"]}
+    assert statuses["complaint_share"] == "observed" and statuses["negative_reach"] == "assumed"
