@@ -606,5 +606,39 @@ def pd_concat(frames):
     return pd.concat(frames, ignore_index=True)
 
 
+@command("report", help="Everything the config's report: section asks for, written to files (one per section and format, meta.json, rejects/, and a self-contained index.html), put in place atomically. Prints the files written, one per line. For cron: retention report -c /etc/retention.yaml --period last-month.")
+def report_cmd(opts: Options) -> None:
+    import time
+    from pathlib import Path as P
+
+    from retention_cli import report
+    from retention_cli.session import Run
+
+    started = time.perf_counter()
+    run = Run(opts)
+    rc = run.cfg.report
+    if not (opts.period or opts.from_ or opts.to) and rc.period:
+        if ".." in rc.period:
+            opts.from_, opts.to = (x.strip() for x in rc.period.split("..", 1))
+        else:
+            opts.period = rc.period
+    by = run.by or list(rc.by)
+    run.opts.by = by
+    built, periods, notes = report.build(run, list(rc.sections), by)
+    target = opts.output or report.output_dir(rc.output_dir, periods, run.as_of or run.data_end(), run.freq)
+    target = P(target if opts.output else run.cfg.resolve_path(target))
+    files = report.write(run, built, periods, notes, list(rc.formats), target, started)
+    warn(opts, run.warnings + notes)
+    if not opts.quiet:
+        for f in files:
+            typer.echo(str(f))
+        headline = next((s.headline for s in built if s.headline is not None), None)
+        if headline is not None and sys.stderr.isatty():
+            from retention_cli.io import writers
+            from retention_cli.kpis.summary import RATIOS
+
+            err_console(opts).print(writers.summary_view(headline, RATIOS))
+
+
 def main() -> None:
     app()

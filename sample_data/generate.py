@@ -65,7 +65,7 @@ def day(n: float) -> date:
 def generate(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     names = list(LEVELS)
     level = rng.choice(names, size=N_CUSTOMERS, p=[LEVELS[n][0] for n in names])
-    first = np.sort(rng.integers(0, DAYS - 30, size=N_CUSTOMERS))
+    first = np.sort(rng.integers(0, DAYS, size=N_CUSTOMERS))
     loyalty = rng.random(N_CUSTOMERS) < 0.35
     segment = rng.choice(["retail", "trade", "online"], size=N_CUSTOMERS, p=[0.6, 0.15, 0.25])
     country = rng.choice(["FR", "BE", "CH", "LU"], size=N_CUSTOMERS, p=[0.7, 0.15, 0.1, 0.05])

@@ -38,7 +38,11 @@ def test_skip_gives_the_nps_of_the_rest_and_says_how_many(cli):
 
 
 def test_satisfaction_link_on_sample_data(cli):
-    r = cli("satisfaction", "--link", "-c", str(ROOT / "config.example.yaml"), "--period", "2024", "--format", "csv")
+    # answers of 2024, still a customer at the end of 2025 (one yearly period later)
+    text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+    text = text.replace("path: sample_data/", f"path: {ROOT / 'sample_data'}/").replace("horizon_periods: 6", "horizon_periods: 1")
+    write(cli.cwd, "retention.yaml", text)
+    r = cli("satisfaction", "--link", "--period", "2024", "--format", "csv")
     assert r.exit_code == 0, r.stderr
     rows = {(x["dimension"], x["group"]): x for x in cli.csv_rows(r)}
     promoters, detractors = rows[("nps", "promoter")], rows[("nps", "detractor")]

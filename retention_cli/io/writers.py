@@ -36,6 +36,9 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
+        # mkstemp makes the file private (0600); give it the mode a new file gets,
+        # so a report in a shared folder can be read by the people it is for
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -50,6 +53,12 @@ def atomic_write(path: str | Path, data: bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # --- values -----------------------------------------------------------------------
@@ -122,6 +131,9 @@ def to_jsonl(df: pd.DataFrame) -> bytes:
 
 # --- terminal tables ----------------------------------------------------------------
 
+MONEY = ("revenue", "order_value", "aov", "clv", "cost", "customer_value")  # always two decimals
+
+
 def format_cell(v: Any, col: str, percent: set[str]) -> str:
     v = plain(v)
     if v is None:
@@ -131,6 +143,8 @@ def format_cell(v: Any, col: str, percent: set[str]) -> str:
     if isinstance(v, float):
         if col in percent:
             return f"{100 * v:.1f} %"
+        if any(m in col for m in MONEY):
+            return f"{v:,.2f}"
         if v.is_integer() and abs(v) < 1e15:
             return f"{int(v):,}"
         return f"{v:,.2f}"
@@ -308,3 +322,91 @@ def tornado(df: pd.DataFrame, width: int = 30):
         t.add_row(r.assumption, f"{r.low_value:g} → {r.high_value:g}", f"{r.at_low:,.0f}", f"{r.at_high:,.0f}",
                   f"{r.swing:,.0f}", bar)
     return t
+
+
+# --- atomic folders (report) -------------------------------------------------------------
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False when the
+    system cannot (not Linux, an old kernel or libc, a file system without it)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    return False
+
+
+def _stale(folder: Path, name: str) -> None:
+    """Remove temporary folders left by runs of this report that were killed."""
+    import shutil
+
+    for p in folder.glob(f".{name}.tmp-*"):
+        try:
+            pid = int(p.name.rsplit("-", 2)[-2])
+            os.kill(pid, 0)  # still running: leave it
+            continue
+        except (ValueError, IndexError, ProcessLookupError):
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
+class AtomicFolder:
+    """Write a folder beside ``target`` and put it in place at once on success:
+    readers see the previous folder or the new one, never half; a failed or killed
+    run leaves the previous one byte-identical (its temporary folder is removed now
+    or, after a kill, at the next run)."""
+
+    def __init__(self, target: str | Path):
+        self.target = Path(target)
+
+    def __enter__(self) -> Path:
+        import secrets
+
+        parent = self.target.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            _stale(parent, self.target.name)
+            self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            self.tmp.mkdir()
+        except OSError as e:
+            raise OutputError(f"{self.target}: cannot write the report: {e.strerror or e}") from None
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        import shutil
+
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        try:
+            for f in sorted(self.tmp.rglob("*")):  # contents on disk before the swap
+                if f.is_file():
+                    with open(f, "rb") as fh:
+                        os.fsync(fh.fileno())
+            if self.target.exists():
+                if _exchange(self.tmp, self.target):
+                    shutil.rmtree(self.tmp, ignore_errors=True)  # now holds the previous report
+                else:
+                    old = self.tmp.with_name(self.tmp.name.replace(".tmp-", ".old-"))
+                    os.rename(self.target, old)
+                    os.rename(self.tmp, self.target)
+                    shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(self.tmp, self.target)
+        except OSError as e:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise OutputError(f"{self.target}: cannot put the report in place: {e.strerror or e}") from None
+        return False

@@ -75,4 +75,5 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
 def test_percent_cells_in_tables():
     assert writers.format_cell(0.0213, "churn_rate", {"churn_rate"}) == "2.1 %"
     assert writers.format_cell(np.nan, "churn_rate", {"churn_rate"}) == "–"
-    assert writers.format_cell(1234.0, "revenue", set()) == "1,234"
+    assert writers.format_cell(1234.0, "orders", set()) == "1,234"
+    assert writers.format_cell(1234.0, "revenue", set()) == "1,234.00"  # money: always two decimals

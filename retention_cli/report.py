@@ -1,0 +1,297 @@
+"""The ``report`` command's assembly of sections (SPEC §7): every section the
+config's ``report:`` asks for, written as one file per section and format, plus
+``meta.json``, ``rejects/`` and a self-contained ``index.html``, all put in place at
+once (``AtomicFolder``). Timings live only in ``meta.json``, so two runs on the same
+inputs and ``--as-of`` give byte-identical CSV and JSON files.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.errors import InputMissingError, UsageError
+from retention_cli.io import html as H
+from retention_cli.io import writers
+from retention_cli.periods import Period, series
+
+TABLES = ("customers", "purchases", "complaints", "responses")
+
+
+@dataclass
+class Section:
+    name: str
+    files: dict[str, pd.DataFrame] = field(default_factory=dict)   # file stem -> rows
+    meta: dict[str, Any] = field(default_factory=dict)
+    html: str = ""
+    headline: pd.DataFrame | None = None
+
+
+def needs(section: str, model: str) -> tuple[str, ...]:
+    base = ("purchases",) if model == "inactivity" else ("customers",)
+    return {
+        "summary": ("purchases",), "churn": base, "purchases": ("purchases",), "cohorts": base,
+        "satisfaction": ("responses",), "complaints": ("complaints",), "wom": ("complaints",),
+        "clv": ("purchases",),
+    }[section]
+
+
+def trend_window(periods: list[Period]) -> list[Period]:
+    """The 12 periods ending with the report's last one (charts, cohorts)."""
+    last = periods[-1]
+    if last.freq == "all":
+        return [last]
+    return series(last.shift(-11), last)
+
+
+def output_dir(template: str, periods: list[Period], as_of, freq: str) -> str:
+    label = periods[0].label if len(periods) == 1 else f"{periods[0].label}_{periods[-1].label}"
+    try:
+        return template.format(period=label, as_of=as_of.isoformat(), freq=freq)
+    except (KeyError, IndexError, ValueError) as e:
+        raise UsageError(f"report.output_dir {template!r}: unknown placeholder {e} "
+                         "(use {period}, {as_of}, {freq})") from None
+
+
+def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[Period], list[str]]:
+    """Compute every section; a section whose input is absent is left out with a note."""
+    from retention_cli.kpis import wom
+    from retention_cli.kpis.base import CHURN_RATIOS, churn_flows
+    from retention_cli.kpis.cohorts import cohort_table
+    from retention_cli.kpis.complaints import BENCHMARKS, COMPLAINT_RATIOS, churn_reasons, complaint_table
+    from retention_cli.kpis.purchasing import PURCHASE_RATIOS, purchase_kpis
+    from retention_cli.kpis.satisfaction import SATISFACTION_RATIOS, satisfaction_link, satisfaction_table
+    from retention_cli.kpis.summary import RATIOS, summary_table
+
+    cfg = run.cfg
+    model, window = cfg.churn.model, cfg.churn.inactivity_days
+    configured = {t for t in TABLES if cfg.input(t) is not None or getattr(run.opts, t)}
+    notes: list[str] = []
+    wanted = []
+    for s in sections:
+        missing = [t for t in needs(s, model) if t not in configured]
+        if missing:
+            notes.append(f"section {s} left out: no {', '.join(missing)} input")
+        elif s == "clv":
+            notes.append("section clv left out: predicted customer value is not in this release")
+        else:
+            wanted.append(s)
+    if not wanted:
+        raise InputMissingError("report: no section can be computed from the configured inputs (" + "; ".join(notes) + ")")
+    run.load((), tuple(t for t in TABLES if t in configured))
+    periods = run.periods()
+    run.horizon_warning(periods)
+    data_end = run.data_end()
+    trend = trend_window(periods)
+    has = {t: run.inputs.get(t) is not None for t in TABLES}
+    base = run.base() if (has["purchases"] or (model == "contract" and has["customers"])) else None
+    out: list[Section] = []
+    last = periods[-1]
+
+    if "summary" in wanted:
+        responses, complaints = run.inputs.get("responses"), run.inputs.get("complaints")
+        df = summary_table(base, last, model=model, window=window, data_end=data_end,
+                           denominator=cfg.churn.denominator, top_share=cfg.concentration.top_share,
+                           gross_margin=cfg.economics.gross_margin,
+                           responses=responses.df if responses is not None and "answered_date" in responses.df else None,
+                           complaints=complaints.df if complaints is not None else None, nps_count=cfg.nps.count,
+                           csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days,
+                           wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value)
+        out.append(Section("summary", {"summary": df}, html=H.cards(df, RATIOS), headline=df))
+
+    if "churn" in wanted:
+        df = churn_flows(base, periods, model, window, data_end, cfg.churn.denominator, by)
+        t = churn_flows(base, trend, model, window, data_end, cfg.churn.denominator)
+        chart = H.line_chart([p.label for p in trend], {"customers at the end": t["customers_end"].tolist()},
+                             right={"churn rate": t["churn_rate"].tolist()}, right_percent=True)
+        out.append(Section("churn", {"churn": df}, html=H.charts_row([H.figure(chart, "Customers and churn rate, last 12 periods")])
+                           + H.kpi_tables(df, by, CHURN_RATIOS)))
+
+    if "purchases" in wanted:
+        df = purchase_kpis(base, periods, model=model, window=window, data_end=data_end,
+                           denominator=cfg.churn.denominator, by=by, top_share=cfg.concentration.top_share,
+                           gross_margin=cfg.economics.gross_margin, acquisition_spend=cfg.economics.acquisition_spend)
+        t = purchase_kpis(base, trend, model=model, window=window, data_end=data_end,
+                          denominator=cfg.churn.denominator, top_share=cfg.concentration.top_share)
+        parts = []
+        if "revenue" in t:
+            parts.append(H.figure(H.line_chart([p.label for p in trend], {"revenue": t["revenue"].tolist()},
+                                               right={"repurchase rate": t["repurchase_rate"].tolist()},
+                                               right_percent=True), "Revenue and repurchase rate, last 12 periods"))
+        out.append(Section("purchases", {"purchases": df}, html=H.charts_row(parts) + H.kpi_tables(df, by, PURCHASE_RATIOS)))
+
+    if "cohorts" in wanted:
+        df = cohort_table(base, trend, model, window, revenue=has["purchases"], by=[])
+        out.append(Section("cohorts", {"cohorts": df},
+                           html=H.heat_table(df) + '<p class="note">Share of each cohort active k periods after '
+                                                  'its first period (%).</p>'))
+
+    if "satisfaction" in wanted:
+        responses = run.inputs.get("responses").df
+        dated = "answered_date" in responses
+        use = periods if dated or periods[0].freq == "all" else None
+        files, parts = {}, []
+        if use is None:
+            notes.append("satisfaction: the responses have no answered_date; summarised over all answers")
+            from retention_cli.periods import Period as P
+
+            use = [P(periods[0].start, data_end, "all")]
+        df = satisfaction_table(responses, use, data_end=data_end, base=base, by=by, count=cfg.nps.count,
+                                csat_scale=cfg.satisfaction.csat_scale, min_responses=cfg.satisfaction.min_responses)
+        files["satisfaction"] = df
+        if dated and trend[0].freq != "all":
+            t = satisfaction_table(responses, trend, data_end=data_end, count=cfg.nps.count,
+                                   csat_scale=cfg.satisfaction.csat_scale)
+            if "nps" in t:
+                parts.append(H.figure(H.line_chart(
+                    [p.label for p in trend], {"NPS": t["nps"].tolist()},
+                    band=((t["nps"] - t["nps_margin_of_error"]).tolist(), (t["nps"] + t["nps_margin_of_error"]).tolist())),
+                    "NPS with its 95 % margin of error, last 12 periods"))
+        link_html = ""
+        if base is not None and dated and periods[0].freq != "all" and "customer_id" in responses:
+            link = satisfaction_link(responses, periods, base, model=model, window=window, data_end=data_end,
+                                     horizon=cfg.satisfaction.horizon_periods, csat_scale=cfg.satisfaction.csat_scale)
+            files["satisfaction_link"] = link
+            link_html = _link_html(link, cfg.satisfaction.horizon_periods)
+        out.append(Section("satisfaction", files, html=H.charts_row(parts) + H.kpi_tables(df, by, SATISFACTION_RATIOS) + link_html))
+
+    if "complaints" in wanted:
+        complaints = run.inputs.get("complaints").df
+        df = complaint_table(complaints, periods, data_end=data_end, base=base, model=model, window=window,
+                             sla_days=cfg.complaints.sla_days, by=by)
+        files = {"complaints": df}
+        t = complaint_table(complaints, trend, data_end=data_end, base=None, model=model, window=window,
+                            sla_days=cfg.complaints.sla_days)
+        parts = [H.figure(H.line_chart([p.label for p in trend],
+                                       {"resolved": t["resolved_share"].tolist(), "within SLA": t["sla_attainment"].tolist()},
+                                       percent=True, right={"median days": t["median_resolution_days"].tolist()}),
+                          "Complaint resolution, last 12 periods")]
+        if base is not None:
+            from retention_cli.periods import Period as P
+
+            pooled = complaint_table(complaints, [P(periods[0].start, periods[-1].end, "all")], data_end=data_end,
+                                     base=base, model=model, window=window, sla_days=cfg.complaints.sla_days).iloc[0]
+            names = ["resolved_fast", "resolved_slow", "unresolved", "no_complaint"]
+            ref = [0.95, 0.62, 0.09, None]
+            parts.append(H.figure(H.bar_chart(["resolved fast", "resolved late", "unresolved", "no complaint"],
+                                              [pooled[f"return_rate_{n}"] for n in names], reference=ref,
+                                              counts=[int(pooled[f"customers_{n}"]) for n in names]),
+                                  "Customers who buy again within the window, by complaint outcome"))
+        extra = ""
+        customers = run.inputs.get("customers")
+        if base is not None and customers is not None and "churn_reason" in customers.df:
+            reasons = churn_reasons(base, periods, model=model, window=window, data_end=data_end,
+                                    mapping=cfg.churn_reasons.map)
+            files["churn_reasons"] = reasons
+            extra = _reasons_html(reasons)
+        out.append(Section("complaints", files, meta={"benchmarks": BENCHMARKS},
+                           html=H.charts_row(parts) + H.kpi_tables(df, by, COMPLAINT_RATIOS) + extra))
+
+    if "wom" in wanted:
+        complaints = run.inputs.get("complaints").df
+        clv_by_period = None
+        value = cfg.economics.customer_value
+        if base is not None and base.orders is not None and value is None:
+            pk = purchase_kpis(base, periods, model=model, window=window, data_end=data_end,
+                               denominator=cfg.churn.denominator, gross_margin=cfg.economics.gross_margin)
+            clv_by_period = dict(zip(pk["period"], pk["clv_simple"])) if "clv_simple" in pk else None
+        situations, a = wom.from_data(complaints, periods, base=base, data_end=data_end, model=model, window=window,
+                                      sla_days=cfg.complaints.sla_days, configured=cfg.wom.model_dump(),
+                                      clv_by_period=clv_by_period, customer_value=value)
+        df = wom.wom_table(situations, a)
+        assumptions = wom.assumption_table(a)
+        view = pd.DataFrame({"estimate": [o.replace("_", " ") for o in wom.OUTPUTS],
+                             "central": [df.iloc[-1][o] for o in wom.OUTPUTS],
+                             "low": [df.iloc[-1][f"{o}_low"] for o in wom.OUTPUTS],
+                             "high": [df.iloc[-1][f"{o}_high"] for o in wom.OUTPUTS]})
+        out.append(Section("wom", {"wom": df, "wom_assumptions": assumptions},
+                           meta={"assumptions": assumptions.to_dict("records")},
+                           html=f"<p>Estimate for {H.esc(df.iloc[-1]['period'])}: what the complaints seen imply "
+                                "about the customers not seen.</p>" + H.table(view)
+                                + "<h3>Assumptions</h3>" + H.table(assumptions)
+                                + '<p class="note">Estimates from general studies (the seeds), not measurements of '
+                                  "this business.</p>"))
+    return out, periods, notes
+
+
+def _link_html(link: pd.DataFrame, horizon: int) -> str:
+    """Satisfaction and loyalty on the page: the complete periods pooled (the
+    per-period rows are in satisfaction_link.csv)."""
+    done = link[link["complete"] & (link["dimension"] != "gap")]
+    if done.empty:
+        return ("<h3>Satisfaction and loyalty</h3><p class=\"note\">The horizon of "
+                f"{horizon} period(s) after the answers ends after the data end: not observed yet.</p>")
+    pooled = done.groupby(["dimension", "group"], sort=False)[["respondents", "retained"]].sum().reset_index()
+    pooled["retention"] = pooled["retained"] / pooled["respondents"].where(pooled["respondents"] > 0)
+    labels = [f"{g}\n{'NPS' if d == 'nps' else 'CSAT'}" for d, g in zip(pooled["dimension"], pooled["group"])]
+    chart = H.figure(H.bar_chart(labels, pooled["retention"].tolist(), counts=pooled["respondents"].astype(int).tolist()),
+                     f"Still a customer {horizon} period(s) after answering, by answer (periods pooled)")
+    return "<h3>Satisfaction and loyalty</h3>" + H.charts_row([chart]) + H.table(pooled, ("retention",))
+
+
+def _reasons_html(reasons: pd.DataFrame) -> str:
+    """Why lost customers left, the periods pooled (per period in churn_reasons.csv)."""
+    named = reasons[~reasons["reason"].isin(["(missing)", "(controllable)"])]
+    pooled = named.groupby("reason", sort=False).agg(lost_customers=("lost_customers", "sum"),
+                                                     benchmark_share=("benchmark_share", "first")).reset_index()
+    known = pooled["lost_customers"].sum()
+    pooled.insert(2, "share_of_known", pooled["lost_customers"] / known if known else np.nan)
+    missing = int(reasons.loc[reasons["reason"] == "(missing)", "lost_customers"].sum())
+    controllable = pooled.loc[~pooled["reason"].isin(["died", "moved"]), "lost_customers"].sum()
+    note = (f'<p class="note">{missing:,} lost customers have no recorded reason. The company controls '
+            f"{controllable / known:.0%} of the known reasons (all but died and moved; seed benchmark 96 %).</p>"
+            if known else "")
+    return "<h3>Why lost customers left (periods pooled)</h3>" + H.table(pooled, ("share_of_known", "benchmark_share")) + note
+
+
+def write(run, built: list[Section], periods: list[Period], notes: list[str], formats: list[str],
+          target: Path, started: float) -> list[Path]:
+    """Everything into a temporary folder beside ``target``, then in place at once."""
+    files: list[str] = []
+    with writers.AtomicFolder(target) as tmp:
+        for s in built:
+            meta = run.meta(section=s.name, **s.meta)
+            for stem, df in s.files.items():
+                for fmt in formats:
+                    if fmt == "html":
+                        continue
+                    writers.atomic_write(tmp / f"{stem}.{fmt}", writers.render(df, fmt, meta))
+                    files.append(f"{stem}.{fmt}")
+        rejects = {name: t for name, t in run.inputs.tables.items() if t.rejected_rows and t.reject_bytes}
+        if rejects:
+            (tmp / "rejects").mkdir()
+            for name, t in rejects.items():
+                writers.atomic_write(tmp / "rejects" / f"{name}.csv", t.reject_bytes)
+                files.append(f"rejects/{name}.csv")
+        if "html" in formats:
+            writers.atomic_write(tmp / "index.html", page(run, built, periods, notes).encode("utf-8"))
+            files.append("index.html")
+        meta = run.meta(sections=[s.name for s in built], notes=notes, files=sorted(files + ["meta.json"]),
+                        timings={"seconds": round(time.perf_counter() - started, 3)})
+        writers.atomic_write(tmp / "meta.json", writers.to_json(pd.DataFrame(), meta))
+        files.append("meta.json")
+    return [target / f for f in sorted(files)]
+
+
+TITLES = {"summary": "Headline", "churn": "Customers and churn", "purchases": "Purchasing",
+          "cohorts": "Cohorts", "satisfaction": "Satisfaction", "complaints": "Complaints and loyalty",
+          "wom": "Word of mouth"}
+
+
+def page(run, built: list[Section], periods: list[Period], notes: list[str]) -> str:
+    label = periods[0].label if len(periods) == 1 else f"{periods[0].label} to {periods[-1].label}"
+    parts = [(TITLES[s.name], s.html) for s in built]
+    quality = [f"<li>{H.esc(n)}</li>" for n in notes + run.warnings]
+    inputs = pd.DataFrame([{"table": name, "file": t.display, "rows": t.rows_read, "rejected": t.rejected_rows,
+                            "sha256": t.sha256[:16] + "…"} for name, t in run.inputs.tables.items()])
+    parts.append(("Data quality", H.table(inputs) + (f'<ul class="notes">{"".join(quality)}</ul>' if quality
+                                                       else '<p class="note">No warnings.</p>')))
+    subtitle = (f"{label} · data end {run.data_end()} · {run.cfg.churn.model} model"
+                + (f", {run.cfg.churn.inactivity_days}-day window" if run.cfg.churn.model == "inactivity" else "")
+                + f" · retention {run.meta()['version']}")
+    return H.page(f"Retention report {label}", subtitle, parts)

@@ -1,0 +1,162 @@
+"""`retention report`: files, byte-identical re-runs, atomic replacement under SIGKILL,
+the page in a real browser (headless Chromium)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, write
+
+CONFIG = ROOT / "config.example.yaml"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory):
+    """One report of the sample data (written by a subprocess, as cron would)."""
+    out = tmp_path_factory.mktemp("rep") / "r"
+    proc = subprocess.run([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o", str(out),
+                           "--as-of", "2026-01-01"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_report_writes_every_section_and_lists_the_files(sample_report):
+    out, proc = sample_report
+    listed = proc.stdout.split()
+    names = sorted(p.name for p in out.iterdir())
+    for section in ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom"):
+        assert f"{section}.csv" in names and f"{section}.json" in names
+    assert {"index.html", "meta.json", "wom_assumptions.csv", "satisfaction_link.csv", "churn_reasons.csv"} <= set(names)
+    assert sorted(Path(p).name for p in listed) == sorted(n for n in names)
+    meta = json.loads((out / "meta.json").read_text())["meta"]
+    assert meta["timings"]["seconds"] > 0 and meta["inputs"]["purchases"]["rows"] > 1000
+    churn = json.loads((out / "churn.json").read_text())
+    assert "timings" not in churn["meta"] and churn["rows"][0]["segment"] == "(all)"
+    assert proc.stderr == ""  # nothing to warn about, and stderr is not a terminal: no headline table
+
+
+def test_two_runs_give_byte_identical_csv_and_json(sample_report, tmp_path):
+    out, _ = sample_report
+    again = tmp_path / "again"
+    proc = subprocess.run([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o", str(again),
+                           "--as-of", "2026-01-01", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+    a, b = snapshot(out), snapshot(again)
+    data = [k for k in a if k.endswith((".csv", ".json")) and k != "meta.json"]
+    assert len(data) > 10 and all(a[k] == b[k] for k in data)
+
+
+def test_sigkill_leaves_the_previous_report_byte_identical(sample_report, tmp_path):
+    out, _ = sample_report
+    target = tmp_path / "r"
+    shutil.copytree(out, target)
+    before = snapshot(target)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # a new report into the same folder, killed at points spread over its run
+    for delay in (0.3, 0.8, 1.3, 1.8, 2.4, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o",
+                                 str(target), "--as-of", "2025-12-01"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, env=env)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        now = snapshot(target)
+        # either the kill came before the swap (previous report intact) or after it
+        # (the new report complete): never a mixture
+        assert now == before or set(now) == set(before) and now != before
+        if now != before:
+            before = now
+    subprocess.run([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o", str(target),
+                    "-q"], check=True, env=env, timeout=300)
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary folder left behind
+
+
+def test_rejects_folder_and_placeholders(cli):
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-02-30,5\nA,2024-02-05,20\n")
+    write(cli.cwd, "retention.yaml", "on_bad_rows: skip\ninputs:\n  purchases: {path: p.csv}\n"
+          "report:\n  period: 2024-02\n  sections: [churn, satisfaction]\n  formats: [csv]\n"
+          "  output_dir: out/{period}-{freq}\n")
+    r = cli("report")
+    assert r.exit_code == 0, r.stderr
+    folder = cli.cwd / "out" / "2024-02-month"
+    assert (folder / "rejects" / "purchases.csv").read_bytes() == b"customer_id,order_date,amount\nB,2024-02-30,5\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["churn.csv", "meta.json", "rejects"]
+    assert "section satisfaction left out: no responses input" in r.stderr
+    meta = json.loads((folder / "meta.json").read_text())["meta"]
+    assert meta["rejected_rows"]["purchases"] == 1
+
+
+def test_failed_report_leaves_the_previous_one(cli):
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,10\n")
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\nreport:\n  sections: [churn]\n"
+          "  formats: [csv]\n  output_dir: out\n")
+    assert cli("report", "--period", "2024-01").exit_code == 0
+    before = snapshot(cli.cwd / "out")
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,ten\n")
+    r = cli("report", "--period", "2024-01")
+    assert r.exit_code == 65
+    assert snapshot(cli.cwd / "out") == before
+    assert sorted(p.name for p in cli.cwd.iterdir()) == ["out", "p.csv", "retention.yaml"]
+
+
+# --- the page in a browser -------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"]
+
+
+def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium; "
+                                              "it could not be installed here)")
+def test_index_html_in_headless_chromium(tmp_path):
+    # the sample data with one segment named like an attack: it must render as text
+    shutil.copytree(ROOT / "sample_data", tmp_path / "sample_data")
+    customers = (tmp_path / "sample_data" / "customers.csv")
+    text = customers.read_bytes().replace(b",trade,", b",<script>alert(1)</script>,")
+    customers.write_bytes(text)
+    shutil.copy(CONFIG, tmp_path / "retention.yaml")
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "retention_cli", "report", "-c", str(tmp_path / "retention.yaml"),
+                           "-o", str(out), "-q"], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    page = out / "index.html"
+    dom = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0
+    console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln]
+    assert console == [], console
+    html = dom.stdout
+    # every chart is present and has drawn lines or bars
+    figures = html.split("<figure>")[1:]
+    assert len(figures) >= 6
+    for fig in figures:
+        svg = fig.split("</figure>")[0]
+        assert "<svg" in svg and svg.count("<path") >= 5, fig[-200:]
+    for heading in ("Headline", "Customers and churn", "Purchasing", "Cohorts", "Satisfaction",
+                    "Complaints and loyalty", "Word of mouth", "Data quality"):
+        assert f">{heading}</h2>" in html
+    assert 'class="heat"' in html
+    # the segment named <script>…</script> is text, never an element
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = chromium(tmp_path, "--window-size=1200,7000", f"--screenshot={ARTIFACTS / 'report.png'}", page.as_uri())
+    assert shot.returncode == 0 and (ARTIFACTS / "report.png").stat().st_size > 50_000
+    phone = chromium(tmp_path, "--window-size=390,4000", f"--screenshot={ARTIFACTS / 'report-phone.png'}", page.as_uri())
+    assert phone.returncode == 0
