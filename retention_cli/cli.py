@@ -20,7 +20,7 @@ import typer
 from rich.console import Console
 
 from retention_cli import __version__
-from retention_cli.errors import RetentionError, UsageError
+from retention_cli.errors import DataError, RetentionError, UsageError
 from retention_cli.options import Options
 
 app = typer.Typer(
@@ -638,6 +638,67 @@ def report_cmd(opts: Options) -> None:
             from retention_cli.kpis.summary import RATIOS
 
             err_console(opts).print(writers.summary_view(headline, RATIOS))
+
+
+class TimeUnit(str, Enum):
+    days = "days"
+    weeks = "weeks"
+    months = "months"
+
+
+@command("clv", help="Predicted churn and customer value (SPEC §4.6): BG/NBD fitted by maximum likelihood gives each customer's probability of still being a customer and expected purchases; Gamma-Gamma the expected spend per purchase; CLV is their discounted product. Prints the parameters with standard errors, expected customers alive, expected revenue and the CLV deciles.")
+def clv_cmd(
+    opts: Options,
+    time_unit: Annotated[Optional[TimeUnit], typer.Option("--time-unit", help="Unit of frequency, recency and T \\[default: clv.time_unit, else weeks].")] = None,
+    calibration_end: Annotated[Optional[str], typer.Option("--calibration-end", metavar="DATE", help="Last day of the calibration period \\[default: clv.calibration_end, else the last day of the data].")] = None,
+    holdout: Annotated[bool, typer.Option("--holdout", help="Compare predicted and actual repeat purchases after --calibration-end (per frequency bucket, and the cumulative tracking).")] = False,
+    horizon_months: Annotated[Optional[int], typer.Option("--horizon-months", min=1, max=240, help="Horizon of expected purchases and CLV \\[default: clv.horizon_months, else 12].")] = None,
+    customers_out: Annotated[Optional[str], typer.Option("--customers-out", metavar="FILE", help="Write the per-customer table (customer_id, frequency, recency, T, p_alive, expected_purchases, expected_avg_order_value, clv) to FILE (csv, json or jsonl by extension).")] = None,
+) -> None:
+    from datetime import timedelta
+
+    from retention_cli.io import writers
+    from retention_cli.kpis import clv
+    from retention_cli.periods import parse_date
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    cfg = run.cfg
+    run.load(("purchases",))
+    unit = time_unit.value if time_unit else cfg.clv.time_unit
+    end = parse_date(calibration_end, "--calibration-end") if calibration_end else cfg.clv.calibration_end
+    last_day = run.data_end() - timedelta(days=1)
+    end = end or last_day
+    use_holdout = holdout or cfg.clv.holdout
+    if use_holdout and end >= last_day:
+        raise UsageError("--holdout needs a --calibration-end before the last day of the data")
+    months = horizon_months or cfg.clv.horizon_months
+    try:
+        result = clv.analyse(run.inputs.get("purchases").df, calibration_end=end, unit=unit, horizon_months=months,
+                             annual_discount_rate=cfg.economics.annual_discount_rate,
+                             gross_margin=cfg.economics.gross_margin, holdout_end=last_day if use_holdout else None)
+    except ValueError as e:
+        raise DataError(f"clv: {e}") from None
+    run.warnings += result.warnings
+    meta = run.meta(calibration_end=end, time_unit=unit, horizon_months=months,
+                    bgnbd={"converged": result.bg.converged, "message": result.bg.message, "starts": result.bg.starts_tried},
+                    holdout=None if result.holdout is None else result.holdout.to_dict("records"))
+    if customers_out:
+        fmt = writers.format_from_path(customers_out) or "csv"
+        writers.atomic_write(customers_out, writers.render(result.customers, fmt, meta))
+    if run.output_format() == "table" and not opts.output:
+        warn(opts, run.warnings)
+        con = out_console(opts)
+        view = result.summary.assign(  # parameters need four decimals, money two
+            value=[f"{v:,.4f}" if k in ("bgnbd", "gamma_gamma", "new_customer") and v is not None
+                   else writers.format_cell(v, n, set()) for k, n, v in zip(result.summary["kind"], result.summary["name"], result.summary["value"])],
+            standard_error=[writers.format_cell(v, "", set()) if v is None or v != v else f"{v:.4f}"
+                            for v in result.summary["standard_error"]])
+        con.print(writers.rich_table(view, title=f"Customer value: BG/NBD + Gamma-Gamma, calibration to {end} ({unit})"))
+        if result.holdout is not None:
+            con.print(writers.rich_table(result.holdout, title="Holdout: repeat purchases per customer, actual vs predicted"))
+        return
+    show(run, result.summary, title="Customer value", meta=meta)
 
 
 def main() -> None:

@@ -186,6 +186,13 @@ class WomConfig(_Strict):
     prospect_loss_per_told: float | None = Field(None, ge=0, le=1)
 
 
+class ClvConfig(_Strict):
+    time_unit: Literal["days", "weeks", "months"] = "weeks"
+    horizon_months: int = Field(12, ge=1, le=240)
+    calibration_end: date | None = None   # default: the last day of the data
+    holdout: bool = False                 # the days after calibration_end are the holdout
+
+
 class ReportConfig(_Strict):
     period: str | None = None
     sections: list[Literal[SECTIONS]] = ["summary", "churn", "cohorts"]  # type: ignore[valid-type]
@@ -208,6 +215,7 @@ class Config(_Strict):
     nps: NpsConfig = NpsConfig()
     complaints: ComplaintsConfig = ComplaintsConfig()
     churn_reasons: ChurnReasonsConfig = ChurnReasonsConfig()
+    clv: ClvConfig = ClvConfig()
     wom: WomConfig = WomConfig()
     report: ReportConfig = ReportConfig()
 

@@ -77,8 +77,6 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         missing = [t for t in needs(s, model) if t not in configured]
         if missing:
             notes.append(f"section {s} left out: no {', '.join(missing)} input")
-        elif s == "clv":
-            notes.append("section clv left out: predicted customer value is not in this release")
         else:
             wanted.append(s)
     if not wanted:
@@ -192,6 +190,43 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         out.append(Section("complaints", files, meta={"benchmarks": BENCHMARKS},
                            html=H.charts_row(parts) + H.kpi_tables(df, by, COMPLAINT_RATIOS) + extra))
 
+    if "clv" in wanted:
+        from datetime import timedelta
+
+        from retention_cli.kpis import clv
+
+        last_day = data_end - timedelta(days=1)
+        end = cfg.clv.calibration_end or last_day
+        holdout_end = last_day if cfg.clv.holdout and end < last_day else None
+        try:
+            result = clv.analyse(run.inputs.get("purchases").df, calibration_end=end, unit=cfg.clv.time_unit,
+                                 horizon_months=cfg.clv.horizon_months,
+                                 annual_discount_rate=cfg.economics.annual_discount_rate,
+                                 gross_margin=cfg.economics.gross_margin, holdout_end=holdout_end)
+        except ValueError as e:
+            notes.append(f"section clv left out: {e}")
+        else:
+            run.warnings.extend(result.warnings)
+            files = {"clv": result.summary, "clv_customers": result.customers}
+            parts = []
+            if result.tracking is not None:
+                files["clv_holdout"] = result.holdout
+                files["clv_tracking"] = result.tracking
+                t = result.tracking
+                parts.append(H.figure(H.line_chart([str(d) for d in t["day"]],
+                                                   {"actual": t["actual_cumulative"].tolist(),
+                                                    "model": t["expected_cumulative"].tolist()}),
+                                      f"Cumulative repeat purchases, actual vs BG/NBD (calibration to {end})"))
+            deciles = result.summary[result.summary["kind"] == "clv_deciles"]
+            if len(deciles):
+                parts.append(H.figure(H.bar_chart(deciles["name"].tolist(), deciles["value"].tolist(), percent=False),
+                                      f"Customer value over the next {cfg.clv.horizon_months} months, deciles"))
+            shown = result.summary[result.summary["kind"].isin(["bgnbd", "gamma_gamma", "summary"])]
+            hold = ("<h3>Holdout: repeat purchases per customer</h3>" + H.table(result.holdout)
+                    if result.holdout is not None else "")
+            out.append(Section("clv", files, meta={"calibration_end": end, "time_unit": cfg.clv.time_unit},
+                               html=H.charts_row(parts) + H.table(shown) + hold))
+
     if "wom" in wanted:
         complaints = run.inputs.get("complaints").df
         clv_by_period = None
@@ -280,7 +315,7 @@ def write(run, built: list[Section], periods: list[Period], notes: list[str], fo
 
 TITLES = {"summary": "Headline", "churn": "Customers and churn", "purchases": "Purchasing",
           "cohorts": "Cohorts", "satisfaction": "Satisfaction", "complaints": "Complaints and loyalty",
-          "wom": "Word of mouth"}
+          "wom": "Word of mouth", "clv": "Predicted customer value"}
 
 
 def page(run, built: list[Section], periods: list[Period], notes: list[str]) -> str:
