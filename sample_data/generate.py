@@ -70,6 +70,7 @@ def generate(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
     segment = rng.choice(["retail", "trade", "online"], size=N_CUSTOMERS, p=[0.6, 0.15, 0.25])
     country = rng.choice(["FR", "BE", "CH", "LU"], size=N_CUSTOMERS, p=[0.7, 0.15, 0.1, 0.05])
     rate = rng.gamma(2.0, 0.35 / 30 / 2.0, size=N_CUSTOMERS) * np.where(loyalty, 1.3, 1.0)  # orders per day
+    spend_level = rng.gamma(4.0, 0.25, size=N_CUSTOMERS)  # some customers buy dearer things than others
 
     customers, lines, complaints, responses = [], [], [], []
     order_no, complaint_no, response_no = 100000, 5000, 1
@@ -116,7 +117,7 @@ def generate(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
             amounts = []
             for p in products:
                 qty = int(rng.choice([1, 2, 3], p=[0.7, 0.2, 0.1]))
-                price = round(float(rng.choice([4.9, 9.9, 14.5, 19.9, 29.0, 39.9, 59.0, 89.0, 129.0])), 2)
+                price = round(float(rng.choice([4.9, 9.9, 14.5, 19.9, 29.0, 39.9, 59.0, 89.0, 129.0])) * spend_level[i], 2)
                 amounts.append(round(qty * price, 2))
                 lines.append((cid, f"A{order_no}", day(t), f"P{p:03d}", qty, round(qty * price, 2)))
             if rng.random() < 0.04:  # a return a few days later, under its own number

@@ -1,0 +1,186 @@
+"""Benchmark: our commands against DuckDB computing the same scan, side by side.
+
+    pip install -e '.[bench]'
+    python benchmarks/run.py --size 1M            # generates benchmarks/data/1M first
+    python benchmarks/run.py --size 10M --runs 5
+
+Per run, alternating: `retention churn` (36 monthly periods), `retention cohorts`,
+`retention purchases`, each as the user would run it (a fresh process writing CSV),
+and DuckDB reading the same purchases.csv and computing the same numbers in SQL (per
+order: lines summed, returns apart; per customer: first and last date, orders,
+revenue, distinct products; per month: buyers, orders, revenue, new customers,
+customers active at the month end with the 180-day window; the monthly cohort
+matrix). The numbers of both are compared. Prints per command: median and min–max
+wall time, peak RSS, and the ratio ours / DuckDB of the same run, pair by pair.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+FROM, TO = "2022-01", "2024-12"
+
+DUCK_SQL = """
+CREATE TEMP TABLE lines AS SELECT * FROM read_csv('{purchases}', header=true,
+    columns={{'customer_id':'VARCHAR','order_id':'VARCHAR','order_date':'DATE','product_id':'VARCHAR',
+              'quantity':'DOUBLE','amount':'DOUBLE'}});
+CREATE TEMP TABLE orders AS SELECT customer_id, order_id, min(order_date) AS d, sum(amount) AS amt,
+    count(DISTINCT product_id) AS products FROM lines GROUP BY customer_id, order_id;
+CREATE TEMP TABLE customers AS SELECT customer_id, min(d) FILTER (WHERE amt >= 0) AS first, max(d) AS last,
+    count(*) FILTER (WHERE amt >= 0) AS n_orders, sum(amt) AS revenue FROM orders GROUP BY customer_id;
+CREATE TEMP TABLE products AS SELECT customer_id, count(DISTINCT product_id) AS n FROM lines GROUP BY customer_id;
+CREATE TEMP TABLE months AS SELECT range::DATE AS m FROM range(DATE '2022-01-01', DATE '2025-01-01', INTERVAL 1 MONTH);
+"""
+DUCK_RESULTS = {
+    "monthly": """SELECT strftime(date_trunc('month', d), '%Y-%m') AS period,
+        count(*) FILTER (WHERE amt >= 0) AS orders, count(DISTINCT customer_id) FILTER (WHERE amt >= 0) AS buyers,
+        sum(amt) AS revenue FROM orders WHERE d >= DATE '2022-01-01' AND d < DATE '2025-01-01' GROUP BY 1 ORDER BY 1""",
+    "new": """SELECT strftime(date_trunc('month', first), '%Y-%m') AS period, count(*) AS new_customers
+        FROM customers WHERE first IS NOT NULL GROUP BY 1 ORDER BY 1""",
+    "active_end": """SELECT strftime(m - INTERVAL 1 MONTH, '%Y-%m') AS period, count(DISTINCT o.customer_id) AS customers_end
+        FROM (SELECT m + INTERVAL 1 MONTH AS m FROM months) ms JOIN orders o
+        ON o.amt >= 0 AND o.d >= ms.m - INTERVAL 180 DAY AND o.d < ms.m GROUP BY 1 ORDER BY 1""",
+    "cohorts": """SELECT strftime(date_trunc('month', c.first), '%Y-%m') AS cohort,
+        datediff('month', date_trunc('month', c.first), date_trunc('month', o.d)) AS "offset",
+        count(DISTINCT o.customer_id) AS active FROM orders o JOIN customers c USING (customer_id)
+        WHERE o.amt >= 0 GROUP BY 1, 2 ORDER BY 1, 2""",
+    "per_customer": "SELECT count(*) AS customers, sum(n_orders) AS orders, sum(products.n) AS product_pairs "
+                    "FROM customers JOIN products USING (customer_id)",
+}
+
+
+def duck_child(purchases: str, out: str) -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads TO {os.cpu_count()}")
+    con.execute(DUCK_SQL.format(purchases=purchases))
+    results = {name: con.execute(sql).df() for name, sql in DUCK_RESULTS.items()}
+    with open(out, "w") as f:
+        json.dump({k: v.to_dict("list") for k, v in results.items()}, f, default=str)
+
+
+
+
+
+WRAP = ("import resource, runpy, sys; sys.argv = {argv!r}; "
+        "code = 0\ntry:\n    runpy.run_module('retention_cli', run_name='__main__')\n"
+        "except SystemExit as e:\n    code = e.code or 0\n"
+        "sys.stderr.write('PEAK_KIB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(code)")
+
+
+def run_ours(args: list[str], data: Path) -> tuple[float, float, pd.DataFrame]:
+    argv = ["retention", *args, "-c", str(data / "retention.yaml"), "--format", "csv", "-q"]
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", WRAP.format(argv=argv)], cwd=data, capture_output=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"retention {' '.join(args)} failed: {proc.stderr.decode()[-2000:]}")
+    peak = int(proc.stderr.decode().rsplit("PEAK_KIB=", 1)[1].split()[0]) / 1024
+    return wall, peak, pd.read_csv(io.BytesIO(proc.stdout))
+
+
+def run_duck(data: Path) -> tuple[float, float, dict]:
+    out = data / ".duck.json"
+    code = (f"import resource, sys; sys.path.insert(0, {str(HERE)!r}); import run; "
+            f"run.duck_child({str(data / 'purchases.csv')!r}, {str(out)!r}); "
+            "sys.stderr.write('PEAK_KIB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"duckdb failed: {proc.stderr.decode()[-2000:]}")
+    peak = int(proc.stderr.decode().rsplit("PEAK_KIB=", 1)[1].split()[0]) / 1024
+    return wall, peak, {k: pd.DataFrame(v) for k, v in json.loads(out.read_text()).items()}
+
+
+def check(ours: dict[str, pd.DataFrame], duck: dict[str, pd.DataFrame]) -> list[str]:
+    """Counts identical to the last digit, sums within 1e-9 relative."""
+    problems = []
+    p = ours["purchases"].set_index("period")
+    m = duck["monthly"].set_index("period")
+    for col in ("orders", "buyers"):
+        if not (p.loc[m.index, col].astype(int).to_numpy() == m[col].astype(int).to_numpy()).all():
+            problems.append(f"purchases.{col} differs from DuckDB")
+    rel = ((p.loc[m.index, "revenue"] - m["revenue"]).abs() / m["revenue"].abs()).max()
+    if not rel <= 1e-9:
+        problems.append(f"purchases.revenue differs from DuckDB (relative {rel:.2e})")
+    c = ours["churn"].set_index("period")
+    n = duck["new"].set_index("period")
+    both = c.index.intersection(n.index)
+    if not (c.loc[both, "new_customers"].to_numpy() == n.loc[both, "new_customers"].to_numpy()).all():
+        problems.append("churn.new_customers differs from DuckDB")
+    e = duck["active_end"].set_index("period")
+    both = c.index.intersection(e.index)
+    if not (c.loc[both, "customers_end"].to_numpy() == e.loc[both, "customers_end"].to_numpy()).all():
+        problems.append("churn.customers_end differs from DuckDB")
+    k = ours["cohorts"]
+    k = k[k["active"] > 0].set_index(["cohort", "offset"])["active"]
+    d = duck["cohorts"].set_index(["cohort", "offset"])["active"]
+    d = d[d.index.get_level_values(0) >= FROM]
+    if not (k.sort_index().to_numpy() == d.reindex(k.sort_index().index).to_numpy()).all() or len(k) != len(d):
+        problems.append("cohorts.active differs from DuckDB")
+    return problems
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", default="1M", help="purchase rows: 1M, 10M, …")
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    data = HERE / "data" / args.size
+    if not (data / "purchases.csv").exists():
+        subprocess.run([sys.executable, str(HERE / "generate.py"), "--rows", args.size, "--out", str(data)], check=True)
+    commands = {
+        "churn": ["churn", "--from", FROM, "--to", TO],
+        "cohorts": ["cohorts", "--from", FROM, "--to", TO],
+        "purchases": ["purchases", "--from", FROM, "--to", TO],
+    }
+    walls: dict[str, list[float]] = {k: [] for k in [*commands, "duckdb"]}
+    peaks: dict[str, list[float]] = {k: [] for k in walls}
+    ratios: dict[str, list[float]] = {k: [] for k in [*commands, "together"]}
+    problems: list[str] = []
+    for i in range(args.runs):
+        d_wall, d_peak, duck = run_duck(data)
+        walls["duckdb"].append(d_wall)
+        peaks["duckdb"].append(d_peak)
+        ours = {}
+        for name, cmd in commands.items():
+            wall, peak, df = run_ours(cmd, data)
+            walls[name].append(wall)
+            peaks[name].append(peak)
+            ratios[name].append(wall / d_wall)
+            ours[name] = df
+        ratios["together"].append(sum(walls[c][-1] for c in commands) / d_wall)
+        if i == 0:
+            problems = check(ours, duck)
+        print(f"run {i + 1}: duckdb {d_wall:.2f} s; " + "; ".join(f"{c} {walls[c][-1]:.2f} s" for c in commands),
+              file=sys.stderr)
+    size_mb = (data / "purchases.csv").stat().st_size / 1e6
+    print(f"size {args.size} ({size_mb:.0f} MB purchases.csv), {args.runs} runs, {os.cpu_count()} cores")
+    print(f"{'':12s} {'median s':>9s} {'min-max s':>13s} {'peak MiB':>9s} {'ratio vs duckdb (median, min-max)':>36s}")
+    for name in walls:
+        w = walls[name]
+        line = f"{name:12s} {statistics.median(w):9.2f} {min(w):6.2f}-{max(w):<6.2f} {max(peaks[name]):9.0f}"
+        if name in ratios:
+            r = ratios[name]
+            line += f"   {statistics.median(r):6.2f} ({min(r):.2f}-{max(r):.2f})"
+        print(line)
+    r = ratios["together"]
+    print(f"{'together':12s} {'':9s} {'':13s} {'':9s}   {statistics.median(r):6.2f} ({min(r):.2f}-{max(r):.2f})")
+    print("results identical to DuckDB: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
+
+
+if __name__ == "__main__":
+    main()
