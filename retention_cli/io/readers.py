@@ -10,6 +10,7 @@ the physical line of the file (right with quoted multi-line fields).
 from __future__ import annotations
 
 import codecs
+import csv
 import difflib
 import gzip
 import hashlib
@@ -128,8 +129,9 @@ def _decode(raw: bytes, encoding: str, display: str) -> tuple[str, bytes]:
 
 def record_spans(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start offset, end offset (after the terminator) and 1-based physical line of
-    every CSV record in ``buf``. A newline ends a record unless it is inside quotes:
-    the number of '"' before it is odd (an escaped "" counts twice, so parity holds)."""
+    every CSV record in ``buf``, empty lines left out. A newline ends a record unless
+    it is inside quotes: the number of '"' before it is odd (an escaped "" counts
+    twice, so parity holds)."""
     a = np.frombuffer(buf, dtype=np.uint8)
     nl = np.flatnonzero(a == 10)
     if len(nl) == 0:
@@ -140,6 +142,11 @@ def record_spans(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ends = np.concatenate([term + 1, [len(a)]])
     keep = starts < len(a)
     starts, ends = starts[keep], ends[keep]
+    # empty lines are not records: both parsers skip them
+    first = a[np.minimum(starts, len(a) - 1)]
+    empty = ((ends - starts == 1) & ((first == 10) | (first == 13))) | \
+        ((ends - starts == 2) & (first == 13) & (a[np.minimum(starts + 1, len(a) - 1)] == 10))
+    starts, ends = starts[~empty], ends[~empty]
     lines = np.searchsorted(nl, starts) + 1
     return starts, ends, lines
 
@@ -321,6 +328,69 @@ def parse_date(s: pd.Series, fmt: str | None, dayfirst: bool, tz: str | None) ->
     return out.where(~bad), bad, reasons
 
 
+def _arrow(s: pd.Series):
+    import pyarrow as pa
+
+    return pa.array(s)
+
+
+def fast_date(s: pd.Series, fmt: str | None, dayfirst: bool) -> pd.Series | None:
+    """Dates of a clean text column in one vectorised pass (pyarrow): ISO dates and
+    plain ISO timestamps, or ``fmt``. None when any value needs the careful parser
+    (an offset, a bad value, day-first guessing, an implausible year): that parser
+    then also says why."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if dayfirst and not fmt:
+        return None
+    t = _arrow(s)
+    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, t.type), t)
+    try:
+        if fmt:
+            d = pc.strptime(t, format=fmt, unit="s", error_is_null=True)
+            if d.null_count != t.null_count:
+                return None
+        else:
+            try:
+                d = pc.cast(t, pa.date32()).cast(pa.timestamp("s"))
+            except pa.ArrowInvalid:
+                d = pc.cast(t, pa.timestamp("s"))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    values = d.to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    days = values.astype("datetime64[D]")
+    ok = np.isnat(days) | ((days >= np.datetime64(MIN_DATE.date())) & (days <= np.datetime64(MAX_DATE.date())))
+    if not ok.all():
+        return None
+    return pd.Series(days.astype("datetime64[s]"), index=s.index)
+
+
+def fast_number(s: pd.Series, decimal: str, thousands: str | None) -> pd.Series | None:
+    """Numbers of a clean text column in one vectorised pass; None when any value
+    needs the careful parser (which then says why)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = _arrow(s)
+    if thousands is not None:
+        if thousands == " ":
+            return None  # no-break spaces too: the careful parser handles them
+        t = pc.replace_substring(t, thousands, "")
+    if decimal == ",":
+        t = pc.replace_substring(t, ",", ".")
+    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, t.type), t)
+    try:
+        v = pc.cast(t, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    if not np.isfinite(v[~np.isnan(v)]).all():
+        return None
+    if decimal == "." and pc.any(pc.match_substring(_arrow(s), ",")).as_py():
+        return None  # "1,5" must not pass; only the careful parser says why
+    return pd.Series(v, index=s.index)
+
+
 def parse_bool(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     if pd.api.types.is_bool_dtype(s):
         return s.astype("boolean"), pd.Series(False, index=s.index), pd.Series(dtype=object)
@@ -341,8 +411,25 @@ def parse_score(s: pd.Series, lo: int, hi: int, decimal: str) -> tuple[pd.Series
 
 # --- the reader -------------------------------------------------------------------
 
-def _frame(raw: bytes, fmt: str, inp: InputConfig, display: str) -> tuple[pd.DataFrame, list[str], bytes | None]:
-    """All cells (text for CSV), the header names, and the bytes used for line numbers."""
+@dataclass
+class _Source:
+    """A file ready to be read column by column: its header, and a reader that
+    returns only the asked columns (positions) as text, one row per data record."""
+
+    headers: list[str]
+    span_bytes: bytes | None          # bytes for line numbers ('\n' and '"' are single bytes)
+    read: object                      # Callable[[list[int]], pd.DataFrame]
+
+
+def _check_header(headers: list[str], display: str) -> None:
+    seen: dict[str, int] = {}
+    for i, h in enumerate(headers):
+        if h and h in seen:
+            raise DataError(f"{display}:1: duplicate column name '{h}' (columns {seen[h] + 1} and {i + 1})")
+        seen.setdefault(h, i)
+
+
+def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
     if fmt == "parquet":
         try:
             df = pd.read_parquet(io.BytesIO(raw))
@@ -350,33 +437,104 @@ def _frame(raw: bytes, fmt: str, inp: InputConfig, display: str) -> tuple[pd.Dat
             raise DataError(f"{display}: not a readable Parquet file ({type(e).__name__}: {e})") from None
         headers = [str(c) for c in df.columns]
         df.columns = range(len(headers))
-        return df, headers, None
-    text, span_bytes = _decode(raw, inp.encoding, display)
-    if not text.strip():
+        return _Source(headers, None, lambda positions: df[positions])
+    buf, head = _utf8(raw, inp.encoding, display)
+    if not head.strip():
         raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
-    delimiter = inp.delimiter or sniff_delimiter(text)
-    sep = r"\s+" if delimiter == "whitespace" else delimiter
+    delimiter = inp.delimiter or sniff_delimiter(head)
+    if delimiter == "whitespace":
+        return _whitespace_source(buf, inp, display)
+    first = next(csv.reader(io.StringIO(head), delimiter=delimiter), [])
+    if inp.header:
+        headers = [h.strip() for h in first]
+        _check_header(headers, display)
+    else:
+        headers = [f"column {i + 1}" for i in range(len(first))]
+
+    def read(positions: list[int]) -> pd.DataFrame:
+        return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)
+
+    return _Source(headers, buf, read)
+
+
+def _utf8(raw: bytes, encoding: str, display: str) -> tuple[bytes, str]:
+    """UTF-8 bytes for the parser (BOM removed) and the first part as text (for
+    the header and the delimiter sniffer). UTF-8 input is not decoded whole here:
+    the parser checks it, and on failure ``_decode`` names the line."""
+    enc = encoding.lower()
+    nul = raw.find(b"\x00")
+    if enc in _UTF8 and raw[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        if nul >= 0:
+            _decode(raw, encoding, display)  # raises with the line of the NUL byte
+        buf = raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw
+        head = buf[:65536].decode("utf-8", errors="ignore")
+        return buf, head
+    text, _ = _decode(raw, encoding, display)
+    buf = text.encode("utf-8")
+    return buf, text[:65536]
+
+
+def _whitespace_source(buf: bytes, inp: InputConfig, display: str) -> _Source:
+    """Runs of spaces and tabs separate fields (the CDNOW layout): pandas' parser."""
     try:
-        df = pd.read_csv(
-            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
-            na_values=[], skip_blank_lines=False, quotechar='"', engine="c",
-        )
+        df = pd.read_csv(io.BytesIO(buf), sep=r"\s+", header=None, dtype=str, keep_default_na=False,
+                         na_values=[], skip_blank_lines=True, quotechar='"', engine="c", encoding="utf-8")
     except pd.errors.ParserError as e:
-        raise DataError(_parser_message(str(e), display, span_bytes)) from None
+        raise DataError(_parser_message(str(e), display, buf)) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{display}: empty file: no header") from None
     if inp.header:
         headers = [str(h).strip() for h in df.iloc[0].tolist()]
+        _check_header(headers, display)
         df = df.iloc[1:]
         df.index = pd.RangeIndex(len(df))
-        seen: dict[str, int] = {}
-        for i, h in enumerate(headers):
-            if h and h in seen:
-                raise DataError(f"{display}:1: duplicate column name '{h}' (columns {seen[h] + 1} and {i + 1})")
-            seen.setdefault(h, i)
     else:
         headers = [f"column {i + 1}" for i in range(df.shape[1])]
-    return df, headers, span_bytes
+    return _Source(headers, buf, lambda positions: df[positions])
+
+
+def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, headers: list[str],
+                   positions: list[int], display: str) -> pd.DataFrame:
+    """Only the asked columns, as text, by pyarrow's multi-threaded CSV reader. A
+    record with another number of fields than the header stops the read (a value
+    with an unquoted delimiter must not shift the columns)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    names = [f"f{i}" for i in range(len(headers))]
+    invalid: list = []
+
+    def on_invalid(row):
+        invalid.append(row)
+        return "error"
+
+    try:
+        table = pcsv.read_csv(
+            pa.BufferReader(pa.py_buffer(buf)),
+            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if inp.header else 0,
+                                          block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                            newlines_in_values=b'"' in buf, ignore_empty_lines=True,
+                                            invalid_row_handler=on_invalid),
+            convert_options=pcsv.ConvertOptions(include_columns=[names[p] for p in positions],
+                                                column_types={names[p]: pa.string() for p in positions},
+                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid as e:
+        if invalid:
+            row = invalid[0]
+            offset = raw.find(row.text.encode("utf-8")) if row.text else -1
+            line = raw.count(b"\n", 0, offset) + 1 if offset >= 0 else None
+            where = f"{display}:{line}" if line else display
+            if row.text.count('"') % 2:
+                raise DataError(f"{where}: a quoted field that never closes (a stray '\"'?)") from None
+            raise DataError(f"{where}: {row.actual_columns} fields where the header has {row.expected_columns} "
+                            "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None
+        if "UTF8" in str(e) or "utf8" in str(e).lower():
+            _decode(raw, inp.encoding, display)  # raises with the line and the encoding to set
+        raise DataError(f"{display}: cannot parse the file as CSV: {e}") from None
+    return pd.DataFrame({p: table.column(names[p]).to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+                         for p in positions}, index=pd.RangeIndex(table.num_rows))
 
 
 def _parser_message(msg: str, display: str, span_bytes: bytes) -> str:
@@ -417,19 +575,24 @@ def read_table(
     sha = hashlib.sha256(original).hexdigest()
     raw, fmt = _unpack(original, path, display)
     del original
-    cells, headers, span_bytes = _frame(raw, fmt, inp, display)
+    source = _source(raw, fmt, inp, display)
+    headers, span_bytes = source.headers, source.span_bytes
     del raw
     wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
     found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
     extras = {k: v for k, v in extras.items() if v not in found.values()}
+    cells = source.read(sorted(set(found.values()) | set(extras.values())))
 
-    # Blank lines and rows with no value in any column (Excel's trailing ",,,")
-    # are not data: left out, and counted in a warning.
+    # Rows with no value in any column read (Excel's trailing ",,,") are not
+    # data: left out, and counted in a warning. Empty lines are skipped by the parser.
     empty_rows = 0
-    if fmt == "csv" and len(cells):
-        blank = (cells.apply(lambda c: c.str.strip()) == "").all(axis=1)
+    if fmt == "csv" and len(cells) and cells.shape[1]:
+        blank = np.ones(len(cells), dtype=bool)
+        for c in cells.columns:
+            blank &= (cells[c].str.strip() == "").to_numpy(dtype=bool)
         empty_rows = int(blank.sum())
-        cells = cells[~blank]
+        if empty_rows:
+            cells = cells[~blank]
     na = set(inp.na_values)
 
     out: dict[str, pd.Series] = {}
@@ -449,12 +612,21 @@ def read_table(
             continue
         s = cells[found[col.name]]
         if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
-            s = s.astype(str).str.strip()
-            if na:
-                s = s.mask(s.isin(na), "")
-        text_view = s.astype(str)
+            s = _trimmed(s, na)
+        text_view = s if pd.api.types.is_string_dtype(s) else s.astype(str)
+        fast = None
+        if fmt == "csv" and col.kind == "date":
+            fast = fast_date(s, inp.date_format, inp.dayfirst)
+        elif fmt == "csv" and col.kind == "number":
+            fast = fast_number(s, inp.decimal, inp.thousands)
+        if fast is not None:  # clean column: no bad value to report
+            if col.required or col.name == "amount":
+                missing = fast.isna()
+                flag(col.name, missing, pd.Series("missing", index=fast.index[missing.to_numpy()]), text_view)
+            out[col.name] = fast
+            continue
         if col.kind == "id":
-            v = text_view.str.strip().str.replace("\ufeff", "", regex=False)
+            v = _without_bom(text_view)
             if fmt == "parquet":
                 v = v.mask(s.isna(), "")
             if col.required:
@@ -525,6 +697,27 @@ def read_table(
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt)
     return result
+
+
+def _trimmed(s: pd.Series, na: set[str]) -> pd.Series:
+    """Text without surrounding white space; ``na_values`` become empty."""
+    import pyarrow.compute as pc
+
+    t = pc.utf8_trim_whitespace(_arrow(s.astype("str") if not pd.api.types.is_string_dtype(s) else s))
+    if na:
+        t = pc.if_else(pc.is_in(t, value_set=_arrow(pd.Series(sorted(na), dtype="str"))), "", t)
+    # by position: the index of ``s`` has gaps where blank rows were left out
+    return pd.Series(t.to_pandas().array, index=s.index)
+
+
+def _without_bom(s: pd.Series) -> pd.Series:
+    """A byte-order mark inside a value (a file pasted together) is not part of an id."""
+    import pyarrow.compute as pc
+
+    t = _arrow(s)
+    if pc.any(pc.match_substring(t, "\ufeff")).as_py():
+        return s.str.replace("\ufeff", "", regex=False)
+    return s
 
 
 def _with_lines(bad: pd.DataFrame, span_bytes: bytes | None, header: bool, fmt: str) -> pd.DataFrame:
@@ -669,14 +862,17 @@ def orphan_counts(tables: dict[str, Table]) -> dict[str, tuple[int, int, str]]:
     out: dict[str, tuple[int, int, str]] = {}
     if customers is None:
         return out
-    known = pd.Index(customers.df["customer_id"].unique())
+    import pyarrow.compute as pc
+
+    known = _arrow(customers.df["customer_id"])
     for name in ("purchases", "complaints", "responses"):
         t = tables.get(name)
         if t is None or "customer_id" not in t.df:
             continue
         ids = t.df["customer_id"]
         ids = ids[ids.notna() & (ids != "")]
-        orphans = ids[~ids.isin(known)]
+        inside = pc.is_in(_arrow(ids), value_set=known).to_numpy(zero_copy_only=False)
+        orphans = ids[~inside]
         if len(orphans):
             out[name] = (len(orphans), orphans.nunique(), str(orphans.iloc[0]))
     return out

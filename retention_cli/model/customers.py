@@ -41,7 +41,6 @@ class Orders:
     day: np.ndarray         # int64 order date (earliest line)
     amount: np.ndarray      # float64 (NaN when the input has no amount)
     is_return: np.ndarray   # bool: negative total, lowers revenue, not an order
-    n_products: np.ndarray | None  # distinct product_id in the order (None without product_id)
     products: pd.DataFrame | None  # (order, cust, day, product code) of non-return lines
     extras: pd.DataFrame | None = None  # other columns (for --by): the first line's value per order
 
@@ -62,65 +61,105 @@ class Base:
         return len(self.ids)
 
 
-def customer_index(*id_columns: pd.Series | None) -> pd.Index:
-    parts = [s.dropna() for s in id_columns if s is not None]
-    if not parts:
-        return pd.Index([], dtype=str)
-    return pd.Index(pd.concat(parts, ignore_index=True).unique())
+def encode(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | None]]:
+    """Encode customer ids once: the distinct ids (in order of first appearance)
+    and, per column, each row's integer code. One hash pass over all the ids
+    (pyarrow's dictionary encoding), instead of a unique() and a lookup per table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = [c for c in columns if c is not None]
+    if not present:
+        return pd.Index([], dtype="str"), [None for _ in columns]
+    chunks = []
+    for c in present:  # a large column comes from the reader in several chunks
+        a = pa.array(c)
+        chunks += list(a.chunks) if isinstance(a, pa.ChunkedArray) else [a]
+    chunks = [ch.cast(pa.large_string()) for ch in chunks]
+    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string())).combine_chunks()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = pd.Index(enc.dictionary.to_pandas().array)
+    out: list[np.ndarray | None] = []
+    at = 0
+    for c in columns:
+        if c is None:
+            out.append(None)
+            continue
+        out.append(codes[at: at + len(c)])
+        at += len(c)
+    return ids, out
 
 
-def build_orders(purchases: pd.DataFrame, ids: pd.Index) -> Orders:
-    cust = ids.get_indexer(purchases["customer_id"]).astype(np.int64)
+def _codes(s: pd.Series) -> np.ndarray:
+    """Integer codes of a text column (dictionary encoding)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(pa.array(s))
+    if isinstance(enc, pa.ChunkedArray):  # one dictionary for all chunks, then one array
+        enc = enc.combine_chunks()
+    return enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
+    """Orders from order lines: with order_id, the lines of one (customer, order)
+    summed and dated by the earliest line (SPEC §1); without it, a row is an order."""
     day = day_numbers(purchases["order_date"])
     has_amount = "amount" in purchases
     amount = purchases["amount"].to_numpy(dtype="float64") if has_amount else np.full(len(purchases), np.nan)
-    frame = pd.DataFrame({"cust": cust, "day": day, "amount": amount})
     if "order_id" in purchases:
-        # Lines of one order: summed amount, earliest date (SPEC §1). An order id is
-        # scoped to its customer, so two customers' "A1" are two orders.
-        key = pd.MultiIndex.from_arrays([cust, purchases["order_id"].to_numpy()])
-        codes, _ = pd.factorize(key)
-        frame["order"] = codes
-        g = frame.groupby("order", sort=True)
-        per = pd.DataFrame({
-            "cust": g["cust"].first(),
-            "day": g["day"].min(),
-            "amount": g["amount"].sum(min_count=1) if has_amount else np.nan,
-        })
-        line_order = codes
+        oid = _codes(purchases["order_id"])
+        n_oid = int(oid.max()) + 1 if len(oid) else 0
+        # An order id is scoped to its customer. Usually each id has one customer,
+        # and then the id's code is the order's code; otherwise the pair is encoded.
+        owner = np.full(n_oid, -1, dtype=np.int64)
+        owner[oid] = cust
+        if (owner[oid] == cust).all():
+            line_order, n_orders = oid, n_oid
+        else:
+            line_order, uniq = pd.factorize(cust * max(n_oid, 1) + oid, sort=False)
+            n_orders = len(uniq)
+            owner = np.zeros(n_orders, dtype=np.int64)
+            owner[line_order] = cust
+        order_day = pd.Series(day).groupby(line_order, sort=True).min().to_numpy()
+        order_amount = np.bincount(line_order, weights=amount, minlength=n_orders) if has_amount \
+            else np.full(n_orders, np.nan)
+        order_cust = owner
     else:
-        per = frame
-        line_order = np.arange(len(frame))
-    is_return = per["amount"].to_numpy() < 0
+        line_order = np.arange(len(purchases))
+        order_day, order_amount, order_cust = day, amount, cust
+    is_return = order_amount < 0
     canonical = {"customer_id", "order_date", "amount", "quantity", "unit_price", "order_id", "product_id"}
     extra_cols = [c for c in purchases.columns if c not in canonical]
     extras = None
     if extra_cols:
         values = purchases[extra_cols].reset_index(drop=True)
         extras = values.groupby(line_order, sort=True).first().reset_index(drop=True) if "order_id" in purchases else values
-    n_products = products = None
+    products = None
     if "product_id" in purchases:
-        lines = pd.DataFrame({"order": line_order, "product": pd.factorize(purchases["product_id"])[0]})
-        n_products = lines.groupby("order")["product"].nunique().reindex(range(len(per)), fill_value=0).to_numpy()
         ok = ~is_return[line_order]
-        products = pd.DataFrame({"order": line_order[ok], "cust": cust[ok],
-                                 "day": per["day"].to_numpy()[line_order[ok]],
-                                 "product": lines["product"].to_numpy()[ok]})
-    return Orders(per["cust"].to_numpy(np.int64), per["day"].to_numpy(np.int64),
-                  per["amount"].to_numpy(np.float64), is_return, n_products, products, extras)
+        products = pd.DataFrame({"order": line_order[ok], "cust": cust[ok], "day": order_day[line_order[ok]],
+                                 "product": _codes(purchases["product_id"])[ok]})
+    return Orders(order_cust.astype(np.int64), order_day.astype(np.int64), order_amount.astype(np.float64),
+                  is_return, products, extras)
 
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str) -> Base:
-    ids = customer_index(None if customers is None else customers["customer_id"],
-                         None if purchases is None else purchases["customer_id"])
-    orders = build_orders(purchases, ids) if purchases is not None else None
+    ids, (cust_codes, purchase_codes) = encode(None if customers is None else customers["customer_id"],
+                                               None if purchases is None else purchases["customer_id"])
+    orders = build_orders(purchases, purchase_codes) if purchases is not None else None
     first = np.full(len(ids), NEVER, dtype=np.int64)
     if orders is not None:
         buy = ~orders.is_return
-        np.minimum.at(first, orders.cust[buy], orders.day[buy])
+        # first purchase per customer: sort by (customer, day) once, take each customer's first
+        c, d = orders.cust[buy], orders.day[buy]
+        order = np.lexsort((d, c))
+        c, d = c[order], d[order]
+        head = np.concatenate([[True], c[1:] != c[:-1]]) if len(c) else np.array([], dtype=bool)
+        first[c[head]] = d[head]
     signup = churn = attrs = None
     if customers is not None:
-        codes = ids.get_indexer(customers["customer_id"])
+        codes = cust_codes
         attrs = customers.set_axis(codes).drop(columns=["customer_id"]).sort_index()
         if model == "contract":
             for col in ("signup_date", "churn_date"):

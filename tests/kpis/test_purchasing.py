@@ -125,3 +125,23 @@ def test_churn_by_a_purchases_column_is_refused_with_the_reason():
     base = build_base(CUSTOMERS, LINES.assign(channel="web"), "inactivity")
     with pytest.raises(UsageError, match="a purchases column; customer counts need a customers attribute"):
         churn_flows(base, FEB_MAR, "inactivity", 20, END, by=["channel"])
+
+
+def test_ids_arriving_in_several_chunks_encode_as_one():
+    """Large files come from the reader in several arrow chunks; the codes must be
+    one encoding across them (same customer, same code)."""
+    import pyarrow as pa
+
+    chunked = pa.chunked_array([pa.array(["A", "B"]), pa.array(["A", "C"]), pa.array(["B"])])
+    lines = pd.DataFrame({
+        "customer_id": pd.Series(pd.arrays.ArrowStringArray(chunked)),
+        "order_id": pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.array(["o1", "o2"]), pa.array(["o1", "o3", "o4"])]))),
+        "order_date": pd.to_datetime(["2024-02-01", "2024-02-02", "2024-02-03", "2024-02-04", "2024-02-05"]).astype("datetime64[s]"),
+        "amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+    })
+    base = build_base(None, lines, "inactivity")
+    assert list(base.ids) == ["A", "B", "C"]
+    # A's two lines share order o1: one order of 4; B has o2 and o4; C has o3
+    assert sorted(base.orders.amount.tolist()) == [2.0, 4.0, 4.0, 5.0]
+    row = purchase_kpis(base, [FEB_MAR[0]], model="inactivity", window=20, data_end=END).iloc[0]
+    assert (row.orders, row.buyers, row.revenue) == (4, 3, 15.0)
