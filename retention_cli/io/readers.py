@@ -334,7 +334,19 @@ def _arrow(s: pd.Series):
     return pa.array(s)
 
 
-def fast_date(s: pd.Series, fmt: str | None, dayfirst: bool) -> pd.Series | None:
+def _nulls_for_empty(t, na: set[str]):
+    """Empty cells and ``na_values`` as nulls (a value with spaces is not cast: it
+    goes to the careful parser, which trims it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    empty = pc.equal(t, "")
+    if na:
+        empty = pc.or_(empty, pc.is_in(t, value_set=pa.array(sorted(na), type=t.type)))
+    return pc.if_else(empty, pa.scalar(None, t.type), t)
+
+
+def fast_date(s: pd.Series, fmt: str | None, dayfirst: bool, na: set[str] = frozenset()) -> pd.Series | None:
     """Dates of a clean text column in one vectorised pass (pyarrow): ISO dates and
     plain ISO timestamps, or ``fmt``. None when any value needs the careful parser
     (an offset, a bad value, day-first guessing, an implausible year): that parser
@@ -344,8 +356,7 @@ def fast_date(s: pd.Series, fmt: str | None, dayfirst: bool) -> pd.Series | None
 
     if dayfirst and not fmt:
         return None
-    t = _arrow(s)
-    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, t.type), t)
+    t = _nulls_for_empty(_arrow(s), na)
     try:
         if fmt:
             d = pc.strptime(t, format=fmt, unit="s", error_is_null=True)
@@ -366,7 +377,7 @@ def fast_date(s: pd.Series, fmt: str | None, dayfirst: bool) -> pd.Series | None
     return pd.Series(days.astype("datetime64[s]"), index=s.index)
 
 
-def fast_number(s: pd.Series, decimal: str, thousands: str | None) -> pd.Series | None:
+def fast_number(s: pd.Series, decimal: str, thousands: str | None, na: set[str] = frozenset()) -> pd.Series | None:
     """Numbers of a clean text column in one vectorised pass; None when any value
     needs the careful parser (which then says why)."""
     import pyarrow as pa
@@ -379,7 +390,7 @@ def fast_number(s: pd.Series, decimal: str, thousands: str | None) -> pd.Series 
         t = pc.replace_substring(t, thousands, "")
     if decimal == ",":
         t = pc.replace_substring(t, ",", ".")
-    t = pc.if_else(pc.equal(t, ""), pa.scalar(None, t.type), t)
+    t = _nulls_for_empty(t, na)
     try:
         v = pc.cast(t, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
@@ -611,14 +622,14 @@ def read_table(
         if col.name not in found:
             continue
         s = cells[found[col.name]]
-        if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
-            s = _trimmed(s, na)
-        text_view = s if pd.api.types.is_string_dtype(s) else s.astype(str)
-        fast = None
+        fast = None  # a clean column converts as it is, without trimming first
         if fmt == "csv" and col.kind == "date":
-            fast = fast_date(s, inp.date_format, inp.dayfirst)
+            fast = fast_date(s, inp.date_format, inp.dayfirst, na)
         elif fmt == "csv" and col.kind == "number":
-            fast = fast_number(s, inp.decimal, inp.thousands)
+            fast = fast_number(s, inp.decimal, inp.thousands, na)
+        if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
+            s = _trimmed(s, na) if fast is None else s
+        text_view = s if pd.api.types.is_string_dtype(s) else s.astype(str)
         if fast is not None:  # clean column: no bad value to report
             if col.required or col.name == "amount":
                 missing = fast.isna()

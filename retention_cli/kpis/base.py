@@ -139,8 +139,8 @@ def churn_flows(base: Base, periods: list[Period], model: str, window: int, data
             "customers_start": S, "customers_end": E, "new_customers": N,
             "lost_customers": S & ~E, "retained_customers": S & E, "reactivated_customers": E & ~S & ~N,
         }
-        per_seg = {name: np.bincount(seg, weights=m, minlength=n_seg) for name, m in flows.items()}
         total = {name: np.array([m.sum()]) for name, m in flows.items()}
+        per_seg = {name: np.bincount(seg[m], minlength=n_seg) for name, m in flows.items()} if by else total
         for counts, seg_labels in ((total, None), (per_seg, labels)):
             block = pd.DataFrame({name: v.astype(np.int64) for name, v in counts.items()})
             block.insert(0, "period", p.label)

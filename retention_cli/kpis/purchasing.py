@@ -75,17 +75,24 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     width = n_seg + 1
     G = P * width
 
+
     def groups(k: np.ndarray, seg: np.ndarray) -> np.ndarray:
-        """Every event counts twice: in its segment and in the total."""
+        """With segments every event counts twice: in its segment and in the total."""
+        if not by:
+            return k * width + n_seg
         return np.concatenate([k * width + seg, k * width + n_seg])
 
+    def twice(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, values]) if by else values
+
     def count(k, seg, weights=None):
-        w = None if weights is None else np.concatenate([weights, weights])
-        return np.bincount(groups(k, seg), weights=w, minlength=G)
+        return np.bincount(groups(k, seg), weights=None if weights is None else twice(weights), minlength=G)
 
     def distinct(k, seg, cust):
-        g = groups(k, seg)
-        return np.bincount(np.unique(g * np.int64(n) + np.concatenate([cust, cust])) // n, minlength=G)
+        """Distinct customers per group: distinct (group, customer) keys by hashing
+        (pd.unique), which is faster than sorting them (np.unique)."""
+        keys = pd.unique(groups(k, seg) * np.int64(n) + twice(cust))
+        return np.bincount(keys // n, minlength=G)
 
     k_all = period_index(o.day, periods)
     inp = k_all >= 0
@@ -115,36 +122,34 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     if o.products is not None:
         pk = period_index(o.products["day"].to_numpy(), periods)
         ok = pk >= 0
-        trip = pd.DataFrame({"k": pk[ok], "s": seg_order[o.products["order"].to_numpy()[ok]],
-                             "cust": o.products["cust"].to_numpy()[ok],
-                             "product": o.products["product"].to_numpy()[ok]})
-        # distinct products per (period, segment, buyer), and per (period, buyer) for the total
-        seg_n = trip.drop_duplicates().groupby(["k", "s", "cust"], sort=False).size().reset_index(name="n")
-        tot_n = trip.drop(columns="s").drop_duplicates().groupby(["k", "cust"], sort=False).size().reset_index(name="n")
-        multi = np.zeros(G)
-        single = np.zeros(G)
-        for frame, s_col in ((seg_n, seg_n["s"].to_numpy()), (tot_n, np.full(len(tot_n), n_seg))):
-            g = frame["k"].to_numpy() * width + s_col
-            nn = frame["n"].to_numpy()
-            multi += np.bincount(g[nn >= 2], minlength=G)
-            single += np.bincount(g[nn == 1], minlength=G)
+        p_cust = o.products["cust"].to_numpy()[ok]
+        p_prod = o.products["product"].to_numpy()[ok].astype(np.int64)
+        n_prod = int(p_prod.max()) + 1 if len(p_prod) else 1
+        g = groups(pk[ok], seg_order[o.products["order"].to_numpy()[ok]])
+        # distinct (group, buyer, product), then products per (group, buyer): one int64 key each
+        pair = g * np.int64(n) + twice(p_cust)
+        triples = pd.unique(pair * n_prod + twice(p_prod))
+        pair_codes, pairs = pd.factorize(triples // n_prod)
+        per_pair = np.bincount(pair_codes, minlength=len(pairs))
+        pair_group = pairs // n
+        multi = np.bincount(pair_group[per_pair >= 2], minlength=G)
+        single = np.bincount(pair_group[per_pair == 1], minlength=G)
         cols["multi_product_ratio"] = ratio(multi, single)
         cols["multi_product_share"] = ratio(multi, buyers)
 
-    # top buyers' share of order revenue: per group, buyers by revenue desc, customer_id asc
-    per_buyer = pd.DataFrame({"g": groups(k_all[buy], seg_order[buy]),
-                              "cust": np.concatenate([o.cust[buy], o.cust[buy]]),
-                              "rev": np.concatenate([amount[buy], amount[buy]])})
-    per_buyer = per_buyer.groupby(["g", "cust"], sort=False)["rev"].sum().reset_index()
-    id_rank = np.argsort(np.argsort(base.ids.to_numpy().astype(str), kind="stable"), kind="stable")
-    per_buyer["idr"] = id_rank[per_buyer["cust"].to_numpy()]
-    per_buyer = per_buyer.sort_values(["g", "rev", "idr"], ascending=[True, False, True], kind="stable")
-    rank = per_buyer.groupby("g", sort=False).cumcount().to_numpy()
-    g_arr = per_buyer["g"].to_numpy()
+    # top buyers' share of order revenue: each group's buyers by revenue, largest first.
+    # Buyers tied at the cut have equal revenue, so the sum (and the share) is the same
+    # whichever of them is taken: no tie-break on customer_id needs computing.
+    pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
+    rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
+    g_arr = pairs // n
+    order = np.lexsort((-rev, g_arr))
+    g_sorted, rev_sorted = g_arr[order], rev[order]
+    rank = np.arange(len(order)) - np.searchsorted(g_sorted, g_sorted, side="left")
     # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
     n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
-    top = rank < n_top[g_arr]
-    top_rev = np.bincount(g_arr[top], weights=per_buyer["rev"].to_numpy()[top], minlength=G)
+    top = rank < n_top[g_sorted]
+    top_rev = np.bincount(g_sorted[top], weights=rev_sorted[top], minlength=G)
     cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
 
     if customer_level:
@@ -184,7 +189,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
             kf = period_index(np.where(first < NEVER, first, -10**9), periods)
             ok = (kf >= 0) & (contact < NEVER) & (first < NEVER)
             g = groups(kf[ok], seg_of[ok])
-            days = np.concatenate([first[ok] - contact[ok]] * 2)
+            days = twice(first[ok] - contact[ok])
             cols["sales_cycle_days"] = pd.Series(days).groupby(g).median().reindex(range(G)).to_numpy(dtype=float)
 
     out = pd.DataFrame({c: cols[c] for c in PURCHASE_COLUMNS if c in cols})

@@ -121,7 +121,8 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
             n_orders = len(uniq)
             owner = np.zeros(n_orders, dtype=np.int64)
             owner[line_order] = cust
-        order_day = pd.Series(day).groupby(line_order, sort=True).min().to_numpy()
+        order_day = np.full(n_orders, NEVER, dtype=np.int64)
+        np.minimum.at(order_day, line_order, day)  # an order is dated by its earliest line
         order_amount = np.bincount(line_order, weights=amount, minlength=n_orders) if has_amount \
             else np.full(n_orders, np.nan)
         order_cust = owner
@@ -151,12 +152,7 @@ def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, m
     first = np.full(len(ids), NEVER, dtype=np.int64)
     if orders is not None:
         buy = ~orders.is_return
-        # first purchase per customer: sort by (customer, day) once, take each customer's first
-        c, d = orders.cust[buy], orders.day[buy]
-        order = np.lexsort((d, c))
-        c, d = c[order], d[order]
-        head = np.concatenate([[True], c[1:] != c[:-1]]) if len(c) else np.array([], dtype=bool)
-        first[c[head]] = d[head]
+        np.minimum.at(first, orders.cust[buy], orders.day[buy])  # first purchase per customer
     signup = churn = attrs = None
     if customers is not None:
         codes = cust_codes
@@ -193,17 +189,22 @@ def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray,
 def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.ndarray],
                   instants: np.ndarray) -> np.ndarray:
     """Boolean (customers × instants): is the customer active at each instant?
-    A difference array over the sorted instants, filled with one bincount."""
+
+    An interval [start, end) covers the instants with index in [lo, hi), lo and hi
+    found by searchsorted. For each customer and index j, keep the largest hi of the
+    intervals starting at j (one ``np.maximum.at``), then the running maximum along
+    j: the customer is active at j when some interval starting at or before j ends
+    after it. Small integers throughout: memory is customers × instants bytes."""
     cust, start, end = intervals
     k = len(instants)
     lo = np.searchsorted(instants, start, side="left")   # first instant >= start
     hi = np.searchsorted(instants, end, side="left")     # first instant >= end
     keep = lo < hi
-    width = k + 1
-    flat = np.concatenate([cust[keep] * width + lo[keep], cust[keep] * width + hi[keep]])
-    weights = np.concatenate([np.ones(keep.sum()), -np.ones(keep.sum())])
-    diff = np.bincount(flat, weights=weights, minlength=n_customers * width).reshape(n_customers, width)
-    return np.cumsum(diff, axis=1)[:, :k] > 0.5
+    small = np.int8 if k < 127 else (np.int16 if k < 32767 else np.int32)
+    reach = np.zeros(n_customers * k, dtype=small)
+    np.maximum.at(reach, cust[keep] * k + lo[keep], hi[keep].astype(small))
+    reach = np.maximum.accumulate(reach.reshape(n_customers, k), axis=1)
+    return reach > np.arange(k, dtype=small)
 
 
 def first_event(base: Base, model: str) -> np.ndarray:
