@@ -79,7 +79,7 @@ def _date(text: str):
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)") from None
+        raise UsageError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
 _COMMON: dict[str, tuple[Any, Any]] = {
@@ -146,8 +146,9 @@ def command(name: str, *, common: bool = True, exclude: tuple[str, ...] = (), **
         @functools.wraps(f)
         def wrapper(ctx: typer.Context, **kw: Any) -> Any:
             given = {k: kw.pop(k) for k in list(kw) if common and k in _COMMON and k not in exclude}
-            opts = _merge(ctx.obj, given)
-            return run_guarded(opts, lambda: f(opts=opts, **kw))
+            early = _merge(ctx.obj, {k: v for k, v in given.items() if k in ("verbose", "quiet", "no_color")})
+            # options are checked inside the error handler: a bad value is one line, exit 2
+            return run_guarded(early, lambda: f(opts=_merge(ctx.obj, given), **kw))
 
         wrapper.__signature__ = inspect.Signature([ctx_param, *own, *extra])  # type: ignore[attr-defined]
         return app.command(name, **kwargs)(wrapper)
@@ -256,8 +257,9 @@ def validate_cmd(
         writers.emit(writers.render(df, fmt, meta), None if code else opts.output)
     con = err_console(opts)
     for c in checks:
-        level = "warning" if c.status == "warnings" else "error"
-        if c.status == "warnings" and opts.quiet:
+        # with --strict, warnings fail the check: they are printed as the errors they are
+        level = "warning" if c.status == "warnings" and not strict else "error"
+        if level == "warning" and opts.quiet:
             continue
         for p in c.problems:
             if not p.endswith(" bad rows"):

@@ -395,8 +395,9 @@ def fast_number(s: pd.Series, decimal: str, thousands: str | None, na: set[str] 
         v = pc.cast(t, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return None
-    if not np.isfinite(v[~np.isnan(v)]).all():
-        return None
+    nan = np.isnan(v)
+    if nan.sum() != t.null_count or not np.isfinite(v[~nan]).all():
+        return None  # a literal "NaN" or "inf": the careful parser says it is not a number
     if decimal == "." and pc.any(pc.match_substring(_arrow(s), ",")).as_py():
         return None  # "1,5" must not pass; only the careful parser says why
     return pd.Series(v, index=s.index)
@@ -680,6 +681,12 @@ def read_table(
         none &= ~none.index.isin(list(already))
         flag(scores[0], none, pd.Series("no score in the row", index=none.index[none]), out[scores[0]].astype(str))
 
+    # dates that contradict each other: the later one is the wrong one to trust
+    for early, late, reason in (("opened_date", "resolved_date", "resolved_date before opened_date"),
+                                ("signup_date", "churn_date", "churn_date before signup_date")):
+        if early in out and late in out:
+            wrong = (out[late] < out[early]).fillna(False).astype(bool)
+            flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]].astype(str))
     df = pd.DataFrame(out, index=cells.index)
     if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
         df["amount"] = df["quantity"] * df["unit_price"]
