@@ -215,6 +215,10 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
     warn(run.opts, run.warnings)
     fmt = run.output_format()
     meta = meta if meta is not None else run.meta()
+    if run.opts.output and run.opts.output != "-" and run.inputs is not None:
+        # SPEC §1: with an output folder, skipped rows are kept there, unchanged
+        kept = writers.write_rejects(run.inputs.tables, Path(run.opts.output).parent)
+        warn(run.opts, [f"rejected rows kept in {p}" for p in kept])
     if fmt == "table":
         view = writers.transpose_for_terminal(df, transpose_key, percent) if transpose_key and len(df) <= 24 else df
         table = writers.rich_table(view, title=title, percent=percent)

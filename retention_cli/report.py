@@ -297,12 +297,7 @@ def write(run, built: list[Section], periods: list[Period], notes: list[str], fo
                         continue
                     writers.atomic_write(tmp / f"{stem}.{fmt}", writers.render(df, fmt, meta))
                     files.append(f"{stem}.{fmt}")
-        rejects = {name: t for name, t in run.inputs.tables.items() if t.rejected_rows and t.reject_bytes}
-        if rejects:
-            (tmp / "rejects").mkdir()
-            for name, t in rejects.items():
-                writers.atomic_write(tmp / "rejects" / f"{name}.csv", t.reject_bytes)
-                files.append(f"rejects/{name}.csv")
+        files += [str(p.relative_to(tmp)) for p in writers.write_rejects(run.inputs.tables, tmp)]
         if "html" in formats:
             writers.atomic_write(tmp / "index.html", page(run, built, periods, notes).encode("utf-8"))
             files.append("index.html")

@@ -18,6 +18,7 @@ import io
 import re
 import sys
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +50,8 @@ class Table:
     extras: list[str] = field(default_factory=list)
     bad: pd.DataFrame | None = None   # line, column, value, reason (every bad value found)
     rejected_rows: int = 0
-    reject_bytes: bytes | None = None  # header + rejected records, byte for byte
+    reject_bytes: bytes | None = None  # header + rejected records, byte for byte (Parquet: those rows)
+    reject_ext: str = "csv"            # the rejects file's extension: csv, or parquet for a Parquet input
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -362,6 +364,10 @@ def fast_date(s: pd.Series, fmt: str | None, dayfirst: bool, na: set[str] = froz
             d = pc.strptime(t, format=fmt, unit="s", error_is_null=True)
             if d.null_count != t.null_count:
                 return None
+            # strptime rolls an impossible date over (31/02/2024 becomes 2 March):
+            # only values that print back as they were are trusted here
+            if pc.all(pc.equal(pc.strftime(d, format=fmt), t)).as_py() is False:
+                return None
         else:
             try:
                 d = pc.cast(t, pa.date32()).cast(pa.timestamp("s"))
@@ -431,6 +437,8 @@ class _Source:
     headers: list[str]
     span_bytes: bytes | None          # bytes for line numbers ('\n' and '"' are single bytes)
     read: object                      # Callable[[list[int]], pd.DataFrame]
+    rejects: object                   # Callable[[np.ndarray], bytes]: header + those rows, as in the file
+    reject_ext: str = "csv"
 
 
 def _check_header(headers: list[str], display: str) -> None:
@@ -448,14 +456,20 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
         except Exception as e:  # pyarrow raises many types for a broken file
             raise DataError(f"{display}: not a readable Parquet file ({type(e).__name__}: {e})") from None
         headers = [str(c) for c in df.columns]
-        df.columns = range(len(headers))
-        return _Source(headers, None, lambda positions: df[positions])
-    buf, head = _utf8(raw, inp.encoding, display)
+
+        def rejects(rows: np.ndarray) -> bytes:
+            out = io.BytesIO()
+            df.iloc[rows].reset_index(drop=True).to_parquet(out, index=False)
+            return out.getvalue()
+
+        return _Source(headers, None, lambda positions: df.iloc[:, positions].set_axis(positions, axis=1),
+                       rejects, "parquet")
+    buf, head, back = _utf8(raw, inp.encoding, display)
     if not head.strip():
         raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
     delimiter = inp.delimiter or sniff_delimiter(head)
     if delimiter == "whitespace":
-        return _whitespace_source(buf, inp, display)
+        return _whitespace_source(buf, inp, display, back)
     first = next(csv.reader(io.StringIO(head), delimiter=delimiter), [])
     if inp.header:
         headers = [h.strip() for h in first]
@@ -466,27 +480,34 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
     def read(positions: list[int]) -> pd.DataFrame:
         return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)
 
-    return _Source(headers, buf, read)
+    return _Source(headers, buf, read, lambda rows: back(_reject_bytes(buf, rows, inp.header)))
 
 
-def _utf8(raw: bytes, encoding: str, display: str) -> tuple[bytes, str]:
-    """UTF-8 bytes for the parser (BOM removed) and the first part as text (for
-    the header and the delimiter sniffer). UTF-8 input is not decoded whole here:
-    the parser checks it, and on failure ``_decode`` names the line."""
+def _utf8(raw: bytes, encoding: str, display: str) -> tuple[bytes, str, Callable[[bytes], bytes]]:
+    """UTF-8 bytes for the parser (BOM removed), the first part as text (for the
+    header and the delimiter sniffer), and the way back: UTF-8 lines of the file to
+    the file's own bytes (its encoding and BOM), for the rejects file. UTF-8 input is
+    not decoded whole here: the parser checks it, and on failure ``_decode`` names
+    the line."""
     enc = encoding.lower()
     nul = raw.find(b"\x00")
     if enc in _UTF8 and raw[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         if nul >= 0:
             _decode(raw, encoding, display)  # raises with the line of the NUL byte
-        buf = raw[3:] if raw.startswith(codecs.BOM_UTF8) else raw
+        bom = codecs.BOM_UTF8 if raw.startswith(codecs.BOM_UTF8) else b""
+        buf = raw[len(bom):]
         head = buf[:65536].decode("utf-8", errors="ignore")
-        return buf, head
+        return buf, head, lambda b: bom + b
     text, _ = _decode(raw, encoding, display)
     buf = text.encode("utf-8")
-    return buf, text[:65536]
+    bom, codec = b"", codecs.lookup("utf-16" if enc in _UTF8 else enc).name
+    if codec in ("utf-16", "utf-32"):  # the BOM said the byte order: keep it
+        bom = raw[:4] if raw[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE) else raw[:2]
+        codec += "-le" if bom in (codecs.BOM_UTF16_LE, codecs.BOM_UTF32_LE) else "-be"
+    return buf, text[:65536], lambda b: bom + b.decode("utf-8").encode(codec)
 
 
-def _whitespace_source(buf: bytes, inp: InputConfig, display: str) -> _Source:
+def _whitespace_source(buf: bytes, inp: InputConfig, display: str, back: Callable[[bytes], bytes]) -> _Source:
     """Runs of spaces and tabs separate fields (the CDNOW layout): pandas' parser."""
     try:
         df = pd.read_csv(io.BytesIO(buf), sep=r"\s+", header=None, dtype=str, keep_default_na=False,
@@ -502,7 +523,8 @@ def _whitespace_source(buf: bytes, inp: InputConfig, display: str) -> _Source:
         df.index = pd.RangeIndex(len(df))
     else:
         headers = [f"column {i + 1}" for i in range(df.shape[1])]
-    return _Source(headers, buf, lambda positions: df[positions])
+    return _Source(headers, buf, lambda positions: df[positions],
+                   lambda rows: back(_reject_bytes(buf, rows, inp.header)))
 
 
 def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, headers: list[str],
@@ -709,8 +731,8 @@ def read_table(
             )
         result.df = df.drop(index=bad_rows)
         result.rejected_rows = len(bad_rows)
-        if span_bytes is not None:
-            result.reject_bytes = _reject_bytes(span_bytes, bad_rows, inp.header)
+        result.reject_bytes = source.rejects(bad_rows)
+        result.reject_ext = source.reject_ext
         result.warnings.append(f"{display}: skipped {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} (on_bad_rows: skip)")
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt)

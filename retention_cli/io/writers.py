@@ -55,6 +55,22 @@ def atomic_write(path: str | Path, data: bytes) -> None:
                 pass
 
 
+def write_rejects(tables: dict, folder: Path) -> list[Path]:
+    """The rows skipped under ``on_bad_rows: skip``, as they were in each file, to
+    ``folder/rejects/<table>.csv`` (``.parquet`` for a Parquet input)."""
+    written = []
+    for name, t in tables.items():
+        if t.rejected_rows and t.reject_bytes is not None:
+            target = Path(folder) / "rejects" / f"{name}.{t.reject_ext}"
+            try:
+                target.parent.mkdir(exist_ok=True)
+            except OSError as e:
+                raise OutputError(f"{target.parent}: cannot write: {e.strerror or e}") from None
+            atomic_write(target, t.reject_bytes)
+            written.append(target)
+    return written
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -236,3 +236,11 @@ def test_record_spans_with_quotes_and_crlf():
     starts, ends, lines = record_spans(buf)
     assert lines.tolist() == [1, 2, 4]
     assert [buf[s:e] for s, e in zip(starts, ends)] == [b"h1,h2\r\n", b'"a\nb",1\r\n', b"c,2"]
+
+
+def test_date_format_refuses_impossible_dates_and_reads_unpadded_ones(tmp_path):
+    # pyarrow's strptime would roll 31/02 over to 2 March: such a value is a bad row
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\nA,1/2/2024,1\nB,29/02/2024,1\nC,31/02/2024,1\n")
+    t = read(tmp_path, "purchases", "{path: p.csv, date_format: '%d/%m/%Y'}", top="on_bad_rows: skip\n")
+    assert t.df["order_date"].dt.date.tolist() == [date(2024, 2, 1), date(2024, 2, 29)]
+    assert t.bad[["line", "value"]].values.tolist() == [[4, "31/02/2024"]]
