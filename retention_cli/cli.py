@@ -707,5 +707,22 @@ def clv_cmd(
     show(run, result.summary, title="Customer value", meta=meta)
 
 
+class Terminated(BaseException):
+    """SIGTERM (a cron job's timeout, a shutdown) turned into an exception, so that
+    every ``with`` block unwinds: temporary files and folders are removed and the
+    previous output stays as it was."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def main() -> None:
-    app()
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        app()
+    except Terminated:
+        sys.stderr.write("retention: stopped by SIGTERM; the previous output is unchanged\n")
+        sys.exit(143)

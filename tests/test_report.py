@@ -84,6 +84,72 @@ def test_sigkill_leaves_the_previous_report_byte_identical(sample_report, tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary folder left behind
 
 
+def test_sigterm_leaves_the_previous_report_and_no_temporary_folder(sample_report, tmp_path):
+    out, _ = sample_report
+    target = tmp_path / "r"
+    shutil.copytree(out, target)
+    before = snapshot(target)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    codes = set()
+    for delay in (0.5, 1.2, 2.0, 2.8):
+        proc = subprocess.Popen([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o",
+                                 str(target), "--as-of", "2025-12-01"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        codes.add(proc.returncode)
+        now = snapshot(target)
+        if proc.returncode == 143:
+            assert now == before and "stopped by SIGTERM" in err and "Traceback" not in err
+        else:  # finished before the signal: the complete new report
+            assert proc.returncode == 0 and set(now) == set(before)
+            before = now
+        # cleaned up at once, not only by the next run
+        assert [p.name for p in tmp_path.iterdir()] == ["r"]
+    assert 143 in codes
+
+
+def _tiny_tmpfs(path: Path, size: str) -> bool:
+    """A tmpfs of ``size`` at ``path`` (root on Linux); False where it cannot be mounted."""
+    path.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.parametrize("how", ["tmpfs", "simulated"])
+def test_disk_full_exits_73_and_keeps_the_previous_report(cli, monkeypatch, how):
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-02-05,20\n")
+    disk = cli.cwd / "disk"
+    mounted = how == "tmpfs" and _tiny_tmpfs(disk, "256k")
+    if how == "tmpfs" and not mounted:
+        pytest.skip("no tiny tmpfs here (needs root on Linux): the simulated case covers it")
+    disk.mkdir(exist_ok=True)
+    try:
+        write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\nreport:\n  sections: [churn]\n"
+              "  formats: [csv, json, html]\n  output_dir: disk/out\n")
+        assert cli("report", "--period", "2024-02").exit_code == 0
+        before = snapshot(disk / "out")
+        if mounted:  # fill the disk but for a few kilobytes: the next report cannot fit
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            (disk / "filler").write_bytes(b"x" * (free - 8192))
+        else:
+            def full(fd):
+                raise OSError(28, "No space left on device")
+
+            monkeypatch.setattr(os, "fsync", full)
+        r = cli("report", "--period", "2024-02")
+        assert r.exit_code == 73, r.stderr
+        assert "No space left on device" in r.stderr and "Traceback" not in r.stderr
+        assert snapshot(disk / "out") == before
+        assert sorted(p.name for p in disk.iterdir()) == (["filler", "out"] if mounted else ["out"])
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(disk)], check=True)
+
+
 def test_rejects_folder_and_placeholders(cli):
     write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-02-30,5\nA,2024-02-05,20\n")
     write(cli.cwd, "retention.yaml", "on_bad_rows: skip\ninputs:\n  purchases: {path: p.csv}\n"

@@ -367,7 +367,7 @@ def _stale(folder: Path, name: str) -> None:
     """Remove temporary folders left by runs of this report that were killed."""
     import shutil
 
-    for p in folder.glob(f".{name}.tmp-*"):
+    for p in sorted(folder.glob(f".{name}.tmp-*")) + sorted(folder.glob(f".{name}.old-*")):
         try:
             pid = int(p.name.rsplit("-", 2)[-2])
             os.kill(pid, 0)  # still running: leave it
@@ -375,6 +375,9 @@ def _stale(folder: Path, name: str) -> None:
         except (ValueError, IndexError, ProcessLookupError):
             pass
         except PermissionError:
+            continue
+        if ".old-" in p.name and not (folder / name).exists():
+            os.rename(p, folder / name)  # killed between its two renames: the previous report goes back
             continue
         shutil.rmtree(p, ignore_errors=True)
 
@@ -408,21 +411,32 @@ class AtomicFolder:
             shutil.rmtree(self.tmp, ignore_errors=True)
             return False
         try:
-            for f in sorted(self.tmp.rglob("*")):  # contents on disk before the swap
-                if f.is_file():
-                    with open(f, "rb") as fh:
-                        os.fsync(fh.fileno())
-            if self.target.exists():
-                if _exchange(self.tmp, self.target):
-                    shutil.rmtree(self.tmp, ignore_errors=True)  # now holds the previous report
-                else:
-                    old = self.tmp.with_name(self.tmp.name.replace(".tmp-", ".old-"))
-                    os.rename(self.target, old)
-                    os.rename(self.tmp, self.target)
-                    shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(self.tmp, self.target)
+            self._swap()
         except OSError as e:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise OutputError(f"{self.target}: cannot put the report in place: {e.strerror or e}") from None
+        except BaseException:  # SIGTERM or ^C during the swap: no temporary folder stays behind
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         return False
+
+    def _swap(self) -> None:
+        import shutil
+
+        for f in sorted(self.tmp.rglob("*")):  # contents on disk before the swap
+            if f.is_file():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+        if not self.target.exists():
+            os.rename(self.tmp, self.target)
+        elif _exchange(self.tmp, self.target):
+            shutil.rmtree(self.tmp, ignore_errors=True)  # now holds the previous report
+        else:  # no atomic exchange here: two renames, and the way back if stopped between them
+            old = self.tmp.with_name(self.tmp.name.replace(".tmp-", ".old-"))
+            os.rename(self.target, old)
+            try:
+                os.rename(self.tmp, self.target)
+            except BaseException:
+                os.rename(old, self.target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)

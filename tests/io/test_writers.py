@@ -72,6 +72,53 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["out.csv"]
 
 
+def _folder(path, text):
+    path.mkdir()
+    (path / "a.csv").write_text(text)
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_atomic_folder_replaces_a_report_with_or_without_renameat2(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(writers, "_exchange", lambda a, b: False)
+    _folder(tmp_path / "r", "old")
+    with writers.AtomicFolder(tmp_path / "r") as tmp:
+        (tmp / "a.csv").write_text("new")
+    assert (tmp_path / "r" / "a.csv").read_text() == "new"
+    assert os.listdir(tmp_path) == ["r"]
+
+
+def test_atomic_folder_stopped_between_its_two_renames_puts_the_previous_back(tmp_path, monkeypatch):
+    monkeypatch.setattr(writers, "_exchange", lambda a, b: False)
+    _folder(tmp_path / "r", "old")
+    real = os.rename
+    calls = []
+
+    def rename(a, b):  # SIGTERM arrives just after the first rename (target moved aside)
+        calls.append(b)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(a, b)
+
+    monkeypatch.setattr(writers.os, "rename", rename)
+    with pytest.raises(KeyboardInterrupt):
+        with writers.AtomicFolder(tmp_path / "r") as tmp:
+            (tmp / "a.csv").write_text("new")
+    assert (tmp_path / "r" / "a.csv").read_text() == "old"
+    assert os.listdir(tmp_path) == ["r"]
+
+
+def test_a_run_killed_between_the_renames_is_mended_by_the_next(tmp_path):
+    # what SIGKILL between the two renames leaves: the new report in .tmp-, the old in .old-
+    _folder(tmp_path / ".r.tmp-999999999-ab", "new, never put in place")
+    _folder(tmp_path / ".r.old-999999999-ab", "old")
+    with writers.AtomicFolder(tmp_path / "r") as tmp:
+        assert (tmp_path / "r" / "a.csv").read_text() == "old"  # put back before anything else
+        (tmp / "a.csv").write_text("newer")
+    assert (tmp_path / "r" / "a.csv").read_text() == "newer"
+    assert os.listdir(tmp_path) == ["r"]
+
+
 def test_percent_cells_in_tables():
     assert writers.format_cell(0.0213, "churn_rate", {"churn_rate"}) == "2.1 %"
     assert writers.format_cell(np.nan, "churn_rate", {"churn_rate"}) == "–"
