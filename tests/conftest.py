@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from typer.testing import CliRunner
 
 from retention_cli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Hypothesis: a default run that keeps the suite quick (and repeatable in CI), and
+# `--hypothesis-profile=long` for a deeper search.
+settings.register_profile("retention", max_examples=40, deadline=None,
+                          derandomize=bool(os.environ.get("CI")), database=None if os.environ.get("CI") else
+                          settings.default.database)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile("retention")
+
+
+ENV = ("RETENTION_CONFIG", "RETENTION_FORMAT", "RETENTION_FREQ", "RETENTION_AS_OF")
+
 
 class Cli:
-    def __init__(self, cwd: Path, monkeypatch: pytest.MonkeyPatch):
+    def __init__(self, cwd: Path, monkeypatch: pytest.MonkeyPatch | None):
         self.cwd = cwd
-        monkeypatch.chdir(cwd)
-        monkeypatch.delenv("RETENTION_CONFIG", raising=False)
-        monkeypatch.delenv("RETENTION_FORMAT", raising=False)
-        monkeypatch.delenv("RETENTION_FREQ", raising=False)
-        monkeypatch.delenv("RETENTION_AS_OF", raising=False)
         self.runner = CliRunner()
+        self.own_cwd = monkeypatch is None
+        if monkeypatch is not None:
+            monkeypatch.chdir(cwd)
+            for name in ENV:
+                monkeypatch.delenv(name, raising=False)
+
+    @classmethod
+    def fresh(cls, cwd: Path) -> "Cli":
+        """For hypothesis, where function-scoped fixtures do not fit: each call runs
+        in ``cwd`` and without RETENTION_* variables."""
+        return cls(cwd, None)
 
     def __call__(self, *args: str, input: str | bytes | None = None, env: dict | None = None):
-        return self.runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        if not self.own_cwd:
+            return self.runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+        with contextlib.chdir(self.cwd):
+            return self.runner.invoke(app, list(args), input=input, env={**dict.fromkeys(ENV), **(env or {})},
+                                      catch_exceptions=False)
 
     @staticmethod
     def csv_rows(result) -> list[dict[str, str]]:

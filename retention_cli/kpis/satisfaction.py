@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.errors import UsageError
-from retention_cli.kpis.base import ALL, MISSING, Z95, ratio
+from retention_cli.kpis.base import ALL, MISSING, ratio
+
+NPS_Z = 1.96  # SPEC §4.3 writes the margin with 1.96, as survey tools do (Wilson uses the exact quantile)
 from retention_cli.kpis.purchasing import period_index
 from retention_cli.model.customers import NEVER, Base, active_matrix, activity_intervals, day_numbers
 from retention_cli.periods import Period, bounds_days
@@ -128,7 +130,7 @@ def satisfaction_table(responses: pd.DataFrame, periods: list[Period], *, data_e
         out["nps"] = 100 * (p - d)
         # SPEC §4.3: the variance of a three-category score (+1, 0, -1), not of one proportion
         with np.errstate(invalid="ignore"):
-            out["nps_margin_of_error"] = 100 * Z95 * np.sqrt((p + d - (p - d) ** 2) / n)
+            out["nps_margin_of_error"] = 100 * NPS_Z * np.sqrt((p + d - (p - d) ** 2) / n)
         _trend(out, by)
     if has_csat:
         m = agg["n_csat"].to_numpy(dtype=float)

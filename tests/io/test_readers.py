@@ -244,3 +244,21 @@ def test_date_format_refuses_impossible_dates_and_reads_unpadded_ones(tmp_path):
     t = read(tmp_path, "purchases", "{path: p.csv, date_format: '%d/%m/%Y'}", top="on_bad_rows: skip\n")
     assert t.df["order_date"].dt.date.tolist() == [date(2024, 2, 1), date(2024, 2, 29)]
     assert t.bad[["line", "value"]].values.tolist() == [[4, "31/02/2024"]]
+
+
+def test_a_file_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    from retention_cli.io import readers
+
+    text = "customer_id,order_date,amount\n" + "A,2024-01-05,10\n" * 1000   # 16,030 bytes
+    write(tmp_path, "p.csv", text)
+    write(tmp_path, "p.csv.gz", gzip.compress(text.encode()))
+    # 4 bytes of memory per byte of text: 64,120 needed
+    monkeypatch.setattr(readers, "memory_available", lambda: 64_119)
+    for name in ("p.csv", "p.csv.gz"):  # the gzip trailer gives the text's size
+        with pytest.raises(InputMissingError, match=rf"{name}: reading this file \(16.0 KB of text\) needs about "
+                                                    r"64.1 KB of memory and 64.1 KB is available"):
+            read(tmp_path, "purchases", f"{{path: {name}}}")
+    monkeypatch.setattr(readers, "memory_available", lambda: 64_120)
+    assert read(tmp_path, "purchases", "{path: p.csv.gz}").rows == 1000
+    monkeypatch.setattr(readers, "memory_available", lambda: None)  # not Linux: no check
+    assert read(tmp_path, "purchases", "{path: p.csv}").rows == 1000
