@@ -332,7 +332,7 @@ def churn_cmd(opts: Options) -> None:
     model = run.cfg.churn.model
     needed = ("purchases",) if model == "inactivity" else ("customers",)
     optional = ("customers",) if model == "inactivity" else ("purchases",)
-    run.load(needed, optional)
+    run.load(needed, optional, orders_only=True)
     periods = run.periods()
     run.horizon_warning(periods)
     df = churn_flows(run.base(), periods, model, run.cfg.churn.inactivity_days, run.data_end(),
@@ -365,7 +365,7 @@ def suggest_window_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",))
+    run.load(("purchases",), orders_only=True)
     df, w, sentence = suggest_window(run.base())
     if not opts.quiet:
         err_console(opts).print(sentence, markup=False)
@@ -389,7 +389,7 @@ def cohorts_cmd(
     run = Run(opts)
     model = run.cfg.churn.model
     run.load(("purchases",) if model == "inactivity" else ("customers",),
-             ("customers",) if model == "inactivity" else ("purchases",))
+             ("customers",) if model == "inactivity" else ("purchases",), orders_only=True)
     periods = run.periods()
     df = cohort_table(run.base(), periods, model, run.cfg.churn.inactivity_days,
                       revenue=revenue, relative=relative.value if relative else None, by=run.by)
@@ -447,9 +447,9 @@ def satisfaction_cmd(
     cfg = run.cfg
     if link:
         run.load(("responses", "purchases" if cfg.churn.model == "inactivity" else "customers"),
-                 ("customers", "purchases"))
+                 ("customers", "purchases"), orders_only=True)
     else:
-        run.load(("responses",), ("customers", "purchases"))
+        run.load(("responses",), ("customers", "purchases"), orders_only=True)
     periods = run.periods()
     responses = run.inputs.get("responses").df
     base = run.base() if (run.inputs.get("customers") or run.inputs.get("purchases")) else None
@@ -484,7 +484,7 @@ def complaints_cmd(
     run = Run(opts)
     cfg = run.cfg
     if reasons:
-        run.load(("customers", "purchases") if cfg.churn.model == "inactivity" else ("customers",), ("purchases",))
+        run.load(("customers", "purchases") if cfg.churn.model == "inactivity" else ("customers",), ("purchases",), orders_only=True)
         periods = run.periods()
         df = churn_reasons(run.base(), periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
                            data_end=run.data_end(), mapping=cfg.churn_reasons.map)
@@ -494,7 +494,7 @@ def complaints_cmd(
         show(run, df, title="Why lost customers left", percent=("share_of_known", "benchmark_share"),
              meta=run.meta(benchmark=REASON_BENCHMARK, benchmark_source="seeds (SPEC §4.4)"))
         return
-    run.load(("complaints",), ("customers", "purchases"))
+    run.load(("complaints",), ("customers", "purchases"), orders_only=True)
     periods = run.periods()
     base = run.base() if run.inputs.get("purchases") or cfg.churn.model == "contract" and run.inputs.get("customers") else None
     if base is None:
@@ -556,7 +556,7 @@ def wom_cmd(
                                     ("economics.customer_value" if value is not None else "none"))]
         meta_extra = {"mode": "what-if"}
     else:
-        run.load(("complaints",), ("customers", "purchases"))
+        run.load(("complaints",), ("customers", "purchases"), orders_only=True)
         periods = run.periods()
         base = run.base() if run.inputs.get("purchases") else None
         clv_by_period = None
@@ -670,7 +670,7 @@ def clv_cmd(
 
     run = Run(opts)
     cfg = run.cfg
-    run.load(("purchases",))
+    run.load(("purchases",), orders_only=True)
     unit = time_unit.value if time_unit else cfg.clv.time_unit
     end = parse_date(calibration_end, "--calibration-end") if calibration_end else cfg.clv.calibration_end
     last_day = run.data_end() - timedelta(days=1)

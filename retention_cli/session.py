@@ -17,6 +17,9 @@ from retention_cli import __version__
 from retention_cli.config import Config, find_config, load_config
 from retention_cli.io import writers
 from retention_cli.io.readers import Inputs, load_inputs
+
+# The purchases columns that make the orders of the customer-base model.
+ORDER_COLUMNS = frozenset({"customer_id", "order_id", "order_date", "amount"})
 from retention_cli.options import Options
 from retention_cli.periods import Period, PeriodRequest, resolve
 
@@ -69,11 +72,14 @@ class Run:
         return "table" if tty and not self.opts.output else "csv"
 
     # --- data ------------------------------------------------------------------------
-    def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = ()) -> Inputs:
+    def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False) -> Inputs:
+        """Read the tables. ``orders_only``: of purchases, only what makes the
+        orders (customer, order, date, amount), for commands that use nothing else."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses")}
+        columns = {"purchases": ORDER_COLUMNS} if orders_only else None
         with progress(self.opts) as on_table:
             self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
-                                      on_table=on_table)
+                                      on_table=on_table, columns=columns)
         self.warnings.extend(self.inputs.warnings)
         return self.inputs
 
@@ -108,7 +114,7 @@ class Run:
         customers = self.inputs.get("customers")
         purchases = self.inputs.get("purchases")
         return build_base(customers.df if customers else None, purchases.df if purchases else None,
-                          self.cfg.churn.model)
+                          self.cfg.churn.model, self.inputs.encoded)
 
     def horizon_warning(self, periods: list[Period]) -> None:
         """An inactivity window reaching before the first purchase of the data

@@ -654,11 +654,15 @@ def read_table(
     path: str | None = None,
     extra: tuple[str, ...] = (),
     policy: str | None = None,
+    columns: frozenset[str] | None = None,
 ) -> Table:
     """Read, map and validate one input table.
 
     ``extra`` are further columns of an event table wanted as text (``--by``); of
     the customers file every column that is not canonical is kept (attributes).
+    ``columns``: the canonical columns the command uses (None: all); the others are
+    neither read nor checked (the mapping still is). ``amount`` brings
+    ``quantity`` and ``unit_price`` when the file has no amount.
     """
     # Messages name the file as the user wrote it (config or command line).
     display = "<stdin>" if (path or inp.path) == "-" else (path or inp.path)
@@ -673,6 +677,9 @@ def read_table(
     del raw
     wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
     found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
+    if columns is not None:
+        use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
+        found = {c: p for c, p in found.items() if c in use}
     extras = {k: v for k, v in extras.items() if v not in found.values()}
     cells = source.read(sorted(set(found.values()) | set(extras.values())))
 
@@ -878,10 +885,43 @@ def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fm
 
 # --- all inputs ---------------------------------------------------------------------
 
+def encode_ids(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | None]]:
+    """Encode customer ids once: the distinct ids (in order of first appearance)
+    and, per column, each row's integer code. One hash pass over all the ids
+    (pyarrow's dictionary encoding), instead of a unique() and a lookup per table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    present = [c for c in columns if c is not None]
+    if not present:
+        return pd.Index([], dtype="str"), [None for _ in columns]
+    chunks = []
+    for c in present:  # a large column comes from the reader in several chunks
+        a = pa.array(c)
+        chunks += list(a.chunks) if isinstance(a, pa.ChunkedArray) else [a]
+    chunks = [ch.cast(pa.large_string()) for ch in chunks]
+    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string())).combine_chunks()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = pd.Index(enc.dictionary.to_pandas().array)
+    out: list[np.ndarray | None] = []
+    at = 0
+    for c in columns:
+        if c is None:
+            out.append(None)
+            continue
+        out.append(codes[at: at + len(c)])
+        at += len(c)
+    return ids, out
+
+
+
 @dataclass
 class Inputs:
     tables: dict[str, Table]
     warnings: list[str]
+    # the distinct customer ids of customers and purchases, and each one's codes
+    # (``encode_ids``): hashed once, for the orphan check and the model
+    encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None
 
     def get(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -921,9 +961,11 @@ def load_inputs(
     by: tuple[str, ...] = (),
     optional: tuple[str, ...] = (),
     on_table=None,
+    columns: dict[str, frozenset[str]] | None = None,
 ) -> Inputs:
     """Read the ``needed`` tables (a missing one is an error, 66) and the
-    ``optional`` ones that are configured; check references between them."""
+    ``optional`` ones that are configured; check references between them.
+    ``columns``: per table, the canonical columns to read (see ``read_table``)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     if sum(1 for v in overrides.values() if v == "-") + sum(
         1 for t in TABLE_ORDER if t not in overrides and cfg.input(t) and cfg.input(t).path == "-"
@@ -946,17 +988,21 @@ def load_inputs(
             on_table(name, overrides.get(name) or inp.path)
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
-            extra=tuple(by) if name != "customers" else (),
+            extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),
         )
-    return Inputs(tables, _reference_warnings(tables))
+    customers, purchases = tables.get("customers"), tables.get("purchases")
+    encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"]) \
+        if customers or purchases else None
+    return Inputs(tables, _reference_warnings(tables, encoded), encoded)
 
 
 TABLE_ORDER = ("customers", "purchases", "complaints", "responses")
 
 
-def orphan_counts(tables: dict[str, Table]) -> dict[str, tuple[int, int, str]]:
+def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int, int, str]]:
     """Per event table: rows and distinct ids whose customer_id is not in the
-    customers file, and one example id (SPEC §1: kept, and counted in a warning)."""
+    customers file, and one example id (SPEC §1: kept, and counted in a warning).
+    Purchases use the codes of ``encoded`` (no second hash of their ids)."""
     customers = tables.get("customers")
     out: dict[str, tuple[int, int, str]] = {}
     if customers is None:
@@ -968,6 +1014,17 @@ def orphan_counts(tables: dict[str, Table]) -> dict[str, tuple[int, int, str]]:
         t = tables.get(name)
         if t is None or "customer_id" not in t.df:
             continue
+        if name == "purchases" and encoded is not None:
+            ids, (cust_codes, codes) = encoded
+            inside = np.zeros(len(ids), dtype=bool)
+            inside[cust_codes] = True
+            missing = ids.get_indexer([""])[0]
+            if missing >= 0:
+                inside[missing] = True  # a missing id is a bad row, not an orphan
+            lost = codes[~inside[codes]]
+            if len(lost):
+                out[name] = (len(lost), len(np.unique(lost)), str(ids[lost[0]]))
+            continue
         ids = t.df["customer_id"]
         ids = ids[ids.notna() & (ids != "")]
         inside = pc.is_in(_arrow(ids), value_set=known).to_numpy(zero_copy_only=False)
@@ -977,9 +1034,9 @@ def orphan_counts(tables: dict[str, Table]) -> dict[str, tuple[int, int, str]]:
     return out
 
 
-def _reference_warnings(tables: dict[str, Table]) -> list[str]:
+def _reference_warnings(tables: dict[str, Table], encoded=None) -> list[str]:
     warnings = [w for t in tables.values() for w in t.warnings]
-    for name, (rows, ids, example) in orphan_counts(tables).items():
+    for name, (rows, ids, example) in orphan_counts(tables, encoded).items():
         warnings.append(
             f"{tables[name].display}: {rows} rows ({ids} customer_id{'s' if ids != 1 else ''}, "
             f"e.g. '{example}') are not in the customers file; they are kept"

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.errors import DataError
+from retention_cli.io.readers import encode_ids as encode
 
 NEVER = np.iinfo(np.int64).max // 4  # an open interval end
 
@@ -59,35 +60,6 @@ class Base:
     @property
     def n(self) -> int:
         return len(self.ids)
-
-
-def encode(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | None]]:
-    """Encode customer ids once: the distinct ids (in order of first appearance)
-    and, per column, each row's integer code. One hash pass over all the ids
-    (pyarrow's dictionary encoding), instead of a unique() and a lookup per table."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    present = [c for c in columns if c is not None]
-    if not present:
-        return pd.Index([], dtype="str"), [None for _ in columns]
-    chunks = []
-    for c in present:  # a large column comes from the reader in several chunks
-        a = pa.array(c)
-        chunks += list(a.chunks) if isinstance(a, pa.ChunkedArray) else [a]
-    chunks = [ch.cast(pa.large_string()) for ch in chunks]
-    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string())).combine_chunks()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    ids = pd.Index(enc.dictionary.to_pandas().array)
-    out: list[np.ndarray | None] = []
-    at = 0
-    for c in columns:
-        if c is None:
-            out.append(None)
-            continue
-        out.append(codes[at: at + len(c)])
-        at += len(c)
-    return ids, out
 
 
 def _codes(s: pd.Series) -> np.ndarray:
@@ -145,9 +117,12 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
                   is_return, products, extras)
 
 
-def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str) -> Base:
-    ids, (cust_codes, purchase_codes) = encode(None if customers is None else customers["customer_id"],
-                                               None if purchases is None else purchases["customer_id"])
+def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str,
+               encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None) -> Base:
+    """``encoded``: the ids and codes of (customers, purchases) when the reader
+    made them already (``Inputs.encoded``)."""
+    ids, (cust_codes, purchase_codes) = encoded or encode(
+        None if customers is None else customers["customer_id"], None if purchases is None else purchases["customer_id"])
     orders = build_orders(purchases, purchase_codes) if purchases is not None else None
     first = np.full(len(ids), NEVER, dtype=np.int64)
     if orders is not None:
