@@ -521,7 +521,7 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
             df.iloc[rows].reset_index(drop=True).to_parquet(out, index=False)
             return out.getvalue()
 
-        return _Source(headers, None, lambda positions: df.iloc[:, positions].set_axis(positions, axis=1),
+        return _Source(headers, None, lambda positions, types=None: df.iloc[:, positions].set_axis(positions, axis=1),
                        rejects, "parquet")
     buf, head, back = _utf8(raw, inp.encoding, display)
     if not head.strip():
@@ -536,8 +536,8 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
     else:
         headers = [f"column {i + 1}" for i in range(len(first))]
 
-    def read(positions: list[int]) -> pd.DataFrame:
-        return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)
+    def read(positions: list[int], types: dict | None = None) -> pd.DataFrame:
+        return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types)
 
     return _Source(headers, buf, read, lambda rows: back(_reject_bytes(buf, rows, inp.header)))
 
@@ -582,17 +582,23 @@ def _whitespace_source(buf: bytes, inp: InputConfig, display: str, back: Callabl
         df.index = pd.RangeIndex(len(df))
     else:
         headers = [f"column {i + 1}" for i in range(df.shape[1])]
-    return _Source(headers, buf, lambda positions: df[positions],
+    return _Source(headers, buf, lambda positions, types=None: df[positions],
                    lambda rows: back(_reject_bytes(buf, rows, inp.header)))
 
 
 def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, headers: list[str],
-                   positions: list[int], display: str) -> pd.DataFrame:
-    """Only the asked columns, as text, by pyarrow's multi-threaded CSV reader. A
-    record with another number of fields than the header stops the read (a value
-    with an unquoted delimiter must not shift the columns)."""
+                   positions: list[int], display: str, types: dict | None = None) -> pd.DataFrame:
+    """Only the asked columns, by pyarrow's multi-threaded CSV reader: as text, or
+    converted by the reader itself where ``types`` asks (``typed_plan``). A typed
+    column comes back only when every value converted cleanly (dates within
+    1900–2100, finite numbers); otherwise everything is read again as text, for the
+    careful parsers to say what is wrong. A record with another number of fields
+    than the header stops the read (a value with an unquoted delimiter must not
+    shift the columns)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
+
+    types = types or {}
 
     names = [f"f{i}" for i in range(len(headers))]
     invalid: list = []
@@ -601,6 +607,9 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
         invalid.append(row)
         return "error"
 
+    # pyarrow cannot hand a row that is not UTF-8 to ``on_invalid``: it reports that
+    # as an "exception ignored" on stderr. The read's own error says what is wrong.
+    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
     try:
         table = pcsv.read_csv(
             pa.BufferReader(pa.py_buffer(buf)),
@@ -610,10 +619,14 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
                                             newlines_in_values=b'"' in buf, ignore_empty_lines=True,
                                             invalid_row_handler=on_invalid),
             convert_options=pcsv.ConvertOptions(include_columns=[names[p] for p in positions],
-                                                column_types={names[p]: pa.string() for p in positions},
+                                                column_types={names[p]: types.get(p, pa.large_string())
+                                                              for p in positions},
+                                                null_values=[""], decimal_point=inp.decimal,
                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except pa.ArrowInvalid as e:
+        if types and not invalid and "conversion error" in str(e):
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)  # not clean: as text
         if invalid:
             row = invalid[0]
             offset = raw.find(row.text.encode("utf-8")) if row.text else -1
@@ -623,11 +636,107 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
                 raise DataError(f"{where}: a quoted field that never closes (a stray '\"'?)") from None
             raise DataError(f"{where}: {row.actual_columns} fields where the header has {row.expected_columns} "
                             "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None
-        if "UTF8" in str(e) or "utf8" in str(e).lower():
+        if "UTF8" in str(e) or "utf8" in str(e).lower() or "\ufffd" in str(e):  # "\ufffd": bytes not UTF-8
             _decode(raw, inp.encoding, display)  # raises with the line and the encoding to set
         raise DataError(f"{display}: cannot parse the file as CSV: {e}") from None
-    return pd.DataFrame({p: table.column(names[p]).to_pandas(types_mapper=pd.ArrowDtype).astype("str")
-                         for p in positions}, index=pd.RangeIndex(table.num_rows))
+    finally:
+        sys.unraisablehook = hook
+    out = {}
+    for p in positions:
+        col = table.column(names[p])
+        if p not in types:
+            out[p] = col.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+            continue
+        v = _typed_values(col)
+        if v is None:
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)  # not clean: as text
+        out[p] = v
+    return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows))
+
+
+def typed_plan(table: str, found: dict[str, int], inp: InputConfig, fmt: str) -> dict:
+    """The columns pyarrow's CSV reader converts while it reads (in parallel): ISO
+    dates and timestamps without offset, numbers without thousands separator, and
+    the ids of purchases, dictionary-encoded (hashed once, by the reader). Only
+    where the result is exactly the careful parser's: not with ``na_values``,
+    ``date_format`` or ``dayfirst``."""
+    import pyarrow as pa
+
+    if fmt != "csv" or inp.na_values:
+        return {}
+    kinds = {c.name: c.kind for c in SCHEMAS[table]}
+    plan = {}
+    for name, pos in found.items():
+        kind = kinds[name]
+        if kind == "date" and not inp.date_format and not inp.dayfirst:
+            plan[pos] = pa.timestamp("s")
+        elif kind == "number" and inp.thousands is None:
+            plan[pos] = pa.float64()
+        elif kind == "id" and table == "purchases":
+            plan[pos] = pa.dictionary(pa.int32(), pa.string())
+    return plan
+
+
+def _typed_values(col) -> pd.Series | None:
+    """A typed column of the reader as pandas, or None when a value is not what the
+    careful parser would accept (a literal NaN or inf; a date outside 1900–2100).
+    Ids stay dictionary-encoded arrow (``dictionary_parts``)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(col.type):
+        enc = col.unify_dictionaries().combine_chunks() if col.num_chunks else pa.array([], col.type)
+        return pd.Series(pd.arrays.ArrowExtensionArray(enc))
+    values = col.to_numpy()
+    if pa.types.is_floating(col.type):
+        nan = np.isnan(values)
+        if nan.sum() != col.null_count or not np.isfinite(values[~nan]).all():
+            return None
+        return pd.Series(values)
+    days = values.astype("datetime64[D]")
+    ok = np.isnat(days) | ((days >= np.datetime64(MIN_DATE.date())) & (days <= np.datetime64(MAX_DATE.date())))
+    return pd.Series(days.astype("datetime64[s]")) if ok.all() else None
+
+
+def dictionary_parts(s: pd.Series):
+    """(distinct values as an arrow array, each row's index into them as int64) of
+    an id column the reader dictionary-encoded; None for any other column."""
+    import pyarrow as pa
+
+    if not (isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_dictionary(s.dtype.pyarrow_dtype)):
+        return None
+    arr = pa.array(s)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.dictionary, arr.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _clean_ids(s: pd.Series, na: set[str]) -> pd.Series:
+    """Ids read dictionary-encoded: trimmed, without BOM, ``na_values`` empty, all
+    done on the distinct values; values that become equal (' C1' and 'C1') merge."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dictionary, indices = dictionary_parts(s)
+    clean = pc.utf8_trim_whitespace(dictionary)
+    if pc.any(pc.match_substring(clean, "\ufeff")).as_py():
+        clean = pc.replace_substring(clean, "\ufeff", "")
+    if na:
+        clean = pc.if_else(pc.is_in(clean, value_set=pa.array(sorted(na), clean.type)), "", clean)
+    if pc.all(pc.equal(clean, dictionary)).as_py() is not False:
+        return s
+    merged = pc.dictionary_encode(clean)
+    remap = merged.indices.to_numpy(zero_copy_only=False)
+    arr = pa.DictionaryArray.from_arrays(pa.array(remap[indices].astype(np.int32)), merged.dictionary)
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=s.index)
+
+
+def _empty_ids(s: pd.Series) -> np.ndarray:
+    """Rows of a dictionary-encoded id column whose value is empty."""
+    import pyarrow.compute as pc
+
+    dictionary, indices = dictionary_parts(s)
+    empty = pc.equal(pc.utf8_trim_whitespace(dictionary), "").to_numpy(zero_copy_only=False)
+    return empty[indices] if len(indices) else np.zeros(0, dtype=bool)
 
 
 def _parser_message(msg: str, display: str, span_bytes: bytes) -> str:
@@ -681,15 +790,17 @@ def read_table(
         use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
         found = {c: p for c, p in found.items() if c in use}
     extras = {k: v for k, v in extras.items() if v not in found.values()}
-    cells = source.read(sorted(set(found.values()) | set(extras.values())))
+    cells = source.read(sorted(set(found.values()) | set(extras.values())), typed_plan(table, found, inp, fmt))
 
     # Rows with no value in any column read (Excel's trailing ",,,") are not
     # data: left out, and counted in a warning. Empty lines are skipped by the parser.
     empty_rows = 0
     if fmt == "csv" and len(cells) and cells.shape[1]:
         blank = np.ones(len(cells), dtype=bool)
-        for c in cells.columns:
-            blank &= (cells[c].str.strip() == "").to_numpy(dtype=bool)
+        for c in sorted(cells.columns, key=lambda c: dictionary_parts(cells[c]) is None):  # ids first: cheapest
+            blank &= _blank(cells[c])
+            if not blank.any():
+                break
         empty_rows = int(blank.sum())
         if empty_rows:
             cells = cells[~blank]
@@ -712,19 +823,29 @@ def read_table(
             continue
         s = cells[found[col.name]]
         fast = None  # a clean column converts as it is, without trimming first
-        if fmt == "csv" and col.kind == "date":
+        if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_float_dtype(s):
+            fast = s  # converted by the CSV reader (typed_plan)
+        elif fmt == "csv" and col.kind == "date":
             fast = fast_date(s, inp.date_format, inp.dayfirst, na)
         elif fmt == "csv" and col.kind == "number":
             fast = fast_number(s, inp.decimal, inp.thousands, na)
-        if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
-            s = _trimmed(s, na) if fast is None else s
-        text_view = s if pd.api.types.is_string_dtype(s) else s.astype(str)
         if fast is not None:  # clean column: no bad value to report
             if col.required or col.name == "amount":
                 missing = fast.isna()
-                flag(col.name, missing, pd.Series("missing", index=fast.index[missing.to_numpy()]), text_view)
+                where = fast.index[missing.to_numpy()]
+                flag(col.name, missing, pd.Series("missing", index=where), pd.Series("", index=where))
             out[col.name] = fast
             continue
+        if dictionary_parts(s) is not None:  # ids encoded by the reader
+            v = _clean_ids(s, na)
+            if col.required:
+                missing = pd.Series(_empty_ids(v), index=v.index)
+                flag(col.name, missing, pd.Series("missing", index=v.index[missing.to_numpy()]), s)
+            out[col.name] = v
+            continue
+        if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
+            s = _trimmed(s, na)
+        text_view = s if pd.api.types.is_string_dtype(s) else s.astype(str)
         if col.kind == "id":
             v = _without_bom(text_view)
             if fmt == "parquet":
@@ -774,7 +895,7 @@ def read_table(
                                 ("signup_date", "churn_date", "churn_date before signup_date")):
         if early in out and late in out:
             wrong = (out[late] < out[early]).fillna(False).astype(bool)
-            flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]].astype(str))
+            flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]])
     df = pd.DataFrame(out, index=cells.index)
     if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
         df["amount"] = df["quantity"] * df["unit_price"]
@@ -803,6 +924,15 @@ def read_table(
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt)
     return result
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    """Cells with no value: empty or spaces (a typed column: null)."""
+    if dictionary_parts(s) is not None:
+        return _empty_ids(s)
+    if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_float_dtype(s):
+        return s.isna().to_numpy()
+    return (s.str.strip() == "").to_numpy(dtype=bool)
 
 
 def _trimmed(s: pd.Series, na: set[str]) -> pd.Series:
@@ -887,30 +1017,39 @@ def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fm
 
 def encode_ids(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | None]]:
     """Encode customer ids once: the distinct ids (in order of first appearance)
-    and, per column, each row's integer code. One hash pass over all the ids
-    (pyarrow's dictionary encoding), instead of a unique() and a lookup per table."""
+    and, per column, each row's integer code. A column the reader dictionary-encoded
+    brings its codes; only the distinct values of all columns are
+    hashed together here. Other columns are dictionary-encoded first (pyarrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    present = [c for c in columns if c is not None]
-    if not present:
+    parts = []  # per column: its distinct values, and each row's index into them
+    for c in columns:
+        if c is None:
+            continue
+        encoded = dictionary_parts(c)
+        if encoded is not None:
+            parts.append((encoded[0].cast(pa.large_string()), encoded[1]))
+            continue
+        enc = pc.dictionary_encode(pa.array(c))
+        if isinstance(enc, pa.ChunkedArray):  # a large column comes in several chunks
+            enc = enc.combine_chunks()
+        parts.append((enc.dictionary.cast(pa.large_string()), enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)))
+    if not parts:
         return pd.Index([], dtype="str"), [None for _ in columns]
-    chunks = []
-    for c in present:  # a large column comes from the reader in several chunks
-        a = pa.array(c)
-        chunks += list(a.chunks) if isinstance(a, pa.ChunkedArray) else [a]
-    chunks = [ch.cast(pa.large_string()) for ch in chunks]
-    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.large_string())).combine_chunks()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    ids = pd.Index(enc.dictionary.to_pandas().array)
+    unified = pc.dictionary_encode(pa.chunked_array([d for d, _ in parts], type=pa.large_string())).combine_chunks()
+    to_global = unified.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ids = pd.Index(unified.dictionary.to_pandas().array)
     out: list[np.ndarray | None] = []
     at = 0
+    it = iter(parts)
     for c in columns:
         if c is None:
             out.append(None)
             continue
-        out.append(codes[at: at + len(c)])
-        at += len(c)
+        dictionary, local = next(it)
+        out.append(to_global[at + local])
+        at += len(dictionary)
     return ids, out
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.errors import DataError
+from retention_cli.io.readers import dictionary_parts
 from retention_cli.io.readers import encode_ids as encode
 
 NEVER = np.iinfo(np.int64).max // 4  # an open interval end
@@ -63,9 +64,13 @@ class Base:
 
 
 def _codes(s: pd.Series) -> np.ndarray:
-    """Integer codes of a text column (dictionary encoding)."""
+    """Integer codes of a text column: the reader's dictionary encoding, or pyarrow's."""
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    encoded = dictionary_parts(s)
+    if encoded is not None:
+        return encoded[1]
 
     enc = pc.dictionary_encode(pa.array(s))
     if isinstance(enc, pa.ChunkedArray):  # one dictionary for all chunks, then one array
