@@ -644,13 +644,10 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
     out = {}
     for p in positions:
         col = table.column(names[p])
-        if p not in types:
-            out[p] = col.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
-            continue
-        v = _typed_values(col)
-        if v is None:
-            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)  # not clean: as text
-        out[p] = v
+        out[p] = col.to_pandas(types_mapper=pd.ArrowDtype).astype("str") if p not in types else _typed_values(col)
+        if out[p] is None:
+            del table, out, col  # not clean: everything as text, without holding this read
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)
     return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows))
 
 

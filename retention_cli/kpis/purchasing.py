@@ -40,13 +40,18 @@ def period_index(day: np.ndarray, periods: list[Period]) -> np.ndarray:
 
 def _first_orders(cust: np.ndarray, day: np.ndarray, buy: np.ndarray) -> np.ndarray:
     """True for exactly one order per customer: the earliest non-return order
-    (ties on the same day: the first in file order)."""
-    idx = np.flatnonzero(buy)
-    order = idx[np.lexsort((idx, day[idx], cust[idx]))]
+    (ties on the same day: the first in file order). Two passes of ``minimum.at``:
+    the first day per customer, then the first order on that day."""
     first = np.zeros(len(cust), dtype=bool)
-    if len(order):
-        starts = np.concatenate([[True], cust[order][1:] != cust[order][:-1]])
-        first[order[starts]] = True
+    if not buy.any():
+        return first
+    n = int(cust.max()) + 1
+    first_day = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_day, cust[buy], day[buy])
+    on_first_day = np.flatnonzero(buy & (day == first_day[cust]))
+    first_order = np.full(n, len(cust))
+    np.minimum.at(first_order, cust[on_first_day], on_first_day)
+    first[first_order[first_order < len(cust)]] = True
     return first
 
 
@@ -234,16 +239,29 @@ def _net_revenue_retention(o, periods, seg_of, n_seg, amount) -> np.ndarray:
     buy = ~o.is_return
     k = period_index(o.day, ext)
     ok = buy & (k >= 0)
-    sums = pd.DataFrame({"k": k[ok], "cust": o.cust[ok], "rev": amount[ok]}).groupby(["k", "cust"])["rev"].sum()
+    # (period, customer) revenue sums: one sort of an integer key, then per period
+    # a contiguous slice, customers ascending, matched with searchsorted
+    n = int(o.cust.max()) + 1 if len(o.cust) else 1
+    key = k[ok].astype(np.int64) * n + o.cust[ok]
+    order = np.argsort(key, kind="stable")
+    key, rev = key[order], amount[ok][order]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else np.zeros(0, np.int64)
+    sums = np.add.reduceat(rev, starts) if len(key) else np.zeros(0)
+    sum_k, sum_cust = key[starts] // n, key[starts] % n
+    bounds = np.searchsorted(sum_k, np.arange(len(ext) + 1))
     where = {q: i for i, q in enumerate(ext)}
-    for j, (p, q) in enumerate(zip(periods, prev)):  # per period: look-ups in the (period, customer) sums
-        if q is None or where[q] not in sums.index.get_level_values(0):
-            continue
-        before = sums.loc[where[q]]
-        now = sums.loc[where[p]].reindex(before.index, fill_value=0.0) if where[p] in sums.index.get_level_values(0) \
-            else pd.Series(0.0, index=before.index)
-        seg = seg_of[before.index.to_numpy()]
-        num = np.bincount(seg, weights=now.to_numpy(), minlength=n_seg)
-        den = np.bincount(seg, weights=before.to_numpy(), minlength=n_seg)
+    for j, (p, q) in enumerate(zip(periods, prev)):
+        if q is None or bounds[where[q]] == bounds[where[q] + 1]:
+            continue  # nobody bought in the previous period
+        b = slice(bounds[where[q]], bounds[where[q] + 1])
+        a = slice(bounds[where[p]], bounds[where[p] + 1])
+        before_cust, before, now_cust = sum_cust[b], sums[b], sum_cust[a]
+        now = np.zeros(len(before_cust))
+        if len(now_cust):
+            pos = np.minimum(np.searchsorted(now_cust, before_cust), len(now_cust) - 1)
+            now = np.where(now_cust[pos] == before_cust, sums[a][pos], 0.0)
+        seg = seg_of[before_cust]
+        num = np.bincount(seg, weights=now, minlength=n_seg)
+        den = np.bincount(seg, weights=before, minlength=n_seg)
         out[j * width: (j + 1) * width] = ratio(np.append(num, num.sum()), np.append(den, den.sum()))
     return out
