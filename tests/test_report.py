@@ -59,20 +59,29 @@ def test_two_runs_give_byte_identical_csv_and_json(sample_report, tmp_path):
     assert len(data) > 10 and all(a[k] == b[k] for k in data)
 
 
-def test_sigkill_leaves_the_previous_report_byte_identical(sample_report, tmp_path):
-    out, _ = sample_report
+def copy_of(sample_report, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A copy of the sample report in ``tmp_path/r``, and its bytes."""
     target = tmp_path / "r"
-    shutil.copytree(out, target)
-    before = snapshot(target)
+    shutil.copytree(sample_report[0], target)
+    return target, snapshot(target)
+
+
+def start_report(target: Path) -> subprocess.Popen:
+    """A new report into ``target`` (another --as-of: other bytes), as cron runs it."""
+    return subprocess.Popen([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o", str(target),
+                             "--as-of", "2025-12-01"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
+
+
+def test_sigkill_leaves_the_previous_report_byte_identical(sample_report, tmp_path):
+    target, before = copy_of(sample_report, tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # a new report into the same folder, killed at points spread over its run
     for delay in (0.3, 0.8, 1.3, 1.8, 2.4, 3.0):
-        proc = subprocess.Popen([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o",
-                                 str(target), "--as-of", "2025-12-01"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
+        proc = start_report(target)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         now = snapshot(target)
         # either the kill came before the swap (previous report intact) or after it
         # (the new report complete): never a mixture
@@ -85,16 +94,10 @@ def test_sigkill_leaves_the_previous_report_byte_identical(sample_report, tmp_pa
 
 
 def test_sigterm_leaves_the_previous_report_and_no_temporary_folder(sample_report, tmp_path):
-    out, _ = sample_report
-    target = tmp_path / "r"
-    shutil.copytree(out, target)
-    before = snapshot(target)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    target, before = copy_of(sample_report, tmp_path)
     codes = set()
     for delay in (0.5, 1.2, 2.0, 2.8):
-        proc = subprocess.Popen([sys.executable, "-m", "retention_cli", "report", "-c", str(CONFIG), "-o",
-                                 str(target), "--as-of", "2025-12-01"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env, text=True)
+        proc = start_report(target)
         time.sleep(delay)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
