@@ -78,10 +78,11 @@ def _read_bytes(path: str, display: str, table: str) -> bytes:
         raise InputMissingError(f"{display}: cannot read the {table} file: {e.strerror}") from None
 
 
-# Peak memory of a command over the size of the text it reads, as measured by
-# benchmarks/run.py (10M rows: 2.6 GiB for 491 MB, 5.3×), rounded down so that a
-# file is refused only when the read cannot succeed.
-MEMORY_PER_BYTE = 4
+# Memory a command needs per byte of the text it reads, as measured by
+# benchmarks/run.py at 10M rows (491 MB): churn 1.6 GiB above the interpreter's
+# own, 3.2 bytes per byte; purchases 5.6. Rounded down, so that a file is refused
+# only when no command can read it.
+MEMORY_PER_BYTE = 3
 
 
 def check_memory(p: Path, display: str) -> None:

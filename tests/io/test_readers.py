@@ -252,13 +252,13 @@ def test_a_file_larger_than_memory_is_refused_before_reading(tmp_path, monkeypat
     text = "customer_id,order_date,amount\n" + "A,2024-01-05,10\n" * 1000   # 16,030 bytes
     write(tmp_path, "p.csv", text)
     write(tmp_path, "p.csv.gz", gzip.compress(text.encode()))
-    # 4 bytes of memory per byte of text: 64,120 needed
-    monkeypatch.setattr(readers, "memory_available", lambda: 64_119)
+    # 3 bytes of memory per byte of text: 48,090 needed
+    monkeypatch.setattr(readers, "memory_available", lambda: 48_089)
     for name in ("p.csv", "p.csv.gz"):  # the gzip trailer gives the text's size
         with pytest.raises(InputMissingError, match=rf"{name}: reading this file \(16.0 KB of text\) needs about "
-                                                    r"64.1 KB of memory and 64.1 KB is available"):
+                                                    r"48.1 KB of memory and 48.1 KB is available"):
             read(tmp_path, "purchases", f"{{path: {name}}}")
-    monkeypatch.setattr(readers, "memory_available", lambda: 64_120)
+    monkeypatch.setattr(readers, "memory_available", lambda: 48_090)
     assert read(tmp_path, "purchases", "{path: p.csv.gz}").rows == 1000
     monkeypatch.setattr(readers, "memory_available", lambda: None)  # not Linux: no check
     assert read(tmp_path, "purchases", "{path: p.csv}").rows == 1000
