@@ -17,11 +17,11 @@ from retention_cli import __version__
 from retention_cli.config import Config, find_config, load_config
 from retention_cli.io import writers
 from retention_cli.io.readers import Inputs, load_inputs
+from retention_cli.options import Options
+from retention_cli.periods import Period, PeriodRequest, resolve
 
 # The purchases columns that make the orders of the customer-base model.
 ORDER_COLUMNS = frozenset({"customer_id", "order_id", "order_date", "amount"})
-from retention_cli.options import Options
-from retention_cli.periods import Period, PeriodRequest, resolve
 
 
 @contextmanager

@@ -93,12 +93,6 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     def count(k, seg, weights=None):
         return np.bincount(groups(k, seg), weights=None if weights is None else twice(weights), minlength=G)
 
-    def distinct(k, seg, cust):
-        """Distinct customers per group: distinct (group, customer) keys by hashing
-        (pd.unique), which is faster than sorting them (np.unique)."""
-        keys = pd.unique(groups(k, seg) * np.int64(n) + twice(cust))
-        return np.bincount(keys // n, minlength=G)
-
     k_all = period_index(o.day, periods)
     inp = k_all >= 0
     buy = inp & ~o.is_return
@@ -106,7 +100,11 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     has_amount = not np.isnan(o.amount).all()
 
     orders = count(k_all[buy], seg_order[buy])
-    buyers = distinct(k_all[buy], seg_order[buy], o.cust[buy])
+    # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
+    # sort): buyers, returning buyers and the top buyers' share all come from them
+    pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
+    pair_group, pair_cust = pairs // n, pairs % n
+    buyers = np.bincount(pair_group, minlength=G)
     revenue = count(k_all[inp], seg_order[inp], amount[inp])
     order_revenue = count(k_all[buy], seg_order[buy], amount[buy])
 
@@ -132,24 +130,22 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         n_prod = int(p_prod.max()) + 1 if len(p_prod) else 1
         g = groups(pk[ok], seg_order[o.products["order"].to_numpy()[ok]])
         # distinct (group, buyer, product), then products per (group, buyer): one int64 key each
-        pair = g * np.int64(n) + twice(p_cust)
-        triples = pd.unique(pair * n_prod + twice(p_prod))
-        pair_codes, pairs = pd.factorize(triples // n_prod)
-        per_pair = np.bincount(pair_codes, minlength=len(pairs))
-        pair_group = pairs // n
-        multi = np.bincount(pair_group[per_pair >= 2], minlength=G)
-        single = np.bincount(pair_group[per_pair == 1], minlength=G)
+        buyer = g * np.int64(n) + twice(p_cust)
+        triples = pd.unique(buyer * n_prod + twice(p_prod))
+        buyer_codes, buyer_keys = pd.factorize(triples // n_prod)
+        products_per_buyer = np.bincount(buyer_codes, minlength=len(buyer_keys))
+        buyer_group = buyer_keys // n
+        multi = np.bincount(buyer_group[products_per_buyer >= 2], minlength=G)
+        single = np.bincount(buyer_group[products_per_buyer == 1], minlength=G)
         cols["multi_product_ratio"] = ratio(multi, single)
         cols["multi_product_share"] = ratio(multi, buyers)
 
     # top buyers' share of order revenue: each group's buyers by revenue, largest first.
     # Buyers tied at the cut have equal revenue, so the sum (and the share) is the same
     # whichever of them is taken: no tie-break on customer_id needs computing.
-    pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
     rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
-    g_arr = pairs // n
-    order = np.lexsort((-rev, g_arr))
-    g_sorted, rev_sorted = g_arr[order], rev[order]
+    order = np.lexsort((-rev, pair_group))
+    g_sorted, rev_sorted = pair_group[order], rev[order]
     rank = np.arange(len(order)) - np.searchsorted(g_sorted, g_sorted, side="left")
     # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
     n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
@@ -161,8 +157,9 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         seg_of, _ = segment_codes(base, by) if by else (np.zeros(n, np.int64), None)
         starts, _ = bounds_days(periods)
         first = base.first_purchase
-        returning = buy & (first[o.cust] < starts[np.clip(k_all, 0, None)])
-        returning_buyers = distinct(k_all[returning], seg_order[returning], o.cust[returning])
+        # a returning buyer was known before the period's start: a property of the pair
+        returning = first[pair_cust] < starts[pair_group // width]
+        returning_buyers = np.bincount(pair_group[returning], minlength=G)
         known_before = np.zeros(G)
         for k in range(P):  # customers known before each start: one vector op per period
             was = np.flatnonzero(first < starts[k])
