@@ -130,11 +130,12 @@ def memory_available() -> int | None:
 
 
 def _size(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+    if n < 1000:
+        return f"{n:,.0f} bytes"
+    for unit in ("KB", "MB", "GB"):
         n /= 1000
-    return f"{n:,.1f} TB"
+        if n < 1000 or unit == "GB":
+            return f"{n:,.1f} {unit}"
 
 
 def _unpack(raw: bytes, path: str, display: str) -> tuple[bytes, str]:
@@ -699,12 +700,18 @@ def _typed_values(col) -> pd.Series | None:
     return pd.Series(days.astype("datetime64[s]")) if ok.all() else None
 
 
+def _is_dictionary(s: pd.Series) -> bool:
+    import pyarrow as pa
+
+    return isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_dictionary(s.dtype.pyarrow_dtype)
+
+
 def dictionary_parts(s: pd.Series):
     """(distinct values as an arrow array, each row's index into them as int64) of
     an id column the reader dictionary-encoded; None for any other column."""
     import pyarrow as pa
 
-    if not (isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_dictionary(s.dtype.pyarrow_dtype)):
+    if not _is_dictionary(s):
         return None
     arr = pa.array(s)
     if isinstance(arr, pa.ChunkedArray):
@@ -719,11 +726,9 @@ def _clean_ids(s: pd.Series, na: set[str]) -> pd.Series:
     import pyarrow.compute as pc
 
     dictionary, indices = dictionary_parts(s)
-    clean = pc.utf8_trim_whitespace(dictionary)
+    clean = _trim_arrow(dictionary, na)
     if pc.any(pc.match_substring(clean, "\ufeff")).as_py():
         clean = pc.replace_substring(clean, "\ufeff", "")
-    if na:
-        clean = pc.if_else(pc.is_in(clean, value_set=pa.array(sorted(na), clean.type)), "", clean)
     if pc.all(pc.equal(clean, dictionary)).as_py() is not False:
         return s
     merged = pc.dictionary_encode(clean)
@@ -799,7 +804,7 @@ def read_table(
     empty_rows = 0
     if fmt == "csv" and len(cells) and cells.shape[1]:
         blank = np.ones(len(cells), dtype=bool)
-        for c in sorted(cells.columns, key=lambda c: dictionary_parts(cells[c]) is None):  # ids first: cheapest
+        for c in sorted(cells.columns, key=lambda c: not _is_dictionary(cells[c])):  # ids first: cheapest
             blank &= _blank(cells[c])
             if not blank.any():
                 break
@@ -838,7 +843,7 @@ def read_table(
                 flag(col.name, missing, pd.Series("missing", index=where), pd.Series("", index=where))
             out[col.name] = fast
             continue
-        if dictionary_parts(s) is not None:  # ids encoded by the reader
+        if _is_dictionary(s):  # ids encoded by the reader
             v = _clean_ids(s, na)
             if col.required:
                 missing = pd.Series(_empty_ids(v), index=v.index)
@@ -930,20 +935,27 @@ def read_table(
 
 def _blank(s: pd.Series) -> np.ndarray:
     """Cells with no value: empty or spaces (a typed column: null)."""
-    if dictionary_parts(s) is not None:
+    if _is_dictionary(s):
         return _empty_ids(s)
     if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_float_dtype(s):
         return s.isna().to_numpy()
     return (s.str.strip() == "").to_numpy(dtype=bool)
 
 
-def _trimmed(s: pd.Series, na: set[str]) -> pd.Series:
-    """Text without surrounding white space; ``na_values`` become empty."""
+def _trim_arrow(t, na: set[str]):
+    """Arrow text without surrounding white space; ``na_values`` become empty."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    t = pc.utf8_trim_whitespace(_arrow(s.astype("str") if not pd.api.types.is_string_dtype(s) else s))
+    t = pc.utf8_trim_whitespace(t)
     if na:
-        t = pc.if_else(pc.is_in(t, value_set=_arrow(pd.Series(sorted(na), dtype="str"))), "", t)
+        t = pc.if_else(pc.is_in(t, value_set=pa.array(sorted(na), t.type)), "", t)
+    return t
+
+
+def _trimmed(s: pd.Series, na: set[str]) -> pd.Series:
+    """Text without surrounding white space; ``na_values`` become empty."""
+    t = _trim_arrow(_arrow(s.astype("str") if not pd.api.types.is_string_dtype(s) else s), na)
     # by position: the index of ``s`` has gaps where blank rows were left out
     return pd.Series(t.to_pandas().array, index=s.index)
 
