@@ -123,21 +123,25 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
 
     if o.products is not None:
-        pk = period_index(o.products["day"].to_numpy(), periods)
-        ok = pk >= 0
-        p_cust = o.products["cust"].to_numpy()[ok]
-        p_prod = o.products["product"].to_numpy()[ok].astype(np.int64)
-        n_prod = int(p_prod.max()) + 1 if len(p_prod) else 1
-        g = groups(pk[ok], seg_order[o.products["order"].to_numpy()[ok]])
-        # distinct (group, buyer, product), then products per (group, buyer): one int64 key each
-        buyer = g * np.int64(n) + twice(p_cust)
-        triples = pd.unique(buyer * n_prod + twice(p_prod))
-        buyer_codes, buyer_keys = pd.factorize(triples // n_prod)
-        products_per_buyer = np.bincount(buyer_codes, minlength=len(buyer_keys))
-        buyer_group = buyer_keys // n
-        multi = np.bincount(buyer_group[products_per_buyer >= 2], minlength=G)
-        single = np.bincount(buyer_group[products_per_buyer == 1], minlength=G)
-        cols["multi_product_ratio"] = ratio(multi, single)
+        # A buyer has bought several distinct products in a group when a line of its
+        # orders there names another product than some one line of them does: each
+        # pair keeps one line's product, then every line compares with it. Only 1
+        # against ≥ 2 matters (SPEC §4.1), so no distinct count is needed.
+        line_order, product = o.products
+        buy_at = np.flatnonzero(buy)
+        one = np.empty(len(pairs), dtype=product.dtype)
+        several = np.zeros(len(pairs), dtype=bool)
+        order_pair = np.full(len(o.cust), -1, dtype=np.int64)
+        for half in range(2 if by else 1):  # with segments: the segment's pairs, then the total's
+            order_pair[buy_at] = pair_codes[half * len(buy_at):(half + 1) * len(buy_at)]
+            line_pair = order_pair[line_order]
+            keep = line_pair >= 0
+            line_pair, line_product = line_pair[keep], product[keep]
+            one[line_pair] = line_product
+            several[line_pair[line_product != one[line_pair]]] = True
+        multi = np.bincount(pair_group[several], minlength=G)
+        # every buyer has a line, so the others bought exactly one product
+        cols["multi_product_ratio"] = ratio(multi, buyers - multi)
         cols["multi_product_share"] = ratio(multi, buyers)
 
     # top buyers' share of order revenue: each group's buyers by revenue, largest first.

@@ -43,7 +43,7 @@ class Orders:
     day: np.ndarray         # int64 order date (earliest line)
     amount: np.ndarray      # float64 (NaN when the input has no amount)
     is_return: np.ndarray   # bool: negative total, lowers revenue, not an order
-    products: pd.DataFrame | None  # (order, cust, day, product code) of non-return lines
+    products: tuple[np.ndarray, np.ndarray] | None  # per line: (its order, its product code)
     extras: pd.DataFrame | None = None  # other columns (for --by): the first line's value per order
 
 
@@ -114,10 +114,9 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
         values = purchases[extra_cols].reset_index(drop=True)
         extras = values.groupby(line_order, sort=True).first().reset_index(drop=True) if "order_id" in purchases else values
     products = None
-    if "product_id" in purchases:
-        ok = ~is_return[line_order]
-        products = pd.DataFrame({"order": line_order[ok], "cust": cust[ok], "day": order_day[line_order[ok]],
-                                 "product": _codes(purchases["product_id"])[ok]})
+    if "product_id" in purchases:  # every line, returns too: the KPIs pick by order
+        product = _codes(purchases["product_id"])
+        products = (line_order, product.astype(np.int32) if len(product) and product.max() < 2**31 else product)
     return Orders(order_cust.astype(np.int64), order_day.astype(np.int64), order_amount.astype(np.float64),
                   is_return, products, extras)
 

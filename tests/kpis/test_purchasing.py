@@ -145,3 +145,24 @@ def test_ids_arriving_in_several_chunks_encode_as_one():
     assert sorted(base.orders.amount.tolist()) == [2.0, 4.0, 4.0, 5.0]
     row = purchase_kpis(base, [FEB_MAR[0]], model="inactivity", window=20, data_end=END).iloc[0]
     assert (row.orders, row.buyers, row.revenue) == (4, 3, 15.0)
+
+
+def test_distinct_products_count_across_orders_and_leave_returns_out():
+    lines = pd.DataFrame([
+        ("X", "x1", "2024-02-03", "p1", 10.0),   # X: p1 and p2 in two orders: several products
+        ("X", "x2", "2024-02-20", "p2", 10.0),
+        ("Y", "y1", "2024-02-04", "p1", 10.0),   # Y: p1 twice: one product
+        ("Y", "y2", "2024-02-25", "p1", 10.0),
+        ("Z", "z1", "2024-02-05", "p1", 10.0),   # Z: p9 only in a return: one product
+        ("Z", "rz", "2024-02-06", "p9", -5.0),
+        ("W", "w1", "2024-01-30", "p1", 10.0),   # W: p2 in February, p1 in January: one product in February
+        ("W", "w2", "2024-02-02", "p2", 10.0),
+    ], columns=["customer_id", "order_id", "order_date", "product_id", "amount"])
+    lines["order_date"] = pd.to_datetime(lines["order_date"]).astype("datetime64[s]")
+    customers = pd.DataFrame({"customer_id": ["X", "Y", "Z", "W"], "segment": ["a", "a", "b", "b"]})
+    base = build_base(customers, lines, "inactivity")
+    df = purchase_kpis(base, FEB_MAR[:1], model="inactivity", window=20, data_end=END, by=["segment"])
+    got = df.set_index("segment")[["buyers", "multi_product_ratio", "multi_product_share"]]
+    assert got.loc["(all)"].tolist() == [4, pytest.approx(1 / 3), 0.25]   # X of X, Y, Z, W
+    assert got.loc["a"].tolist() == [2, 1.0, 0.5]                         # X against Y
+    assert got.loc["b"].tolist() == [2, 0.0, 0.0]                         # Z, W: one product each
