@@ -118,11 +118,17 @@ def states(base: Base, periods: list[Period], model: str, window: int):
     active at the start, active at the end, new in the period (SPEC §3)."""
     starts, ends = bounds_days(periods)
     instants = np.unique(np.concatenate([starts, ends]))
-    active = active_matrix(base.n, activity_intervals(base, model, window), instants)
+    # one row per instant (contiguous: each state is one read of n bytes), kept on
+    # the base for a second pass over the same periods in the same run
+    key = ("states", model, window, instants.tobytes())
+    if key not in base.memo:
+        base.memo.clear()
+        base.memo[key] = np.ascontiguousarray(active_matrix(base.n, activity_intervals(base, model, window), instants).T)
+    active = base.memo[key]
     first = first_event(base, model)
     for k, p in enumerate(periods):  # one step per period: a handful of vector ops
         i, j = np.searchsorted(instants, starts[k]), np.searchsorted(instants, ends[k])
-        yield k, p, active[:, i], active[:, j], (first >= starts[k]) & (first < ends[k])
+        yield k, p, active[i], active[j], (first >= starts[k]) & (first < ends[k])
 
 
 def churn_flows(base: Base, periods: list[Period], model: str, window: int, data_end: date,

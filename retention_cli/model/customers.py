@@ -15,7 +15,7 @@ without a scan of the purchases per period.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ class Base:
     signup: np.ndarray | None     # per code (contract model)
     churn: np.ndarray | None
     attributes: pd.DataFrame | None  # customers' other columns, indexed by code
+    memo: dict = field(default_factory=dict, repr=False)  # one derived array kept for reuse (kpis.base.states)
 
     @property
     def n(self) -> int:
