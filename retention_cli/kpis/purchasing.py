@@ -29,8 +29,21 @@ PURCHASE_RATIOS = ("repurchase_rate", "returning_buyer_share", "multi_product_sh
 
 
 def period_index(day: np.ndarray, periods: list[Period]) -> np.ndarray:
-    """Index of the period holding each day, -1 outside every period."""
+    """Index of the period holding each day, -1 outside every period. Where the
+    periods span fewer days than there are values, the answer is worked out once
+    per day of the span and looked up (one gather instead of a binary search each)."""
     starts, ends = bounds_days(periods)
+    if not len(starts):
+        return np.full(len(day), -1, dtype=np.int64)
+    lo, hi = int(starts.min()), int(ends.max())
+    if hi - lo >= len(day):
+        return _period_search(day, starts, ends)
+    table = np.append(_period_search(np.arange(lo, hi), starts, ends), -1)  # the last: outside the span
+    # days before the span wrap round to large unsigned values, past it: both -> -1
+    return table[np.minimum((day - lo).astype(np.uint64), hi - lo)]
+
+
+def _period_search(day: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     order = np.argsort(starts)
     s, e = starts[order], ends[order]
     k = np.searchsorted(s, day, side="right") - 1
@@ -235,38 +248,31 @@ def _align(values: np.ndarray, P: int, n_seg: int, has_by: bool) -> np.ndarray:
 
 def _net_revenue_retention(o, periods, seg_of, n_seg, amount) -> np.ndarray:
     """Order revenue in the period from customers who bought in the previous period,
-    over their order revenue in the previous period. The orders are placed once in
-    the periods and their predecessors; the rest works on (period, customer) sums."""
+    over their order revenue in the previous period. The denominator is all order
+    revenue of the previous period (every order there is a such customer's); the
+    numerator, the period's orders whose customer is marked as a buyer of the
+    previous one. The orders are put in period order once (a radix sort of small
+    integers); each period then costs its own orders, not the customer count."""
     width, P = n_seg + 1, len(periods)
     out = np.full(P * width, np.nan)
     prev = [p.shift(-1) if p.freq != "all" else None for p in periods]
     ext = sorted({q for q in periods} | {q for q in prev if q is not None})
-    buy = ~o.is_return
     k = period_index(o.day, ext)
-    ok = buy & (k >= 0)
-    # (period, customer) revenue sums: one sort of an integer key, then per period
-    # a contiguous slice, customers ascending, matched with searchsorted
-    n = int(o.cust.max()) + 1 if len(o.cust) else 1
-    key = k[ok].astype(np.int64) * n + o.cust[ok]
-    order = np.argsort(key, kind="stable")
-    key, rev = key[order], amount[ok][order]
-    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else np.zeros(0, np.int64)
-    sums = np.add.reduceat(rev, starts) if len(key) else np.zeros(0)
-    sum_k, sum_cust = key[starts] // n, key[starts] % n
-    bounds = np.searchsorted(sum_k, np.arange(len(ext) + 1))
+    ok = np.flatnonzero(~o.is_return & (k >= 0))
+    small = np.int16 if len(ext) < np.iinfo(np.int16).max else np.int64
+    ok = ok[np.argsort(k[ok].astype(small), kind="stable")]
+    bounds = np.searchsorted(k[ok], np.arange(len(ext) + 1))
+    cust, rev = o.cust[ok], amount[ok]
     where = {q: i for i, q in enumerate(ext)}
+    marked = np.full(len(seg_of), -1, dtype=np.int64)  # the last period whose buyers were marked
     for j, (p, q) in enumerate(zip(periods, prev)):
         if q is None or bounds[where[q]] == bounds[where[q] + 1]:
             continue  # nobody bought in the previous period
         b = slice(bounds[where[q]], bounds[where[q] + 1])
         a = slice(bounds[where[p]], bounds[where[p] + 1])
-        before_cust, before, now_cust = sum_cust[b], sums[b], sum_cust[a]
-        now = np.zeros(len(before_cust))
-        if len(now_cust):
-            pos = np.minimum(np.searchsorted(now_cust, before_cust), len(now_cust) - 1)
-            now = np.where(now_cust[pos] == before_cust, sums[a][pos], 0.0)
-        seg = seg_of[before_cust]
-        num = np.bincount(seg, weights=now, minlength=n_seg)
-        den = np.bincount(seg, weights=before, minlength=n_seg)
+        marked[cust[b]] = j
+        kept = marked[cust[a]] == j
+        num = np.bincount(seg_of[cust[a][kept]], weights=rev[a][kept], minlength=n_seg)
+        den = np.bincount(seg_of[cust[b]], weights=rev[b], minlength=n_seg)
         out[j * width: (j + 1) * width] = ratio(np.append(num, num.sum()), np.append(den, den.sum()))
     return out

@@ -118,8 +118,8 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
     if "product_id" in purchases:  # every line, returns too: the KPIs pick by order
         product = _codes(purchases["product_id"])
         products = (line_order, product.astype(np.int32) if len(product) and product.max() < 2**31 else product)
-    return Orders(order_cust.astype(np.int64), order_day.astype(np.int64), order_amount.astype(np.float64),
-                  is_return, products, extras)
+    return Orders(order_cust.astype(np.int64, copy=False), order_day.astype(np.int64, copy=False),
+                  order_amount.astype(np.float64, copy=False), is_return, products, extras)
 
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str,

@@ -166,3 +166,15 @@ def test_distinct_products_count_across_orders_and_leave_returns_out():
     assert got.loc["(all)"].tolist() == [4, pytest.approx(1 / 3), 0.25]   # X of X, Y, Z, W
     assert got.loc["a"].tolist() == [2, 1.0, 0.5]                         # X against Y
     assert got.loc["b"].tolist() == [2, 0.0, 0.0]                         # Z, W: one product each
+
+
+@pytest.mark.parametrize("repeat", [1, 20])  # 8 days: a binary search each; 160: the lookup table of the span
+def test_period_index_by_search_and_by_table(repeat):
+    from retention_cli.kpis.purchasing import period_index
+    from retention_cli.model.customers import NEVER
+
+    d = lambda text: int(np.datetime64(text, "D").astype(np.int64))  # noqa: E731
+    days = np.array([d("2024-01-31"), d("2024-02-01"), d("2024-02-29"), d("2024-03-01"), d("2024-03-31"),
+                     d("2024-04-01"), NEVER, -10**9] * repeat)
+    assert period_index(days, FEB_MAR).tolist() == [-1, 0, 0, 1, 1, -1, -1, -1] * repeat
+    assert period_index(days, []).tolist() == [-1] * len(days)
