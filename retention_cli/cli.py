@@ -347,7 +347,7 @@ def purchases_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), ("customers",))
+    run.load(("purchases",), ("customers",), orders_only=True, products=True)
     periods = run.periods()
     run.horizon_warning(periods)
     cfg = run.cfg

@@ -72,11 +72,13 @@ class Run:
         return "table" if tty and not self.opts.output else "csv"
 
     # --- data ------------------------------------------------------------------------
-    def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False) -> Inputs:
+    def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False,
+             products: bool = False) -> Inputs:
         """Read the tables. ``orders_only``: of purchases, only what makes the
-        orders (customer, order, date, amount), for commands that use nothing else."""
+        orders (customer, order, date, amount), for commands that use nothing else;
+        with ``products``, product_id too."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses")}
-        columns = {"purchases": ORDER_COLUMNS} if orders_only else None
+        columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())} if orders_only else None
         with progress(self.opts) as on_table:
             self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
                                       on_table=on_table, columns=columns)

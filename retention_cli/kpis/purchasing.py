@@ -153,6 +153,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
             one[line_pair] = line_product
             several[line_pair[line_product != one[line_pair]]] = True
         multi = np.bincount(pair_group[several], minlength=G)
+        del order_pair, line_pair, keep, line_product, one, several, buy_at  # order- and line-sized
         # every buyer has a line, so the others bought exactly one product
         cols["multi_product_ratio"] = ratio(multi, buyers - multi)
         cols["multi_product_share"] = ratio(multi, buyers)
@@ -173,6 +174,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         part = rev[bounds[g]:bounds[g + 1]]
         top_rev[g] = np.partition(part, len(part) - n_top[g])[len(part) - n_top[g]:].sum()
     cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
+    del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
 
     if customer_level:
         seg_of, _ = segment_codes(base, by) if by else (np.zeros(n, np.int64), None)
@@ -181,6 +183,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         # a returning buyer was known before the period's start: a property of the pair
         returning = first[pair_cust] < starts[pair_group // width]
         returning_buyers = np.bincount(pair_group[returning], minlength=G)
+        del returning, pair_group, pair_cust
         known_before = np.zeros(G)
         for k in range(P):  # customers known before each start: one vector op per period
             was = np.flatnonzero(first < starts[k])
