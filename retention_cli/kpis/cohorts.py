@@ -33,10 +33,32 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
     # the whole base once and then for each segment, from the same per-customer arrays
     if model == "contract":
         _, ends = bounds_days(periods)
-        active_at_end = active_matrix(base.n, activity_intervals(base, model, window), ends)
+        # one contiguous row per period end
+        active_at_end = np.ascontiguousarray(active_matrix(base.n, activity_intervals(base, model, window), ends).T)
     else:
+        # per period, its distinct buyers (of a cohort up to then): the orders are put
+        # in period order by a radix sort of small integers, then in each period a
+        # customer is kept at one of its orders there: the position a scratch array
+        # holds for it after all are written (whichever write won, exactly one)
         o = base.orders
         k_order = period_index(o.day, periods)
+        ok = np.flatnonzero(~o.is_return & (k_order >= 0))
+        ok = ok[k_order[ok] >= cohort[o.cust[ok]]]
+        small = np.int16 if P < np.iinfo(np.int16).max else np.int64
+        ok = ok[np.argsort(k_order[ok].astype(small), kind="stable")]
+        period_bounds = np.searchsorted(k_order[ok], np.arange(P + 1))
+        order_cust = o.cust[ok]
+        del ok
+        where = np.empty(base.n, dtype=np.int64)
+        firsts = []
+        for k in range(P):
+            ck = order_cust[period_bounds[k]:period_bounds[k + 1]]
+            at = np.arange(len(ck))
+            where[ck] = at
+            firsts.append(ck[where[ck] == at])
+        buyers = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+        buyer_bounds = np.concatenate([[0], np.cumsum([len(f) for f in firsts])])
+        del firsts, order_cust, where
     if revenue and base.orders is not None:
         k_rev = period_index(base.orders.day, periods)
 
@@ -45,17 +67,17 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
         if model == "contract":
             counts = np.zeros((P, P))
             for j in range(P):  # one bincount per period end
-                who = active_at_end[:, j] & member
+                who = active_at_end[j] & member
                 counts[:, j] = np.bincount(cohort[who], minlength=P)
             cells = np.zeros((P, P))
             for c in range(P):  # column j is period j; offsets are j - c
                 cells[c, : P - c] = counts[c, c:]
         else:
-            buy = ~o.is_return
-            ok = buy & (k_order >= 0) & member[o.cust] & (k_order >= cohort[o.cust])
-            c = cohort[o.cust[ok]]
-            pairs = np.unique((c * P + (k_order[ok] - c)) * np.int64(base.n) + o.cust[ok])
-            cells = np.bincount(pairs // base.n, minlength=P * P).reshape(P, P).astype(float)
+            cells = np.zeros((P, P))
+            for k in range(P):  # period k holds offset k - c of cohort c <= k
+                who = buyers[buyer_bounds[k]:buyer_bounds[k + 1]]
+                counts = np.bincount(cohort[who[member[who]]], minlength=P)[: k + 1]
+                cells[np.arange(k + 1), k - np.arange(k + 1)] = counts
         rev = None
         if revenue and base.orders is not None:
             ro = base.orders
