@@ -20,6 +20,7 @@ import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -695,9 +696,17 @@ def _typed_values(col) -> pd.Series | None:
         if nan.sum() != col.null_count or not np.isfinite(values[~nan]).all():
             return None
         return pd.Series(values)
-    days = values.astype("datetime64[D]")
-    ok = np.isnat(days) | ((days >= np.datetime64(MIN_DATE.date())) & (days <= np.datetime64(MAX_DATE.date())))
-    return pd.Series(days.astype("datetime64[s]")) if ok.all() else None
+    # seconds since 1970: within 1900-01-01 .. 2199-12-31, and cut to the day (only
+    # when a value has a time of day: plain dates are whole days already)
+    seconds = values.view(np.int64)
+    nat = np.isnat(values) if col.null_count else False
+    lo = np.datetime64(MIN_DATE.date(), "s").astype(np.int64)
+    hi = np.datetime64(MAX_DATE.date() + timedelta(days=1), "s").astype(np.int64)
+    if not (nat | ((seconds >= lo) & (seconds < hi))).all():
+        return None
+    if ((seconds % 86400 != 0) & ~nat).any():
+        values = values.astype("datetime64[D]").astype("datetime64[s]")
+    return pd.Series(values)
 
 
 def _is_dictionary(s: pd.Series) -> bool:
@@ -785,7 +794,7 @@ def read_table(
     path = path or cfg.resolve_path(inp.path)
     policy = policy or cfg.bad_rows_policy(table)
     original = _read_bytes(path, display, table)
-    sha = hashlib.sha256(original).hexdigest()
+    sha = _sha256_beside(original)  # hashed on the other core while the file is parsed
     raw, fmt = _unpack(original, path, display)
     del original
     source = _source(raw, fmt, inp, display)
@@ -909,7 +918,7 @@ def read_table(
     rows_read = len(df)
 
     bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
-    result = Table(table, path, display, df, rows_read, sha,
+    result = Table(table, path, display, df, rows_read, sha(),
                    {c: headers[p] for c, p in found.items()}, list(extras))
     if empty_rows:
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
@@ -930,6 +939,25 @@ def read_table(
         result.warnings.append(f"{display}: skipped {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} (on_bad_rows: skip)")
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt)
+    return result
+
+
+def _sha256_beside(data: bytes) -> Callable[[], str]:
+    """The file's SHA-256 (for meta.json), computed in a thread (hashlib lets go
+    of the GIL on large data); the returned function waits for it. Small files are
+    hashed at once."""
+    if len(data) < 1 << 20:
+        digest = hashlib.sha256(data).hexdigest()
+        return lambda: digest
+    import threading
+
+    out: list[str] = []
+    worker = threading.Thread(target=lambda: out.append(hashlib.sha256(data).hexdigest()), daemon=True)
+    worker.start()
+
+    def result() -> str:
+        worker.join()
+        return out[0]
     return result
 
 
