@@ -699,7 +699,7 @@ def _typed_values(col) -> pd.Series | None:
     # seconds since 1970: within 1900-01-01 .. 2199-12-31, and cut to the day (only
     # when a value has a time of day: plain dates are whole days already)
     seconds = values.view(np.int64)
-    nat = np.isnat(values) if col.null_count else False
+    nat = np.isnat(values) if col.null_count else np.False_
     lo = np.datetime64(MIN_DATE.date(), "s").astype(np.int64)
     hi = np.datetime64(MAX_DATE.date() + timedelta(days=1), "s").astype(np.int64)
     if not (nat | ((seconds >= lo) & (seconds < hi))).all():

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.kpis.base import ALL, ratio, segment_codes
-from retention_cli.kpis.purchasing import period_index
+from retention_cli.kpis.purchasing import grouped, period_index
 from retention_cli.model.customers import NEVER, Base, active_matrix, activity_intervals, first_event
 from retention_cli.periods import Period, bounds_days
 
@@ -42,11 +42,7 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
         # holds for it after all are written (whichever write won, exactly one)
         o = base.orders
         k_order = period_index(o.day, periods)
-        ok = np.flatnonzero(~o.is_return & (k_order >= 0))
-        ok = ok[k_order[ok] >= cohort[o.cust[ok]]]
-        small = np.int16 if P < np.iinfo(np.int16).max else np.int64
-        ok = ok[np.argsort(k_order[ok].astype(small), kind="stable")]
-        period_bounds = np.searchsorted(k_order[ok], np.arange(P + 1))
+        ok, period_bounds = grouped(np.where(o.is_return | (k_order < cohort[o.cust]), -1, k_order), P)
         order_cust = o.cust[ok]
         del ok
         where = np.empty(base.n, dtype=np.int64)

@@ -43,6 +43,16 @@ def period_index(day: np.ndarray, periods: list[Period]) -> np.ndarray:
     return table[np.minimum((day - lo).astype(np.uint64), hi - lo)]
 
 
+def grouped(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions that put ``keys`` (0 .. n_keys - 1; others left out) in key order,
+    stable, and the bounds of each key's run in them. A stable sort of small
+    integers is a radix sort: linear, unlike a sort of wider keys."""
+    at = np.flatnonzero((keys >= 0) & (keys < n_keys))
+    small = np.int16 if n_keys < np.iinfo(np.int16).max else np.int64
+    at = at[np.argsort(keys[at].astype(small), kind="stable")]
+    return at, np.searchsorted(keys[at], np.arange(n_keys + 1))
+
+
 def _period_search(day: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     order = np.argsort(starts)
     s, e = starts[order], ends[order]
@@ -164,9 +174,8 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     # the cut have equal revenue, so the sum (and the share) is the same whichever of
     # them is taken: no tie-break on customer_id needs computing.
     rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
-    small = np.int16 if G < np.iinfo(np.int16).max else np.int64
-    rev = rev[np.argsort(pair_group.astype(small), kind="stable")]
-    bounds = np.concatenate([[0], np.cumsum(buyers)])
+    at, bounds = grouped(pair_group, G)
+    rev = rev[at]
     # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
     n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
     top_rev = np.zeros(G)
@@ -261,10 +270,7 @@ def _net_revenue_retention(o, periods, seg_of, n_seg, amount) -> np.ndarray:
     prev = [p.shift(-1) if p.freq != "all" else None for p in periods]
     ext = sorted({q for q in periods} | {q for q in prev if q is not None})
     k = period_index(o.day, ext)
-    ok = np.flatnonzero(~o.is_return & (k >= 0))
-    small = np.int16 if len(ext) < np.iinfo(np.int16).max else np.int64
-    ok = ok[np.argsort(k[ok].astype(small), kind="stable")]
-    bounds = np.searchsorted(k[ok], np.arange(len(ext) + 1))
+    ok, bounds = grouped(np.where(o.is_return, -1, k), len(ext))
     cust, rev = o.cust[ok], amount[ok]
     where = {q: i for i, q in enumerate(ext)}
     marked = np.full(len(seg_of), -1, dtype=np.int64)  # the last period whose buyers were marked
