@@ -651,7 +651,9 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
         if out[p] is None:
             del table, out, col  # not clean: everything as text, without holding this read
             return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display)
-    return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows))
+    # copy=False: the columns as they are (pandas would otherwise copy them into
+    # one block per type: 0.35 s and a second copy at 10M rows)
+    return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows), copy=False)
 
 
 def typed_plan(table: str, found: dict[str, int], inp: InputConfig, fmt: str) -> dict:
@@ -692,6 +694,8 @@ def _typed_values(col) -> pd.Series | None:
         return pd.Series(pd.arrays.ArrowExtensionArray(enc))
     values = col.to_numpy()
     if pa.types.is_floating(col.type):
+        if not col.null_count and np.isfinite(values.sum()):
+            return pd.Series(values)  # no null, no NaN, no infinity (the sum would show it)
         nan = np.isnan(values)
         if nan.sum() != col.null_count or not np.isfinite(values[~nan]).all():
             return None
@@ -912,7 +916,7 @@ def read_table(
         if early in out and late in out:
             wrong = (out[late] < out[early]).fillna(False).astype(bool)
             flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]])
-    df = pd.DataFrame(out, index=cells.index)
+    df = pd.DataFrame(out, index=cells.index, copy=False)
     if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
         df["amount"] = df["quantity"] * df["unit_price"]
     rows_read = len(df)
