@@ -178,3 +178,31 @@ def test_period_index_by_search_and_by_table(repeat):
                      d("2024-04-01"), NEVER, -10**9] * repeat)
     assert period_index(days, FEB_MAR).tolist() == [-1, 0, 0, 1, 1, -1, -1, -1] * repeat
     assert period_index(days, []).tolist() == [-1] * len(days)
+
+
+@pytest.mark.parametrize("values, expected", [
+    # numbered by first appearance, as one dictionary_encode would: b1 0, a2 1, c3 2, é 3, d4 4
+    (["b1", "a2", "b1", "c3", "a2", "é", "d4", "c3"], [0, 1, 0, 2, 1, 3, 4, 2]),
+    (["a2", "b4", "a2"], [0, 1, 0]),   # every last byte even: one part is empty
+    (["x1"], [0]),
+])
+def test_codes_hashed_in_two_parts_are_the_first_appearance_numbers(values, expected):
+    import pyarrow as pa
+
+    from retention_cli.model.customers import _codes_in_two
+
+    assert _codes_in_two(pa.array(values, pa.large_string())).tolist() == expected
+
+
+def test_codes_of_a_chunked_text_column_in_two_parts(monkeypatch):
+    import pyarrow as pa
+
+    import retention_cli.model.customers as model
+
+    monkeypatch.setattr(model, "PARALLEL_CODES", 1)
+    chunked = pa.chunked_array([pa.array(["o2", "o1", "o2"], pa.large_string()), pa.array(["o3", "o1"], pa.large_string())])
+    s = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    assert model._codes(s).tolist() == [0, 1, 0, 2, 1]
+    # an empty value: hashed whole (a value needs a last byte to be split by it)
+    s = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.array(["", "o1", ""], pa.large_string())])))
+    assert model._codes(s).tolist() == [0, 1, 0]
