@@ -262,3 +262,21 @@ def test_a_file_larger_than_memory_is_refused_before_reading(tmp_path, monkeypat
     assert read(tmp_path, "purchases", "{path: p.csv.gz}").rows == 1000
     monkeypatch.setattr(readers, "memory_available", lambda: None)  # not Linux: no check
     assert read(tmp_path, "purchases", "{path: p.csv}").rows == 1000
+
+
+def test_a_quoted_line_break_at_any_block_edge(tmp_path, monkeypatch):
+    """The reader cuts the file into blocks without looking at quotes first; a
+    quoted line break at a block's edge must still give the right records (the
+    read fails, and the file is read again quote-aware)."""
+    import retention_cli.io.readers as readers
+
+    rows = "".join(f"C{i},2024-01-{1 + i % 28:02d},retail\n" for i in range(60))
+    body = "customer_id,signup_date,note\n" + rows + 'C60,2024-02-01,"first line\nsecond line"\n' + rows.replace("C", "D")
+    write(tmp_path, "c.csv", body)
+    edge = body.encode().index(b"first line\n") + len("first line")  # the quoted line break
+    for block in (64, edge - 20, edge - 1, edge, edge + 1, edge + 7, 1 << 20):
+        monkeypatch.setattr(readers, "CSV_BLOCK", block)
+        t = read(tmp_path, "customers", "{path: c.csv}")
+        assert t.rows == 121, block
+        assert t.df.loc[60, "note"] == "first line\nsecond line"
+        assert t.df.loc[61, "customer_id"] == "D0" and t.df.loc[120, "signup_date"] == pd.Timestamp("2024-01-04")
