@@ -113,28 +113,37 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     def twice(values: np.ndarray) -> np.ndarray:
         return np.concatenate([values, values]) if by else values
 
-    def count(k, seg, weights=None):
-        return np.bincount(groups(k, seg), weights=None if weights is None else twice(weights), minlength=G)
-
     k_all = period_index(o.day, periods)
     inp = k_all >= 0
     buy = inp & ~o.is_return
     amount = np.nan_to_num(o.amount)
     has_amount = not np.isnan(o.amount).all()
+    # each order's group in the total and in its segment (meaningless outside the periods)
+    group_total = k_all * width + n_seg
+    group_seg = k_all * width + seg_order if by else None
 
-    orders = count(k_all[buy], seg_order[buy])
+    def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per group, the orders of ``mask`` (or their sum of ``weights``): the others
+        go to one extra bin, so nothing is copied out by the mask first."""
+        out = np.bincount(np.where(mask, group_total, G), weights=weights, minlength=G + 1)[:G]
+        if by:
+            out = out + np.bincount(np.where(mask, group_seg, G), weights=weights, minlength=G + 1)[:G]
+        return out
+
+    orders = count(buy)
     # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
     # sort): buyers, returning buyers and the top buyers' share all come from them
     pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
     pair_group, pair_cust = pairs // n, pairs % n
     buyers = np.bincount(pair_group, minlength=G)
-    revenue = count(k_all[inp], seg_order[inp], amount[inp])
-    order_revenue = count(k_all[buy], seg_order[buy], amount[buy])
+    revenue = count(inp, amount)
+    order_revenue = count(buy, amount)
 
     is_first = _first_orders(o.cust, o.day, ~o.is_return) & buy
     rep = buy & ~is_first
-    first_n, first_sum = count(k_all[is_first], seg_order[is_first]), count(k_all[is_first], seg_order[is_first], amount[is_first])
-    rep_n, rep_sum = count(k_all[rep], seg_order[rep]), count(k_all[rep], seg_order[rep], amount[rep])
+    first_n, first_sum = count(is_first), count(is_first, amount)
+    rep_n, rep_sum = count(rep), count(rep, amount)
+    del group_total, group_seg
 
     cols: dict[str, np.ndarray] = {
         "orders": orders, "buyers": buyers, "revenue": revenue,
