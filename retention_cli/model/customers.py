@@ -211,6 +211,18 @@ def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray,
     return o.cust[buy], o.day[buy] + 1, o.day[buy] + window + 1
 
 
+def first_at_or_after(instants: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """Index of the first instant >= each day (``searchsorted``, side left). Days
+    before the first instant answer 0 and after the last k, so each day is clipped
+    to that span and looked up in a table of it: one gather instead of a binary
+    search per day."""
+    if not len(instants) or len(days) < 4 * (int(instants[-1]) - int(instants[0]) + 2):
+        return np.searchsorted(instants, days, side="left")
+    first, last = int(instants[0]), int(instants[-1]) + 1
+    table = np.searchsorted(instants, np.arange(first, last + 1), side="left")
+    return table[np.clip(days, first, last) - first]
+
+
 def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.ndarray],
                   instants: np.ndarray) -> np.ndarray:
     """Boolean (customers × instants): is the customer active at each instant?
@@ -222,8 +234,8 @@ def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.
     after it. Small integers throughout: memory is customers × instants bytes."""
     cust, start, end = intervals
     k = len(instants)
-    lo = np.searchsorted(instants, start, side="left")   # first instant >= start
-    hi = np.searchsorted(instants, end, side="left")     # first instant >= end
+    lo = first_at_or_after(instants, start)
+    hi = first_at_or_after(instants, end)
     keep = lo < hi
     small = np.int8 if k < 127 else (np.int16 if k < 32767 else np.int32)
     reach = np.zeros(n_customers * k, dtype=small)

@@ -206,3 +206,12 @@ def test_codes_of_a_chunked_text_column_in_two_parts(monkeypatch):
     # an empty value: hashed whole (a value needs a last byte to be split by it)
     s = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.array(["", "o1", ""], pa.large_string())])))
     assert model._codes(s).tolist() == [0, 1, 0]
+
+
+@pytest.mark.parametrize("repeat", [1, 10])  # 8 days: binary search; 80: the table of the instants' span
+def test_first_instant_at_or_after_each_day(repeat):
+    from retention_cli.model.customers import NEVER, first_at_or_after
+
+    instants = np.array([10, 13, 20])
+    days = np.array([5, 10, 11, 13, 19, 20, 21, NEVER] * repeat)
+    assert first_at_or_after(instants, days).tolist() == [0, 0, 1, 1, 2, 2, 3, 3] * repeat
