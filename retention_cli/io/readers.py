@@ -1155,10 +1155,15 @@ def _event_bound(tables: dict[str, Table], pick):
     return pick(values).date() if values else None
 
 
+ARROW_DECAY_MS = 100  # freed arrow memory goes back to the system after 0.1 s
+
+
 def _memory_pool() -> None:
-    """pyarrow's jemalloc pool, returning freed memory to the system at once: large
-    hash tables (ids) and parse buffers then do not stay resident under the numpy
-    arrays that follow (10M rows: peak 2.2 GiB with mimalloc, 1.8 with this). An
+    """pyarrow's jemalloc pool, returning freed memory to the system after a short
+    decay: the parse buffers of one block are reused by the next (fewer page faults)
+    while large hash tables (ids) do not stay resident under the numpy arrays that
+    follow. 10M rows: decay 0 -> 100 ms, churn 7.8 -> 7.5 s and purchases 11.3 ->
+    10.7 s for peaks 1.69 -> 1.88 and 1.88 -> 1.93 GB (mimalloc: 2.6 GB). An
     ARROW_DEFAULT_MEMORY_POOL set by the user is left as it is."""
     import os
 
@@ -1169,7 +1174,7 @@ def _memory_pool() -> None:
         return
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-        pa.jemalloc_set_decay_ms(0)
+        pa.jemalloc_set_decay_ms(ARROW_DECAY_MS)
     except (NotImplementedError, AttributeError):  # a pyarrow built without jemalloc
         pass
 
