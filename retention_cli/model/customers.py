@@ -103,6 +103,7 @@ def _codes_in_two(arr) -> np.ndarray:
     del last, chunks
     rows = [np.flatnonzero(~odd), np.flatnonzero(odd)]
     del odd
+
     def encode(r: np.ndarray) -> np.ndarray:
         enc = pc.dictionary_encode(arr.take(pa.array(r)))
         if isinstance(enc, pa.ChunkedArray):  # the chunks share one dictionary
