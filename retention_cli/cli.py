@@ -215,10 +215,11 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
     warn(run.opts, run.warnings)
     fmt = run.output_format()
     meta = meta if meta is not None else run.meta()
-    if run.opts.output and run.opts.output != "-" and run.inputs is not None:
+    folder = writers.side_folder(run.opts.output)
+    if folder is not None and run.inputs is not None:
         # SPEC §1: with an output folder, skipped rows are kept there, unchanged
-        kept = writers.write_rejects(run.inputs.tables, Path(run.opts.output).parent)
-        warn(run.opts, [f"rejected rows kept in {p}" for p in kept])
+        kept = writers.write_rejects(run.inputs.tables, folder)
+        warn(run.opts, [f"rejected rows kept in {writers.shown(p)}" for p in kept])
     if fmt == "table":
         view = writers.transpose_for_terminal(df, transpose_key, percent) if transpose_key and len(df) <= 24 else df
         table = writers.rich_table(view, title=title, percent=percent)
@@ -315,9 +316,12 @@ def init_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
 ) -> None:
     from retention_cli.init import write_config
+    from retention_cli.io import writers
 
     written = write_config(files, output, force=force)
-    typer.echo(str(written))
+    if str(output) == "-":
+        return
+    typer.echo(writers.shown(written))
     if not opts.quiet:
         err_console(opts).print(f"retention: wrote {written}; check the guesses, then run `retention validate -c {written}`",
                                 markup=False)
@@ -599,11 +603,13 @@ def wom_cmd(
             con.print(writers.wom_view(df.iloc[i], table))
         return
     show(run, df, title="Word of mouth", meta=meta)
-    if opts.output and run.output_format() == "csv":
-        from retention_cli.io import writers
+    from retention_cli.io import writers
 
-        side = str(opts.output)[:-4] + ".assumptions.csv" if str(opts.output).endswith(".csv") else str(opts.output) + ".assumptions.csv"
-        writers.atomic_write(side, writers.to_csv(table))
+    folder = writers.side_folder(opts.output)
+    if folder is not None and run.output_format() == "csv":
+        name = writers.output_target(opts.output)[1].name
+        writers.atomic_write(folder / ((name[:-4] if name.endswith(".csv") else name) + ".assumptions.csv"),
+                             writers.to_csv(table))
 
 
 def pd_concat(frames):
@@ -620,7 +626,13 @@ def report_cmd(opts: Options) -> None:
     from retention_cli import report
     from retention_cli.session import Run
 
+    from retention_cli.io import writers
+
     started = time.perf_counter()
+    if opts.output == "-":
+        raise UsageError("report writes a folder of files: -o - (stdout) is not possible; name a folder")
+    if opts.output:
+        writers.check_replaceable(opts.output)  # before the work: a folder of other files is never replaced
     run = Run(opts)
     rc = run.cfg.report
     if not (opts.period or opts.from_ or opts.to) and rc.period:
@@ -637,10 +649,9 @@ def report_cmd(opts: Options) -> None:
     warn(opts, run.warnings + notes)
     if not opts.quiet:
         for f in files:
-            typer.echo(str(f))
+            typer.echo(writers.shown(f))
         headline = next((s.headline for s in built if s.headline is not None), None)
         if headline is not None and sys.stderr.isatty():
-            from retention_cli.io import writers
             from retention_cli.kpis.summary import RATIOS
 
             err_console(opts).print(writers.summary_view(headline, RATIOS))
@@ -670,6 +681,9 @@ def clv_cmd(
 
     run = Run(opts)
     cfg = run.cfg
+    if customers_out == "-" and opts.output in (None, "-"):
+        raise UsageError("--customers-out - and the summary would both go to stdout: "
+                         "name a file for one of them (-o FILE or --customers-out FILE)")
     run.load(("purchases",), orders_only=True)
     unit = time_unit.value if time_unit else cfg.clv.time_unit
     end = parse_date(calibration_end, "--calibration-end") if calibration_end else cfg.clv.calibration_end
@@ -691,7 +705,7 @@ def clv_cmd(
                     holdout=None if result.holdout is None else result.holdout.to_dict("records"))
     if customers_out:
         fmt = writers.format_from_path(customers_out) or "csv"
-        writers.atomic_write(customers_out, writers.render(result.customers, fmt, meta))
+        writers.emit(writers.render(result.customers, fmt, meta), customers_out)
     if run.output_format() == "table" and not opts.output:
         warn(opts, run.warnings)
         con = out_console(opts)
@@ -708,13 +722,17 @@ def clv_cmd(
 
 
 class Terminated(BaseException):
-    """SIGTERM (a cron job's timeout, a shutdown) turned into an exception, so that
-    every ``with`` block unwinds: temporary files and folders are removed and the
-    previous output stays as it was."""
+    """SIGTERM (a cron job's timeout, a shutdown) or SIGHUP (the terminal closed)
+    turned into an exception, so that every ``with`` block unwinds: temporary files
+    and folders are removed and the previous output stays as it was."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
+def _on_signal(signum, frame) -> None:
+    raise Terminated(signum)
 
 
 def main() -> None:
@@ -726,9 +744,12 @@ def main() -> None:
     # which cost more system time than it saved (10M rows: 0.3-0.7 s per command).
     # Set before numpy is imported; a value the user set is kept.
     os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), _on_signal)
     try:
         app()
-    except Terminated:
-        sys.stderr.write("retention: stopped by SIGTERM; the previous output is unchanged\n")
-        sys.exit(143)
+    except Terminated as t:
+        name = signal.Signals(t.signum).name
+        sys.stderr.write(f"retention: stopped by {name}; the previous output is unchanged\n")
+        sys.exit(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP

@@ -13,7 +13,7 @@ from pathlib import Path
 from retention_cli.config import CANONICAL, REQUIRED, parse_config
 from retention_cli.errors import InputMissingError, OutputError, UsageError
 from retention_cli.io.readers import _decode, _read_bytes, _unpack, sniff_delimiter
-from retention_cli.io.writers import atomic_write
+from retention_cli.io.writers import emit
 
 
 def _norm(text: str) -> str:
@@ -228,7 +228,10 @@ def render(guesses: list[Guess], base: Path) -> str:
 
 
 def write_config(files: list[Path], output: Path, force: bool = False) -> Path:
-    if output.exists() and not force:
+    """The config for ``files`` to ``output`` (``-``: stdout), never over an existing
+    file without ``force``."""
+    to_stdout = str(output) == "-"
+    if not to_stdout and output.exists() and not force:
         raise OutputError(f"{output} exists; use --force to overwrite it")
     if not files:
         raise UsageError("name at least one export: retention init customers.csv orders.csv …")
@@ -236,7 +239,7 @@ def write_config(files: list[Path], output: Path, force: bool = False) -> Path:
         if not f.exists():
             raise InputMissingError(f"{f}: file not found")
     guesses = [guess(f) for f in files]
-    text = render(guesses, output.parent)
-    parse_config(text, output)  # what we write must load
-    atomic_write(output, text.encode("utf-8"))
+    text = render(guesses, Path(".") if to_stdout else output.parent)
+    parse_config(text, Path("retention.yaml") if to_stdout else output)  # what we write must load
+    emit(text.encode("utf-8"), str(output))
     return output

@@ -39,7 +39,10 @@ def test_report_writes_every_section_and_lists_the_files(sample_report):
     for section in ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom"):
         assert f"{section}.csv" in names and f"{section}.json" in names
     assert {"index.html", "meta.json", "wom_assumptions.csv", "satisfaction_link.csv", "churn_reasons.csv"} <= set(names)
-    assert sorted(Path(p).name for p in listed) == sorted(n for n in names)
+    assert sorted(Path(p).name for p in listed) == sorted(n for n in names if n != ".retention-report")
+    # the marker lists every file the report wrote: the next run may replace them, and nothing else
+    marker = (out / ".retention-report").read_text().splitlines()
+    assert sorted(marker[1:]) == sorted(str(Path(p).relative_to(out)) for p in listed)
     meta = json.loads((out / "meta.json").read_text())["meta"]
     assert meta["timings"]["seconds"] > 0 and meta["inputs"]["purchases"]["rows"] > 1000
     churn = json.loads((out / "churn.json").read_text())
@@ -103,14 +106,17 @@ def test_sigterm_leaves_the_previous_report_and_no_temporary_folder(sample_repor
         _, err = proc.communicate(timeout=120)
         codes.add(proc.returncode)
         now = snapshot(target)
-        if proc.returncode == 143:
-            assert now == before and "stopped by SIGTERM" in err and "Traceback" not in err
+        if proc.returncode in (143, -signal.SIGTERM):
+            # -15: on a loaded machine the signal can come before Python has set its
+            # handler; nothing had been written then either
+            assert now == before and "Traceback" not in err
+            assert proc.returncode != 143 or "stopped by SIGTERM" in err
         else:  # finished before the signal: the complete new report
             assert proc.returncode == 0 and set(now) == set(before)
             before = now
         # cleaned up at once, not only by the next run
         assert [p.name for p in tmp_path.iterdir()] == ["r"]
-    assert 143 in codes
+    assert codes & {143, -signal.SIGTERM}
 
 
 def _tiny_tmpfs(path: Path, size: str) -> bool:
@@ -162,7 +168,7 @@ def test_rejects_folder_and_placeholders(cli):
     assert r.exit_code == 0, r.stderr
     folder = cli.cwd / "out" / "2024-02-month"
     assert (folder / "rejects" / "purchases.csv").read_bytes() == b"customer_id,order_date,amount\nB,2024-02-30,5\n"
-    assert sorted(p.name for p in folder.iterdir()) == ["churn.csv", "meta.json", "rejects"]
+    assert sorted(p.name for p in folder.iterdir()) == [".retention-report", "churn.csv", "meta.json", "rejects"]
     assert "section satisfaction left out: no responses input" in r.stderr
     meta = json.loads((folder / "meta.json").read_text())["meta"]
     assert meta["rejected_rows"]["purchases"] == 1

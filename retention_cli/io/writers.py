@@ -6,7 +6,9 @@ null (empty in CSV) instead of NaN, floats in their shortest round-trip form.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import glob
 import io
 import json
 import math
@@ -26,16 +28,62 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 # --- atomic files ---------------------------------------------------------------
 
+_HELD = ("SIGTERM", "SIGINT", "SIGHUP")
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold termination signals while a temporary file or folder is made and its
+    name recorded: one that arrives then is delivered right after, when the code
+    that removes the temporary is in place (nothing is left behind)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {getattr(signal, n) for n in _HELD if hasattr(signal, n)}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_files(folder: Path, name: str) -> None:
+    """Temporary files of writes to ``name`` whose process was killed (SIGKILL, a
+    power cut): ``.NAME.PID.XXXX.tmp``."""
+    for p in folder.glob(f".{glob.escape(name)}.*.tmp"):
+        parts = p.name[len(name) + 2:].split(".")
+        if len(parts) == 3 and parts[0].isdigit() and not _alive(int(parts[0])):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync
     it and rename it into place: readers see the old file or the new, never half."""
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
-        raise OutputError(f"{p}: cannot write: folder {folder} does not exist")
+        raise OutputError(f"{shown(p)}: cannot write: folder {shown(folder)} does not exist")
+    _remove_stale_files(folder, p.name)
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
+        with signals_held():
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp")
         # mkstemp makes the file private (0600); give it the mode a new file gets,
         # so a report in a shared folder can be read by the people it is for
         os.fchmod(fd, 0o666 & ~_umask())
@@ -46,13 +94,53 @@ def atomic_write(path: str | Path, data: bytes) -> None:
         os.replace(tmp, p)
         tmp = None
     except OSError as e:
-        raise OutputError(f"{p}: cannot write: {e.strerror or e}") from None
+        raise OutputError(f"{shown(p)}: cannot write: {e.strerror or e}") from None
     finally:
         if tmp is not None:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def shown(path: str | Path) -> str:
+    """A path as text that can be printed and put in JSON: bytes of a file name that
+    are not UTF-8 become the replacement character."""
+    return os.fsencode(os.fspath(path)).decode("utf-8", "replace")
+
+
+def output_target(path: str | None) -> tuple[str, Path | None]:
+    """What ``-o PATH`` names: ``("stdout", None)`` for nothing or ``-``;
+    ``("stream", p)`` for a pipe, a terminal or another character device, written in
+    place (renaming over it would replace the special file with a regular one);
+    ``("file", p)`` for a regular file or a new one, replaced atomically. A symbolic
+    link is followed: what it points at is written, the link is kept."""
+    import stat
+
+    if path is None or str(path) == "-":
+        return "stdout", None
+    real = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return "file", real
+    except OSError as e:
+        raise OutputError(f"{shown(path)}: cannot write: {e.strerror or e}") from None
+    if stat.S_ISREG(mode):
+        return "file", real
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return "stream", real
+    what = "a folder" if stat.S_ISDIR(mode) else "a block device" if stat.S_ISBLK(mode) else \
+        "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    raise OutputError(f"{shown(path)}: cannot write: it is {what}; name a file (or - for stdout)")
+
+
+def side_folder(path: str | None) -> Path | None:
+    """The folder for files that go beside an output file (rejects/, the assumptions
+    of wom): the real folder of a regular output file; none for stdout, a pipe or a
+    device."""
+    kind, real = output_target(path)
+    return real.parent if kind == "file" else None
 
 
 def write_rejects(tables: dict, folder: Path) -> list[Path]:
@@ -65,7 +153,7 @@ def write_rejects(tables: dict, folder: Path) -> list[Path]:
             try:
                 target.parent.mkdir(exist_ok=True)
             except OSError as e:
-                raise OutputError(f"{target.parent}: cannot write: {e.strerror or e}") from None
+                raise OutputError(f"{shown(target.parent)}: cannot write: {e.strerror or e}") from None
             atomic_write(target, t.reject_bytes)
             written.append(target)
     return written
@@ -206,9 +294,18 @@ def render(df: pd.DataFrame, fmt: str, meta: dict[str, Any]) -> bytes:
 
 
 def emit(data: bytes, output: str | None) -> None:
-    """To ``--output`` atomically, or to stdout."""
-    if output and output != "-":
-        atomic_write(output, data)
+    """To ``--output`` (atomically for a file, in place for a pipe or a device) or
+    to stdout (``-`` or no output)."""
+    kind, real = output_target(output)
+    if kind == "file":
+        atomic_write(real, data)
+        return
+    if kind == "stream":
+        try:
+            with open(real, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise OutputError(f"{shown(output)}: cannot write: {e.strerror or e}") from None
         return
     out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
     if out is not None:
@@ -367,19 +464,87 @@ def _stale(folder: Path, name: str) -> None:
     """Remove temporary folders left by runs of this report that were killed."""
     import shutil
 
-    for p in sorted(folder.glob(f".{name}.tmp-*")) + sorted(folder.glob(f".{name}.old-*")):
+    for p in sorted(folder.glob(f".{glob.escape(name)}.tmp-*")) + sorted(folder.glob(f".{glob.escape(name)}.old-*")):
         try:
             pid = int(p.name.rsplit("-", 2)[-2])
-            os.kill(pid, 0)  # still running: leave it
+        except (ValueError, IndexError):
             continue
-        except (ValueError, IndexError, ProcessLookupError):
-            pass
-        except PermissionError:
+        if _alive(pid):  # still running (or not ours to judge): leave it
             continue
         if ".old-" in p.name and not (folder / name).exists():
             os.rename(p, folder / name)  # killed between its two renames: the previous report goes back
             continue
         shutil.rmtree(p, ignore_errors=True)
+
+
+MARKER = ".retention-report"
+
+
+def _tree(folder: Path) -> set[str]:
+    """Every file and folder under ``folder``, as relative POSIX paths."""
+    out = set()
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        for n in dirs + files:
+            out.add((rel / n).as_posix())
+    return out
+
+
+def _written_by_us(folder: Path) -> set[str] | None:
+    """The files an earlier report wrote into ``folder``, from its marker (or, for a
+    report of an earlier version without one, its meta.json); None when neither says
+    the folder is a report of this tool."""
+    import json as _json
+
+    try:
+        text = (folder / MARKER).read_text(encoding="utf-8")
+        return {line for line in text.splitlines()[1:] if line}
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        meta = _json.loads((folder / "meta.json").read_text(encoding="utf-8"))["meta"]
+        if meta.get("tool") == "retention" and isinstance(meta.get("files"), list):
+            return {str(f) for f in meta["files"]}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def check_replaceable(target: str | Path) -> Path:
+    """The real folder a report for ``target`` goes to (a link is followed and kept);
+    an OutputError unless that is new, empty, or a report this tool wrote whose
+    files are all its own: a report never deletes what it did not write."""
+    import stat
+
+    real = Path(os.path.realpath(target))
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        return real
+    except OSError as e:
+        raise OutputError(f"{shown(target)}: cannot write the report: {e.strerror or e}") from None
+    if not stat.S_ISDIR(mode):
+        raise OutputError(f"{shown(target)}: is a file, not a report folder; nothing was written "
+                          "(name a new folder, an empty one, or one of an earlier report)")
+    try:
+        present = _tree(real)
+    except OSError as e:
+        raise OutputError(f"{shown(target)}: cannot read the folder: {e.strerror or e}") from None
+    if not present:
+        return real
+    ours = _written_by_us(real)
+    if ours is None:
+        foreign = sorted(present)
+        why = "holds files this tool did not write"
+    else:
+        dirs = {str(Path(f).parent.as_posix()) for f in ours} - {"."}
+        foreign = sorted(present - ours - dirs - {MARKER})
+        why = "holds files that are not part of the earlier report there"
+    if foreign:
+        shown_names = ", ".join(shown(f) for f in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise OutputError(f"{shown(target)}: {why} ({shown_names}); nothing was written or deleted "
+                          "(name a new folder, an empty one, or one of an earlier report)")
+    return real
 
 
 class AtomicFolder:
@@ -389,19 +554,23 @@ class AtomicFolder:
     or, after a kill, at the next run)."""
 
     def __init__(self, target: str | Path):
-        self.target = Path(target)
+        self.shown = target
+        self.target = check_replaceable(target)
 
     def __enter__(self) -> Path:
         import secrets
 
         parent = self.target.parent
+        self.tmp = None
         try:
             parent.mkdir(parents=True, exist_ok=True)
             _stale(parent, self.target.name)
-            self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-            self.tmp.mkdir()
+            with signals_held():
+                tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+                tmp.mkdir()
+                self.tmp = tmp
         except OSError as e:
-            raise OutputError(f"{self.target}: cannot write the report: {e.strerror or e}") from None
+            raise OutputError(f"{shown(self.shown)}: cannot write the report: {e.strerror or e}") from None
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -414,7 +583,7 @@ class AtomicFolder:
             self._swap()
         except OSError as e:
             shutil.rmtree(self.tmp, ignore_errors=True)
-            raise OutputError(f"{self.target}: cannot put the report in place: {e.strerror or e}") from None
+            raise OutputError(f"{shown(self.shown)}: cannot put the report in place: {e.strerror or e}") from None
         except BaseException:  # SIGTERM or ^C during the swap: no temporary folder stays behind
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
@@ -423,6 +592,12 @@ class AtomicFolder:
     def _swap(self) -> None:
         import shutil
 
+        # the marker lists what this run wrote: the next run replaces the folder only
+        # when it holds nothing else
+        files = sorted(f.relative_to(self.tmp).as_posix() for f in self.tmp.rglob("*") if f.is_file())
+        (self.tmp / MARKER).write_text("written by retention report; replaced by its next run\n"
+                                       + "".join(f + "\n" for f in files), encoding="utf-8")
+        check_replaceable(self.shown)  # again: a file may have been put there while the report ran
         for f in sorted(self.tmp.rglob("*")):  # contents on disk before the swap
             if f.is_file():
                 with open(f, "rb") as fh:

@@ -73,8 +73,10 @@ def test_atomic_write_failure_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def _folder(path, text):
+    """A report folder as a previous run leaves it: its file and the marker listing it."""
     path.mkdir()
     (path / "a.csv").write_text(text)
+    (path / writers.MARKER).write_text("written by retention report\na.csv\n")
 
 
 @pytest.mark.parametrize("exchange", [True, False])
