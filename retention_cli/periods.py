@@ -24,6 +24,28 @@ _QUARTER = re.compile(r"^(\d{4})-Q(\d)$", re.IGNORECASE)
 _YEAR = re.compile(r"^(\d{4})$")
 _RELATIVE = re.compile(r"^(last|this)-(week|month|quarter|year)$", re.IGNORECASE)
 
+# The dates the tool works with: the same bounds as the dates read from the data
+# (earlier or later ones there are typing errors or placeholders such as 0000-00-00).
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2199, 12, 31)
+SUPPORTED = f"{FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}"
+# A series longer than this is refused before anything is allocated: 10,000 periods
+# are 192 years of weeks, more than any data set holds.
+MAX_PERIODS = 10_000
+
+
+def check_day(d: date, what: str) -> date:
+    """``d`` when it lies within the supported dates, else a usage error (2)."""
+    if not FIRST_DAY <= d <= LAST_DAY:
+        raise UsageError(f"{what} {d.isoformat()} is outside the supported dates ({SUPPORTED})")
+    return d
+
+
+def _year(y: int, text: str) -> int:
+    if not FIRST_DAY.year <= y <= LAST_DAY.year:
+        raise UsageError(f"period {text!r}: the year must be {FIRST_DAY.year} to {LAST_DAY.year}")
+    return y
+
 
 @dataclass(frozen=True, order=True)
 class Period:
@@ -90,24 +112,24 @@ def parse_label(text: str, today: date) -> Period:
         current = period_containing(today, f)
         return current if which == "this" else current.shift(-1)
     if m := _WEEK.match(t):
-        y, w = int(m.group(1)), int(m.group(2))
+        y, w = _year(int(m.group(1)), text), int(m.group(2))
         try:
             start = date.fromisocalendar(y, w, 1)
         except ValueError:
             raise UsageError(f"period {text!r}: ISO year {y} has no week {w}") from None
         return Period(start, start + timedelta(weeks=1), "week")
     if m := _QUARTER.match(t):
-        y, q = int(m.group(1)), int(m.group(2))
+        y, q = _year(int(m.group(1)), text), int(m.group(2))
         if not 1 <= q <= 4:
             raise UsageError(f"period {text!r}: quarter must be Q1 to Q4")
         return period_containing(date(y, 3 * q - 2, 1), "quarter")
     if m := _MONTH.match(t):
-        y, mo = int(m.group(1)), int(m.group(2))
+        y, mo = _year(int(m.group(1)), text), int(m.group(2))
         if not 1 <= mo <= 12:
             raise UsageError(f"period {text!r}: month must be 01 to 12")
         return period_containing(date(y, mo, 1), "month")
     if m := _YEAR.match(t):
-        return period_containing(date(int(m.group(1)), 1, 1), "year")
+        return period_containing(date(_year(int(m.group(1)), text), 1, 1), "year")
     raise UsageError(
         f"period {text!r} is not a label: use 2024-W05, 2024-03, 2024-Q1, 2024, all, "
         "last-month, this-quarter, …"
@@ -122,10 +144,22 @@ def series(first: Period, last: Period) -> list[Period]:
         )
     if first.start > last.start:
         raise UsageError(f"--from {first.label} is after --to {last.label}")
+    n = steps(first, last) + 1
+    if n > MAX_PERIODS:
+        raise UsageError(f"{first.label} to {last.label} is {n:,} periods of a {first.freq}; at most "
+                         f"{MAX_PERIODS:,} are computed at once (choose a longer --freq or a shorter series)")
     out = [first]
     while out[-1].start < last.start:
         out.append(out[-1].shift(1))
     return out
+
+
+def steps(first: Period, last: Period) -> int:
+    """How many steps of their frequency ``last`` lies after ``first``."""
+    if first.freq == "week":
+        return (last.start - first.start).days // 7
+    per = {"month": 1, "quarter": 3, "year": 12}[first.freq]
+    return ((last.start.year - first.start.year) * 12 + last.start.month - first.start.month) // per
 
 
 def split(p: Period, freq: str) -> list[Period]:
@@ -188,9 +222,10 @@ def resolve(req: PeriodRequest, today: date, data_start: date, data_end: date) -
 
 def parse_date(text: str, what: str = "date") -> date:
     try:
-        return date.fromisoformat(text.strip())
+        d = date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"{what} {text!r} is not a date (YYYY-MM-DD)") from None
+    return check_day(d, what)
 
 
 # --- vectorised helpers: dates as int days since 1970-01-01 -----------------------

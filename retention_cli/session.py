@@ -104,7 +104,8 @@ class Run:
         incomplete = [p.label for p in periods if not p.complete(end)]
         if incomplete:
             self.warnings.append(
-                f"period{'s' if len(incomplete) > 1 else ''} {', '.join(incomplete)} "
+                f"period{'s' if len(incomplete) > 1 else ''} "
+                f"{', '.join(incomplete) if len(incomplete) <= 6 else f'{incomplete[0]} to {incomplete[-1]} ({len(incomplete):,})'} "
                 f"end{'' if len(incomplete) > 1 else 's'} after the data end ({end}): incomplete, flagged complete=false"
             )
         return periods

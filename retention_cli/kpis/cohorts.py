@@ -58,44 +58,58 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
     if revenue and base.orders is not None:
         k_rev = period_index(base.orders.day, periods)
 
+    # Only the cohorts that have members are followed: cells are (cohorts present) x
+    # offsets, not periods x periods (a weekly series of decades with few cohorts
+    # would otherwise allocate periods squared). An empty cohort is not followed: every
+    # value of it would be null, so it has one row, offset 0 (its size, 0, says why).
+    in_a_cohort = cohort >= 0
+    present = np.flatnonzero(np.bincount(cohort[in_a_cohort], minlength=P))
+    C = len(present)
+    dense = np.full(P, -1, dtype=np.int64)
+    dense[present] = np.arange(C)
+    ci = np.where(in_a_cohort, dense[np.maximum(cohort, 0)], -1)
+
+    def place(cells: np.ndarray, k: int, counts: np.ndarray) -> None:
+        """Counts per cohort present in period k go to offset k - cohort."""
+        ok = present <= k
+        cells[np.flatnonzero(ok), k - present[ok]] = counts[ok]
+
     def triangle(member: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        size = np.bincount(cohort[member], minlength=P)
-        if model == "contract":
-            counts = np.zeros((P, P))
-            for j in range(P):  # one bincount per period end
-                who = active_at_end[j] & member
-                counts[:, j] = np.bincount(cohort[who], minlength=P)
-            cells = np.zeros((P, P))
-            for c in range(P):  # column j is period j; offsets are j - c
-                cells[c, : P - c] = counts[c, c:]
-        else:
-            cells = np.zeros((P, P))
-            for k in range(P):  # period k holds offset k - c of cohort c <= k
+        size = np.bincount(ci[member], minlength=C)
+        cells = np.zeros((C, P))
+        for k in range(P):
+            if model == "contract":  # active at the end of period k
+                who = np.flatnonzero(active_at_end[k] & member)
+            else:  # bought in period k (a cohort's buyers from its own period on)
                 who = buyers[buyer_bounds[k]:buyer_bounds[k + 1]]
-                counts = np.bincount(cohort[who[member[who]]], minlength=P)[: k + 1]
-                cells[np.arange(k + 1), k - np.arange(k + 1)] = counts
+                who = who[member[who]]
+            place(cells, k, np.bincount(ci[who], minlength=C))
         rev = None
         if revenue and base.orders is not None:
             ro = base.orders
             ok = (k_rev >= 0) & member[ro.cust] & (k_rev >= cohort[ro.cust])
-            c = cohort[ro.cust[ok]]
-            rev = np.bincount(c * P + (k_rev[ok] - c), weights=np.nan_to_num(ro.amount[ok]),
-                              minlength=P * P).reshape(P, P)
+            c = ci[ro.cust[ok]]
+            rev = np.bincount(c * P + (k_rev[ok] - cohort[ro.cust[ok]]), weights=np.nan_to_num(ro.amount[ok]),
+                              minlength=C * P).reshape(C, P)
         return size, cells, rev
 
-    in_a_cohort = cohort >= 0
     blocks = [(None, in_a_cohort)] + [(s, in_a_cohort & (seg == s)) for s in range(n_seg)]
-    c_idx, off_idx = np.divmod(np.arange(P * P), P)
-    keep = c_idx + off_idx < P
+    c_idx, off_idx = np.divmod(np.arange(C * P), P)
+    keep = present[c_idx] + off_idx < P
+    # rows: each offset of the cohorts present, and offset 0 alone of an empty one
+    absent = np.setdiff1d(np.arange(P), present)
+    row_c = np.concatenate([present[c_idx[keep]], absent])
+    row_off = np.concatenate([off_idx[keep], np.zeros(len(absent), dtype=np.int64)])
+    no_row = np.zeros(len(absent))
     frames = []
     for s, member in blocks:
         size, cells, rev = triangle(member)
         f = pd.DataFrame({
-            "cohort": [periods[c].label for c in c_idx[keep]],
-            "_c": c_idx[keep],
-            "offset": off_idx[keep],
-            "cohort_size": size[c_idx[keep]],
-            "active": cells.ravel()[keep].astype(np.int64),
+            "cohort": [periods[c].label for c in row_c],
+            "_c": row_c,
+            "offset": row_off,
+            "cohort_size": np.concatenate([size[c_idx[keep]], no_row]).astype(np.int64),
+            "active": np.concatenate([cells.ravel()[keep], no_row]).astype(np.int64),
         })
         for j, b in enumerate(by):
             f.insert(1 + j, b, ALL if s is None else labels.loc[s, b])
@@ -106,7 +120,7 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
             f["retention_relative"] = ratio(f["active"].to_numpy(), prev.to_numpy(dtype=float))
             f.loc[f["offset"] == 0, "retention_relative"] = np.nan
         if rev is not None:
-            cum = np.cumsum(rev, axis=1).ravel()[keep]
+            cum = np.concatenate([np.cumsum(rev, axis=1).ravel()[keep], no_row])
             f["cumulative_revenue_per_member"] = ratio(cum, f["cohort_size"].to_numpy())
         frames.append(f)
     out = pd.concat(frames, ignore_index=True).sort_values(["_c", "_s", "offset"], kind="stable")
