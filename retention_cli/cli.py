@@ -54,20 +54,23 @@ class Format(str, Enum):
 
 def err_console(opts: Options | None = None) -> Console:
     no_color = bool(opts and opts.no_color) or "NO_COLOR" in os.environ
-    return Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True)
+    # emoji=False: ":100:" in "retention.yaml:100:" is a line number, not an emoji code
+    return Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True, emoji=False)
 
 
 def out_console(opts: Options | None = None) -> Console:
     no_color = bool(opts and opts.no_color) or "NO_COLOR" in os.environ
-    return Console(file=sys.stdout, no_color=no_color, highlight=False)
+    return Console(file=sys.stdout, no_color=no_color, highlight=False, emoji=False)
 
 
 def warn(opts: Options, messages: list[str]) -> None:
     if opts.quiet:
         return
     con = err_console(opts)
+    from retention_cli.io.writers import visible
+
     for m in messages:
-        con.print(f"retention: warning: {m}", markup=False)
+        con.print(visible(f"retention: warning: {m}"), markup=False)
 
 
 # --- shared options -----------------------------------------------------------------
@@ -76,10 +79,13 @@ IN, PER, OUT, MSG = "Input", "Periods", "Output", "Messages"
 
 
 def _date(text: str):
+    from retention_cli.periods import check_day
+
     try:
-        return datetime.strptime(text, "%Y-%m-%d").date()
+        d = datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         raise UsageError(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
+    return check_day(d, "--as-of")
 
 
 _COMMON: dict[str, tuple[Any, Any]] = {
@@ -165,9 +171,11 @@ def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
     except typer.Exit:
         raise
     except RetentionError as e:
-        con.print(f"retention: error: {e.message}", markup=False)
+        from retention_cli.io.writers import visible
+
+        con.print(visible(f"retention: error: {e.message}"), markup=False)
         for line in e.details:
-            con.print(f"  {line}", markup=False)
+            con.print(visible(f"  {line}"), markup=False)
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
@@ -180,8 +188,10 @@ def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
             pass
         raise typer.Exit(0) from None
     except Exception as e:  # a bug: short message, traceback only on request
-        con.print(f"retention: internal error: {type(e).__name__}: {e} (please report this; "
-                  "--verbose shows the traceback)", markup=False)
+        from retention_cli.io.writers import visible
+
+        con.print(visible(f"retention: internal error: {type(e).__name__}: {e} (please report this; "
+                          "--verbose shows the traceback)"), markup=False)
         if opts.verbose:
             con.print(traceback.format_exc(), markup=False)
         raise typer.Exit(1) from None
@@ -224,10 +234,11 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
         view = writers.transpose_for_terminal(df, transpose_key, percent) if transpose_key and len(df) <= 24 else df
         table = writers.rich_table(view, title=title, percent=percent)
         if run.opts.output:
-            con = Console(file=None, record=True, width=160, no_color=True)
-            with con.capture():
-                con.print(table)
-            writers.emit(con.export_text().encode("utf-8"), run.opts.output)
+            import io
+
+            buf = io.StringIO()
+            Console(file=buf, width=160, no_color=True, emoji=False, color_system=None).print(table)
+            writers.emit(buf.getvalue().encode("utf-8"), run.opts.output)
         else:
             out_console(run.opts).print(table)
         return
@@ -249,12 +260,12 @@ def validate_cmd(
     run = Run(opts)
     overrides = {t: getattr(opts, t) for t in ("customers", "purchases", "complaints", "responses")}
     checks, code = validate(run.cfg, overrides, strict=strict)
+    from retention_cli.io import writers
+
     fmt = run.output_format()
     if fmt == "table":
         _print_checks(opts, checks)
     else:
-        from retention_cli.io import writers
-
         df = pd.DataFrame([c.as_row() for c in checks])
         meta = run.meta(tables=[{k: v for k, v in vars(c).items()} for c in checks], exit_code=code)
         # A failed run never writes or replaces a file (README: output files);
@@ -268,42 +279,45 @@ def validate_cmd(
             continue
         for p in c.problems:
             if not p.endswith(" bad rows"):
-                con.print(f"retention: {level}: {c.table}: {p}", markup=False)
+                con.print(writers.visible(f"retention: {level}: {c.table}: {p}"), markup=False)
         for reason, info in c.bad_by_reason.items():
-            con.print(f"retention: error: {c.table}: {info['count']} × {reason}", markup=False)
+            con.print(writers.visible(f"retention: error: {c.table}: {info['count']} × {reason}"), markup=False)
             for ex in info["examples"]:
-                con.print(f"  {ex}", markup=False)
+                con.print(writers.visible(f"  {ex}"), markup=False)
     if code:
         raise typer.Exit(code)
 
 
 def _print_checks(opts: Options, checks) -> None:
     from rich.table import Table as RichTable
+    from rich.text import Text
+
+    from retention_cli.io.writers import cell
 
     con = out_console(opts)
     for c in checks:
         colour = {"ok": "green", "warnings": "yellow"}.get(c.status, "red")
-        t = RichTable(title=f"{c.table}: {c.file}  [{colour}]{c.status}[/]", title_justify="left",
+        t = RichTable(title=Text.assemble(cell(f"{c.table}: {c.file}  "), cell(c.status, colour)), title_justify="left",
                       show_header=False, box=None, padding=(0, 2))
         t.add_column("what", style="bold")
         t.add_column("value", overflow="fold")
         if c.rows is not None:
-            t.add_row("rows", f"{c.rows:,}" + (f" ({c.bad_rows:,} bad)" if c.bad_rows else ""))
+            t.add_row("rows", cell(f"{c.rows:,}" + (f" ({c.bad_rows:,} bad)" if c.bad_rows else "")))
         if c.customers is not None:
-            t.add_row("customers", f"{c.customers:,}")
+            t.add_row("customers", cell(f"{c.customers:,}"))
         if c.date_from is not None:
-            t.add_row("dates", f"{c.date_from} to {c.date_to}")
+            t.add_row("dates", cell(f"{c.date_from} to {c.date_to}"))
         for h, canon in c.mapping.items():
-            t.add_row("column", f"{h} → {canon}" if h != canon else canon)
+            t.add_row("column", cell(f"{h} → {canon}" if h != canon else canon))
         if c.attributes:
-            t.add_row("attributes", ", ".join(c.attributes))
+            t.add_row("attributes", cell(", ".join(c.attributes)))
         for reason, info in c.bad_by_reason.items():
-            t.add_row("bad", f"{info['count']:,} × {reason}")
+            t.add_row("bad", cell(f"{info['count']:,} × {reason}"))
             for ex in info["examples"]:
-                t.add_row("", ex)
+                t.add_row("", cell(ex))
         for p in c.problems:
             if not p.endswith("bad rows"):
-                t.add_row("problem", p)
+                t.add_row("problem", cell(p))
         con.print(t)
         con.print()
 
@@ -631,9 +645,9 @@ def report_cmd(opts: Options) -> None:
     started = time.perf_counter()
     if opts.output == "-":
         raise UsageError("report writes a folder of files: -o - (stdout) is not possible; name a folder")
+    run = Run(opts)
     if opts.output:
         writers.check_replaceable(opts.output)  # before the work: a folder of other files is never replaced
-    run = Run(opts)
     rc = run.cfg.report
     if not (opts.period or opts.from_ or opts.to) and rc.period:
         if ".." in rc.period:

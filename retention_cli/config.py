@@ -1,13 +1,19 @@
 """The YAML config (SPEC §7): pydantic models, loading, line-numbered errors.
 
 The file is read with a safe loader and validated before any data is read. Every
-problem is reported as ``retention.yaml:LINE: key.path: problem`` with exit 78.
+problem is reported as ``retention.yaml:LINE: key.path: problem`` with exit 78:
+besides wrong keys, types and values, what cannot be meant (a column name no table
+has, a period label that is none, a number that is not finite, an unknown
+placeholder, an environment variable that is not set, a key written twice, a
+document nested too deep or expanding itself through aliases).
 """
 
 from __future__ import annotations
 
 import difflib
 import os
+import re
+import string
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,7 +21,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from retention_cli.errors import ConfigError
+from retention_cli.errors import ConfigError, UsageError
+from retention_cli.periods import Period, parse_label
 
 TABLES = ("customers", "purchases", "complaints", "responses")
 
@@ -43,7 +50,17 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # allow_inf_nan=False: YAML's .inf and .nan (and "inf" as text) are not numbers
+    # anyone means for a margin, a spend or a reach; every float of every section
+    # refuses them ("input should be a finite number").
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+
+def _int_keys_as_text(v: Any) -> Any:
+    """YAML reads `2024:` as a number; as a period label it is the text "2024"."""
+    if isinstance(v, dict):
+        return {str(k) if isinstance(k, int) and not isinstance(k, bool) else k: x for k, x in v.items()}
+    return v
 
 
 class InputConfig(_Strict):
@@ -136,6 +153,11 @@ class EconomicsConfig(_Strict):
     annual_discount_rate: float = Field(0.10, ge=0, le=1)
     customer_value: float | None = Field(None, ge=0)
 
+    @field_validator("acquisition_spend", mode="before")
+    @classmethod
+    def _spend_keys(cls, v: Any) -> Any:
+        return _int_keys_as_text(v)
+
 
 class ConcentrationConfig(_Strict):
     top_share: float = Field(0.20, gt=0, lt=1)
@@ -193,12 +215,48 @@ class ClvConfig(_Strict):
     holdout: bool = False                 # the days after calibration_end are the holdout
 
 
+OUTPUT_PLACEHOLDERS = ("period", "as_of", "freq")
+
+
+def check_placeholders(template: str) -> None:
+    """``report.output_dir`` may name {period}, {as_of} and {freq}, as they are:
+    no attribute, index, conversion or format spec, no positional ``{}``; ``{{`` and
+    ``}}`` are literal braces. Read with the parser str.format itself uses."""
+    try:
+        fields = [(lit, f, spec, conv) for lit, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as e:  # "Single '{' encountered in format string", …
+        raise ValueError(f"{e} (write {{{{ or }}}} for a literal brace)") from None
+    known = ", ".join("{" + k + "}" for k in OUTPUT_PLACEHOLDERS)
+    for lit, field, spec, conv in fields:
+        written = "{" + field + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+        if field in OUTPUT_PLACEHOLDERS and not spec and not conv:
+            continue
+        if lit.endswith("$") and field.isidentifier() and not spec and not conv:
+            raise ValueError(f"placeholder {written}: write the environment variable as ${field} "
+                             f"(braces are placeholders here: {known})")
+        if field in OUTPUT_PLACEHOLDERS:
+            raise ValueError(f"placeholder {written}: write {{{field}}} as it is, without "
+                             f"{'a conversion' if conv else 'a format'}")
+        raise ValueError(f"unknown placeholder {written} (known: {known}; {{{{ and }}}} for a literal brace)")
+
+
 class ReportConfig(_Strict):
     period: str | None = None
     sections: list[Literal[SECTIONS]] = ["summary", "churn", "cohorts"]  # type: ignore[valid-type]
     by: list[str] = []
     formats: list[Literal["csv", "json", "jsonl", "html"]] = ["csv", "json", "html"]
     output_dir: str = "reports/{period}"
+
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("output_dir")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        check_placeholders(v)
+        return v
 
 
 class Config(_Strict):
@@ -255,24 +313,71 @@ class Config(_Strict):
 # --- loading --------------------------------------------------------------------
 
 MAX_ALIASES = 100  # a YAML alias bomb ("billion laughs") is refused before it expands
+MAX_DEPTH = 100    # a config is 4 levels deep; 20,000 nested "[" would exhaust the stack
 
 
-def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None, seen: set | None = None) -> dict:
-    """Map each key path of the document to its 1-based line."""
+class _Refused(Exception):
+    """The loader stops reading: ``message`` at ``mark``."""
+
+    def __init__(self, message: str, mark: yaml.Mark | None):
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, counting as it composes: aliases (an alias bomb is refused
+    before anything expands it) and depth (a deep document is refused before
+    Python's recursion limit is reached, in the time it takes to read 100 levels)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise _Refused(f"more than {MAX_ALIASES} YAML aliases; refusing a config that expands itself",
+                               self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _Refused(f"YAML nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+def _line_map(node: yaml.Node, path: tuple = (), out: dict | None = None, seen: set | None = None,
+              dups: list | None = None) -> dict:
+    """Map each key path of the document to its 1-based line; a key written twice in
+    one mapping (YAML would keep the last silently) goes to ``dups`` as
+    (path, line, first line). Run on the composed nodes, before construction
+    merges ``<<:`` keys in."""
     out = {} if out is None else out
     seen = set() if seen is None else seen
     if id(node) in seen:
         return out
     seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
+        first: dict = {}
         for k, v in node.value:
             key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
-            out[path + (key,)] = k.start_mark.line + 1
-            _line_map(v, path + (key,), out, seen)
+            line = k.start_mark.line + 1
+            if k.tag != _MERGE:
+                if key in first and dups is not None:
+                    dups.append((path + (key,), line, first[key]))
+                first.setdefault(key, line)
+            out[path + (key,)] = line
+            _line_map(v, path + (key,), out, seen, dups)
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
             out[path + (i,)] = v.start_mark.line + 1
-            _line_map(v, path + (i,), out, seen)
+            _line_map(v, path + (i,), out, seen, dups)
     return out
 
 
@@ -333,35 +438,155 @@ def _real_path(data: Any, loc: tuple) -> tuple:
     return tuple(out)
 
 
+# --- checks that need more than one field, the environment or the period parser ---
+
+# The ${NAME} and $NAME forms that os.path.expandvars replaces (posixpath's own
+# pattern); a name that is not set would stay in the path as it is written.
+_VAR = re.compile(r"\$(\w+|\{[^}]*\})", re.ASCII)
+
+# Two "todays" far apart: a label that resolves differently against them is relative.
+_TODAYS = (date(2001, 2, 15), date(2003, 8, 15))
+
+
+def unset_variables(raw: str, env: Any = None) -> list[str]:
+    """The environment variables ``raw`` names that are not set, in order."""
+    env = os.environ if env is None else env
+    names = [m.group(1).removeprefix("{").removesuffix("}") for m in _VAR.finditer(raw)]
+    return list(dict.fromkeys(n for n in names if n and n not in env))  # "${}" stays as written
+
+
+def _label(text: str) -> tuple[Period, bool]:
+    """The period a label names (against an arbitrary today) and whether it is
+    relative. Raises ValueError with the period parser's own message."""
+    try:
+        p = parse_label(text, _TODAYS[0])
+        return p, p != parse_label(text, _TODAYS[1])
+    except UsageError as e:
+        raise ValueError(e.message) from None
+
+
+def _report_period(text: str) -> None:
+    """As the report reads it: ``all``, a label, a relative label, or FIRST..LAST
+    (either end may be left out, as --from or --to alone)."""
+    if text.strip() == "" or text.strip().lower() == "all":
+        return
+    if ".." not in text:
+        _label(text)
+        return
+    a, b = (x.strip() for x in text.split("..", 1))
+    if not a and not b:
+        raise ValueError(f"period {text!r}: a range needs a first or a last period: 2024-01..2024-06")
+    ends = []
+    for x in (a, b):
+        if x.lower() == "all":
+            raise ValueError(f"period {text!r}: 'all' cannot be one end of a range")
+        ends.append(_label(x) if x else None)
+    if ends[0] and ends[1] and not (ends[0][1] or ends[1][1]) and ends[0][0].start >= ends[1][0].end:
+        raise ValueError(f"period {text!r}: {ends[0][0].label} is after {ends[1][0].label}")
+
+
+def _spend_key(key: str) -> None:
+    """A key of economics.acquisition_spend is matched to the label of a period
+    as the output writes it, so it must be one."""
+    if key.strip().lower() == "all":
+        raise ValueError("'all' is not one period: spend is given per period label (2024-01, 2024-Q1, …)")
+    p, relative = _label(key)
+    if relative:
+        raise ValueError(f"period {key!r} is relative: spend is given per fixed period label (2024-01, 2024-Q1, …)")
+    if p.label != key:
+        raise ValueError(f"write the period as {p.label!r}, the label the output uses")
+
+
+def _columns_problem(table: str, key: str) -> str | None:
+    names = CANONICAL[table]
+    if key in names:
+        return None
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"its columns: {', '.join(names)}"
+    msg = f"not a column of {table} ({hint})"
+    if table == "customers":
+        msg += "; other columns are attributes under their own header (--by HEADER)"
+    return msg
+
+
+def _semantic_problems(cfg: Config) -> list[tuple[tuple, str]]:
+    """What the models accept one field at a time but cannot be meant, as
+    (key path, problem)."""
+    out: list[tuple[tuple, str]] = []
+    for table in TABLES:
+        inp = cfg.input(table)
+        if inp is None:
+            continue
+        for key in inp.columns:
+            if msg := _columns_problem(table, key):
+                out.append((("inputs", table, "columns", key), msg))
+        for name in unset_variables(inp.path):
+            out.append((("inputs", table, "path"), f"environment variable ${name} is not set"))
+    for key in cfg.economics.acquisition_spend:
+        try:
+            _spend_key(key)
+        except ValueError as e:
+            out.append((("economics", "acquisition_spend", key), str(e)))
+    if cfg.report.period is not None:
+        try:
+            _report_period(cfg.report.period)
+        except ValueError as e:
+            out.append((("report", "period"), str(e)))
+    # The placeholders are filled before $VARS are expanded (as the report does);
+    # "-" stands for their values, so "$OUT{period}" names OUT.
+    filled = cfg.report.output_dir.format(**dict.fromkeys(OUTPUT_PLACEHOLDERS, "-"))
+    for name in unset_variables(filled):
+        out.append((("report", "output_dir"), f"environment variable ${name} is not set"))
+    return out
+
+
+def _line_of(lines: dict, loc: tuple) -> int:
+    return next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), 1)
+
+
+def _key(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top)"
+
+
 def parse_config(text: str, source: Path | None = None) -> Config:
     name = source.name if source else "config"
+    loader = _Loader(text)
     try:
-        aliases = sum(isinstance(ev, yaml.AliasEvent) for ev in yaml.parse(text, Loader=yaml.SafeLoader))
-        if aliases > MAX_ALIASES:
-            raise ConfigError(f"{name}: {aliases} YAML aliases; refusing a config that expands itself")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        dups: list = []
+        lines = _line_map(node, dups=dups) if node is not None else {}
+        if dups:
+            problems = [f"{name}:{line}: {_key(loc)}: duplicate key '{loc[-1]}' (first at line {first})"
+                        for loc, line, first in sorted(dups, key=lambda d: d[1])]
+            raise ConfigError(problems[0], problems[1:])
+        data = loader.construct_document(node) if node is not None else None
+    except _Refused as e:
+        line = f":{e.mark.line + 1}" if e.mark else ""
+        raise ConfigError(f"{name}{line}: {e.message}") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise ConfigError(f"{name}{line}: YAML syntax error: {e.problem or e.context}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{name}: not valid YAML: {e}") from None
+    finally:
+        loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{name}:1: the config must be a mapping of keys (inputs:, churn:, …), not a {type(data).__name__}")
-    lines = _line_map(node) if node is not None else {}
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
         problems = []
         for err in e.errors():
             loc = _real_path(data, err["loc"])
-            line = next((lines[loc[:i]] for i in range(len(loc), 0, -1) if loc[:i] in lines), 1)
-            key = ".".join(str(p) for p in loc) or "(top)"
-            problems.append(f"{name}:{line}: {key}: {_explain({**err, 'loc': loc})}")
+            problems.append(f"{name}:{_line_of(lines, loc)}: {_key(loc)}: {_explain({**err, 'loc': loc})}")
         raise ConfigError(problems[0], problems[1:]) from None
+    found = sorted(_semantic_problems(cfg), key=lambda p: _line_of(lines, p[0]))
+    if found:
+        problems = [f"{name}:{_line_of(lines, loc)}: {_key(loc)}: {msg}" for loc, msg in found]
+        raise ConfigError(problems[0], problems[1:])
     cfg.source = source
     return cfg
 

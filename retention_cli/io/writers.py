@@ -106,7 +106,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 def shown(path: str | Path) -> str:
     """A path as text that can be printed and put in JSON: bytes of a file name that
     are not UTF-8 become the replacement character."""
-    return os.fsencode(os.fspath(path)).decode("utf-8", "replace")
+    return _utf8(os.fspath(path))
 
 
 def output_target(path: str | None) -> tuple[str, Path | None]:
@@ -140,7 +140,11 @@ def side_folder(path: str | None) -> Path | None:
     of wom): the real folder of a regular output file; none for stdout, a pipe or a
     device."""
     kind, real = output_target(path)
-    return real.parent if kind == "file" else None
+    if kind != "file":
+        return None
+    # as the user named it (a relative path stays relative in messages), unless it
+    # is a link: then beside what it points at
+    return real.parent if os.path.islink(path) else Path(path).parent
 
 
 def write_rejects(tables: dict, folder: Path) -> list[Path]:
@@ -171,6 +175,8 @@ def plain(v: Any) -> Any:
     """A JSON-ready Python value: null for NaN/NaT/NA, ISO text for dates."""
     if v is None or v is pd.NA or v is pd.NaT:
         return None
+    if isinstance(v, str):
+        return v if v.isascii() else _utf8(v)
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
     if isinstance(v, (np.integer,)):
@@ -188,6 +194,17 @@ def plain(v: Any) -> Any:
     if isinstance(v, np.ndarray):
         return [plain(x) for x in v.tolist()]
     return v
+
+
+def _utf8(v: str) -> str:
+    """Text that can be written as UTF-8: a file name's bytes that are not UTF-8
+    (lone surrogates) become the replacement character."""
+    if not any("\ud800" <= ch <= "\udfff" for ch in v):
+        return v
+    try:
+        return v.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -235,6 +252,27 @@ def to_jsonl(df: pd.DataFrame) -> bytes:
 
 # --- terminal tables ----------------------------------------------------------------
 
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+
+
+def visible(text: Any) -> str:
+    """Text from the data made safe for a terminal: control characters (an escape
+    sequence, a bell, a carriage return that would overwrite the line) shown as
+    ``\\xNN``, and bytes of a file name that are not UTF-8 as the replacement
+    character."""
+    t = str(text)
+    if any(ord(ch) in _CONTROL for ch in t):
+        t = "".join(f"\\x{ord(ch):02x}" if ord(ch) in _CONTROL else ch for ch in t)
+    return _utf8(t)
+
+
+def cell(text: Any, style: str = ""):
+    """A Rich text that is never read as markup (``[/]`` in a segment stays as it is)."""
+    from rich.text import Text
+
+    return Text(visible(text), style=style)
+
+
 MONEY = ("revenue", "order_value", "aov", "clv", "cost", "customer_value")  # always two decimals
 
 
@@ -262,12 +300,13 @@ def rich_table(df: pd.DataFrame, title: str | None = None, percent: Iterable[str
     from rich.table import Table as RichTable
 
     percent = set(percent)
-    t = RichTable(title=title, caption=caption, header_style="bold", title_justify="left")
+    t = RichTable(title=None if title is None else cell(title), caption=None if caption is None else cell(caption),
+                  header_style="bold", title_justify="left")
     for c in df.columns:
         numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-        t.add_column(str(c).replace("_", " "), justify="right" if numeric else "left", overflow="fold")
+        t.add_column(cell(str(c).replace("_", " ")), justify="right" if numeric else "left", overflow="fold")
     for row in df.itertuples(index=False, name=None):
-        t.add_row(*[format_cell(v, c, percent) for c, v in zip(df.columns, row)])
+        t.add_row(*[cell(format_cell(v, c, percent)) for c, v in zip(df.columns, row)])
     return t
 
 
@@ -339,7 +378,7 @@ def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120,
         (f"offset {hidden[0]}" if len(hidden) == 1 else f"offsets {hidden[0]}–{hidden[-1]}")
         + " not shown (terminal too narrow); --format csv has them all")
     heading = f"Cohort {value.replace('_', ' ')} (%)" + (f": {title}" if title else "")
-    t = RichTable(title=heading, title_justify="left", caption=caption,
+    t = RichTable(title=cell(heading), title_justify="left", caption=caption,
                   box=None, padding=(0, 0), header_style="bold", show_edge=False)
     t.add_column("cohort", no_wrap=True)
     t.add_column("size", justify="right", no_wrap=True)
@@ -360,7 +399,7 @@ def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120,
             level = min(max(float(v) / top, 0.0), 1.0)
             shade = int(round(40 + 180 * level))
             cells.append(Text(f"{100 * v:>3.0f} ", style=f"black on rgb({255 - shade // 2},{shade},{120})"))
-        t.add_row(str(cohort), f"{int(sizes[cohort]):,} ", *cells)
+        t.add_row(cell(cohort), f"{int(sizes[cohort]):,} ", *cells)
     return t
 
 
