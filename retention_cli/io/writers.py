@@ -6,15 +6,14 @@ null (empty in CSV) instead of NaN, floats in their shortest round-trip form.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import glob
 import io
 import json
 import math
 import os
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,28 +26,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- atomic files ---------------------------------------------------------------
-
-_HELD = ("SIGTERM", "SIGINT", "SIGHUP")
-
-
-@contextlib.contextmanager
-def signals_held():
-    """Hold termination signals while a temporary file or folder is made and its
-    name recorded: one that arrives then is delivered right after, when the code
-    that removes the temporary is in place (nothing is left behind)."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    held = {getattr(signal, n) for n in _HELD if hasattr(signal, n)}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
 
 def _alive(pid: int) -> bool:
     try:
@@ -80,13 +57,17 @@ def atomic_write(path: str | Path, data: bytes) -> None:
     if not folder.is_dir():
         raise OutputError(f"{shown(p)}: cannot write: folder {shown(folder)} does not exist")
     _remove_stale_files(folder, p.name)
-    tmp = None
+    # The name is chosen and recorded before the file exists, so that whatever stops
+    # the run after it is made (SIGTERM, ^C, a full disk) finds it and removes it.
+    tmp = folder / f".{p.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp"
     try:
-        with signals_held():
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp")
-        # mkstemp makes the file private (0600); give it the mode a new file gets,
-        # so a report in a shared folder can be read by the people it is for
-        os.fchmod(fd, 0o666 & ~_umask())
+        try:
+            # the mode a new file gets (umask applied), so that a report in a shared
+            # folder can be read by the people it is for
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # not ours: never removed
+            tmp = None
+            raise
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -161,12 +142,6 @@ def write_rejects(tables: dict, folder: Path) -> list[Path]:
             atomic_write(target, t.reject_bytes)
             written.append(target)
     return written
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --- values -----------------------------------------------------------------------
@@ -597,19 +572,21 @@ class AtomicFolder:
         self.target = check_replaceable(target)
 
     def __enter__(self) -> Path:
-        import secrets
+        import shutil
 
         parent = self.target.parent
-        self.tmp = None
+        # named (and the name kept) before it exists: a signal that arrives just
+        # after the folder is made finds it and removes it
+        self.tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             parent.mkdir(parents=True, exist_ok=True)
             _stale(parent, self.target.name)
-            with signals_held():
-                tmp = parent / f".{self.target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-                tmp.mkdir()
-                self.tmp = tmp
-        except OSError as e:
+            self.tmp.mkdir()
+        except OSError as e:  # (a folder of that name that is not ours is left alone)
             raise OutputError(f"{shown(self.shown)}: cannot write the report: {e.strerror or e}") from None
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb) -> bool:
