@@ -591,22 +591,32 @@ def parse_config(text: str, source: Path | None = None) -> Config:
     return cfg
 
 
+# A config is a page of YAML; more than this is a data file or a device given as the
+# config (/dev/zero would otherwise be read until memory runs out).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load_config(path: str | Path) -> Config:
     p = Path(path)
+    shown = os.fsencode(str(p)).decode("utf-8", "replace")  # a name that is not UTF-8 still prints
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found") from None
+        raise ConfigError(f"{shown}: config file not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"{p}: is a folder, not a config file") from None
+        raise ConfigError(f"{shown}: is a folder, not a config file") from None
     except OSError as e:
-        raise ConfigError(f"{p}: cannot read the config: {e.strerror}") from None
+        raise ConfigError(f"{shown}: cannot read the config: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{shown}: larger than 1 MiB: not a config file (a data file, or a device such as "
+                          "/dev/zero, given as the config?)")
     if b"\0" in raw:
-        raise ConfigError(f"{p.name}: not a text file (binary data in the config)")
+        raise ConfigError(f"{os.path.basename(shown)}: not a text file (binary data in the config)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{p.name}: not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
+        raise ConfigError(f"{os.path.basename(shown)}: not UTF-8 text (byte {e.start}); save the config as UTF-8") from None
     return parse_config(text, p.resolve())
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from retention_cli.config import CANONICAL, REQUIRED, parse_config
 from retention_cli.errors import InputMissingError, OutputError, UsageError
 from retention_cli.io.readers import _decode, _read_bytes, _unpack, sniff_delimiter
-from retention_cli.io.writers import emit
+from retention_cli.io.writers import emit, shown
 
 
 def _norm(text: str) -> str:
@@ -105,7 +105,7 @@ def _date_format(values: list[str]) -> tuple[str | None, str | None]:
 
 
 def guess(path: Path) -> Guess:
-    display = str(path)
+    display = shown(str(path))
     raw, fmt = _unpack(_read_bytes(str(path), display, "input"), str(path), display)
     if fmt == "parquet":
         raise UsageError(f"{display}: init reads CSV exports; map Parquet files by hand (columns: …)")
@@ -237,7 +237,12 @@ def write_config(files: list[Path], output: Path, force: bool = False) -> Path:
         raise UsageError("name at least one export: retention init customers.csv orders.csv …")
     for f in files:
         if not f.exists():
-            raise InputMissingError(f"{f}: file not found")
+            raise InputMissingError(f"{shown(f)}: file not found")
+        try:
+            str(f).encode("utf-8")
+        except UnicodeEncodeError:  # a config is UTF-8 text: it cannot hold this name
+            raise UsageError(f"{shown(f)}: the file name is not UTF-8 text, so a config cannot name it; "
+                             "rename the file (or give it as --purchases … on the command line)") from None
     guesses = [guess(f) for f in files]
     text = render(guesses, Path(".") if to_stdout else output.parent)
     parse_config(text, Path("retention.yaml") if to_stdout else output)  # what we write must load

@@ -13,6 +13,7 @@ from typing import Any
 from retention_cli.config import Config, InputConfig
 from retention_cli.errors import InputMissingError, RetentionError
 from retention_cli.io.readers import EVENT_DATES, TABLE_ORDER, Table, format_bad, orphan_counts, read_table
+from retention_cli.io.writers import shown
 
 EXAMPLES = 3  # bad values shown per reason
 
@@ -45,7 +46,7 @@ class TableCheck:
 
 
 def _check_one(name: str, inp: InputConfig, cfg: Config, path: str | None) -> tuple[TableCheck, Table | None]:
-    chk = TableCheck(name, path or inp.path)
+    chk = TableCheck(name, shown(path or inp.path))
     try:
         t = read_table(name, inp, cfg, path=path, policy="skip")
     except RetentionError as e:

@@ -12,12 +12,15 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import gzip
 import hashlib
 import io
+import os
 import re
+import stat
+import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +31,7 @@ import pandas as pd
 
 from retention_cli.config import Config, InputConfig
 from retention_cli.errors import DataError, InputMissingError, UsageError
+from retention_cli.io.writers import shown
 from retention_cli.io.schemas import FALSE_WORDS, NPS_RANGE, SCHEMAS, TRUE_WORDS, normalise_header
 
 MAX_LISTED = 20  # bad rows printed with on_bad_rows: error
@@ -62,21 +66,80 @@ class Table:
 
 # --- raw bytes ------------------------------------------------------------------
 
-def _read_bytes(path: str, display: str, table: str) -> bytes:
+_UNSET = object()  # "ask text_limit()": the default of the functions that read
+READ_CHUNK = 1 << 20  # bytes asked per read of a pipe or device
+_TOO_MUCH = ("more than the memory available can read ({per} bytes of memory per byte of text); "
+             "{fix}")
+
+
+def _read_bytes(path: str, display: str, table: str, limit: int | None = _UNSET) -> bytes:
+    """The file's bytes. A regular file is admitted by its size (``check_memory``);
+    standard input, a pipe (``<(…)``, a FIFO) or a device has no size, and is read
+    in chunks up to ``limit`` bytes (``text_limit()``), then refused: /dev/zero or a
+    never-ending pipe stops with exit 66 instead of filling the memory."""
+    if limit is _UNSET:
+        limit = text_limit()
     if path == "-":
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError(f"{table}: '-' reads standard input, but it is a terminal; pipe a file in or give a path")
-        return sys.stdin.buffer.read()
-    p = Path(path)
-    if not p.exists():
-        raise InputMissingError(f"{display}: {table} file not found")
-    if p.is_dir():
+        return _read_stdin(sys.stdin.buffer, display, table, limit)
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputMissingError(f"{display}: {table} file not found") from None
+    except OSError as e:  # a symlink loop, a name too long, no permission on a folder
+        raise InputMissingError(f"{display}: cannot read the {table} file: {e.strerror}") from None
+    except ValueError:  # a NUL character in the name
+        raise InputMissingError(f"{display}: cannot read the {table} file: its name holds a NUL character") from None
+    if stat.S_ISDIR(st.st_mode):
         raise InputMissingError(f"{display}: is a folder, not a {table} file")
     try:
-        check_memory(p, display)
-        return p.read_bytes()
+        if stat.S_ISREG(st.st_mode) and st.st_size > 0:  # (/proc files say 0 and have text: read as a pipe)
+            p = Path(path)
+            check_memory(p, display)
+            return p.read_bytes()
+        with open(path, "rb", buffering=0) as f:
+            return _read_stream(f, limit, lambda: _stream_too_large(display, limit, stdin=False))
     except OSError as e:
         raise InputMissingError(f"{display}: cannot read the {table} file: {e.strerror}") from None
+
+
+def _read_stdin(stream, display: str, table: str, limit: int | None) -> bytes:
+    """Standard input: a file redirected to it (``< p.csv``) is admitted by its size
+    like any file; a pipe is read up to ``limit``."""
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test runner's stream)
+        st = None
+    try:
+        if st is not None and stat.S_ISREG(st.st_mode):
+            _admit(max(st.st_size - stream.tell(), 0), display)
+            return stream.read()
+        return _read_stream(stream, limit, lambda: _stream_too_large(display, limit, stdin=True))
+    except OSError as e:
+        raise InputMissingError(f"{display}: cannot read the {table} input: {e.strerror}") from None
+
+
+def _read_stream(f, limit: int | None, too_large: Callable[[], Exception]) -> bytes:
+    """All of ``f`` in chunks; ``too_large()`` is raised once it gives more than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = f.read(READ_CHUNK if limit is None else min(READ_CHUNK, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if limit is not None and total > limit:
+            raise too_large()
+
+
+def _stream_too_large(display: str, limit: int, stdin: bool) -> InputMissingError:
+    what = "standard input gave" if stdin else "is not a regular file and gave"
+    fix = ("save the export to a file, or run on a machine with more memory" if stdin else
+           "is it the right file? Save the export to a regular file first")
+    return InputMissingError(f"{display}: {what} more than {limit:,} bytes: "
+                             + _TOO_MUCH.format(per=MEMORY_PER_BYTE, fix=fix))
 
 
 # Memory a command needs per byte of the text it reads, as measured by
@@ -84,13 +147,16 @@ def _read_bytes(path: str, display: str, table: str) -> bytes:
 # own, 3.2 bytes per byte; purchases 5.6. Rounded down, so that a file is refused
 # only when no command can read it.
 MEMORY_PER_BYTE = 3
+DEFLATE_MAX_RATIO = 1032  # zlib's technical details: deflate's largest expansion, 1032:1
 
 
 def check_memory(p: Path, display: str) -> None:
     """Refuse at once a file whose reading needs more memory than the machine has
-    free, rather than be stopped by the kernel's OOM killer halfway."""
-    available = memory_available()
-    if available is None:
+    free, rather than be stopped by the kernel's OOM killer halfway. The size of a
+    gzip's text is taken from its trailer (that of its last member only, modulo
+    4 GiB): a first guess, which the decompression itself then enforces
+    (``_gunzip``)."""
+    if memory_available() is None:
         return
     size = p.stat().st_size
     text = size
@@ -98,12 +164,23 @@ def check_memory(p: Path, display: str) -> None:
         if p.suffix.lower() == ".gz" and size >= 18:
             with open(p, "rb") as f:  # the gzip trailer holds the text's size (modulo 4 GiB)
                 f.seek(-4, 2)
-                text = max(size, int.from_bytes(f.read(4), "little"))
+                isize = int.from_bytes(f.read(4), "little")
+            # deflate makes at most 1032 bytes of one: a larger size is no trailer (a
+            # file cut short), and the decompression says so
+            if isize <= DEFLATE_MAX_RATIO * size:
+                text = max(size, isize)
         elif p.suffix.lower() == ".zip":
             with zipfile.ZipFile(p) as zf:
                 text = size + sum(m.file_size for m in zf.infolist())
-    except (OSError, zipfile.BadZipFile):
+    except (OSError, EOFError, ValueError, NotImplementedError, struct.error, zipfile.BadZipFile):
         return  # the reader says what is wrong with the file
+    _admit(text, display)
+
+
+def _admit(text: int, display: str) -> None:
+    available = memory_available()
+    if available is None:
+        return
     need = MEMORY_PER_BYTE * text
     if need > available:
         raise InputMissingError(
@@ -130,6 +207,15 @@ def memory_available() -> int | None:
     return free
 
 
+def text_limit() -> int | None:
+    """The most bytes one input may bring: what the memory available can read at
+    MEMORY_PER_BYTE; None where the memory is unknown (not Linux). It bounds what
+    standard input, a pipe or a device may give and what a gzip or zip may
+    decompress to. Tests lower it by replacing this function."""
+    available = memory_available()
+    return None if available is None else max(available, 0) // MEMORY_PER_BYTE
+
+
 def _size(n: float) -> str:
     if n < 1000:
         return f"{n:,.0f} bytes"
@@ -139,29 +225,119 @@ def _size(n: float) -> str:
             return f"{n:,.1f} {unit}"
 
 
-def _unpack(raw: bytes, path: str, display: str) -> tuple[bytes, str]:
-    """Decompressed bytes and the format: 'csv' or 'parquet'."""
+def _unpack(raw: bytes, path: str, display: str, limit: int | None = _UNSET) -> tuple[bytes, str]:
+    """Decompressed bytes and the format: 'csv' or 'parquet'. ``limit``: the most
+    bytes of text the decompression may give (``text_limit()``)."""
+    if limit is _UNSET:
+        limit = text_limit()
     lower = path.lower()
     if lower.endswith(".gz") or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise DataError(f"{display}: not a readable gzip file ({e})") from None
+        raw = _gunzip(raw, display, limit)
         lower = lower[:-3] if lower.endswith(".gz") else lower
     elif lower.endswith(".zip") or raw[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(raw)) as zf:
-                members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
-                if len(members) != 1:
-                    names = ", ".join(m.filename for m in members) or "none"
-                    raise DataError(f"{display}: a zip input must hold exactly one file (found: {names})")
-                lower = members[0].filename.lower()
-                raw = zf.read(members[0])
-        except zipfile.BadZipFile as e:
-            raise DataError(f"{display}: not a readable zip file ({e})") from None
+        raw, lower = _unzip(raw, display, limit)
     if lower.endswith((".parquet", ".pq")) or raw[:4] == b"PAR1":
         return raw, "parquet"
     return raw, "csv"
+
+
+_ZLIB_REASONS = {
+    "incorrect data check": "CRC check failed: the data is damaged",
+    "incorrect length check": "length check failed: the data is damaged",
+    "incorrect header check": "no gzip header",
+    "unknown compression method": "unknown compression method",
+}
+
+
+def _gunzip(raw: bytes, display: str, limit: int | None) -> bytes:
+    """The text of a gzip file: every member of it (``cat a.gz b.gz`` is one gzip
+    file of two members), each checked by zlib (header, CRC-32, size), and at most
+    ``limit`` bytes of it: a file whose text is larger (a gzip bomb, or several
+    members, of which the trailer counts only the last) is refused as soon as the
+    text passes the limit, before the memory is spent. Each member in one call
+    (zlib stops at ``max_length``), so the usual file costs no more than before."""
+    parts: list[bytes] = []
+    total, data = 0, raw
+    while data:
+        at = len(raw) - len(data)
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # a gzip member: header and trailer
+        try:
+            part = d.decompress(data, 0 if limit is None else limit + 1 - total)
+        except zlib.error as e:
+            reason = str(e).split(": ", 1)[-1]
+            if parts and reason == "incorrect header check":
+                reason = f"bytes that are not gzip after the end of the compressed data, at offset {at:,}"
+            else:
+                reason = _ZLIB_REASONS.get(reason, f"damaged compressed data: {reason}")
+            raise DataError(f"{display}: not a readable gzip file ({reason})") from None
+        total += len(part)
+        if limit is not None and total > limit:
+            raise InputMissingError(f"{display}: its decompressed text passes {limit:,} bytes: " + _TOO_MUCH.format(
+                per=MEMORY_PER_BYTE, fix="export fewer years or columns, or run on a machine with more memory"))
+        if not d.eof:
+            raise DataError(f"{display}: not a readable gzip file (cut short: the file ends before its "
+                            "compressed data does; download or export it again)")
+        parts.append(part)
+        data = d.unused_data.lstrip(b"\x00")  # zeros may pad a gzip file (as gzip reads them)
+    return b"".join(parts)  # one member: that member itself, not a copy
+
+
+# Zip compression methods by number (PKWARE APPNOTE 4.4.5), for the message about a
+# member that cannot be read; 99 is WinZip's AES encryption.
+_ZIP_METHODS = {1: "Shrink", 6: "Implode", 9: "Deflate64", 10: "PKWARE Implode", 12: "bzip2", 14: "LZMA",
+                93: "Zstandard", 95: "XZ", 96: "JPEG", 97: "WavPack", 98: "PPMd", 99: "AES encryption"}
+
+
+def _zip_methods() -> set[int]:
+    """The compression methods Python's zipfile reads here (bzip2 and LZMA only
+    when Python was built with them)."""
+    methods = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+    for number, module in ((zipfile.ZIP_BZIP2, "bz2"), (zipfile.ZIP_LZMA, "lzma")):
+        try:
+            __import__(module)
+            methods.add(number)
+        except ImportError:
+            pass
+    return methods
+
+
+def _unzip(raw: bytes, display: str, limit: int | None) -> tuple[bytes, str]:
+    """The one file of a zip, and its name in lower case. An encrypted member, a
+    compression method Python cannot read and a damaged member are data errors
+    (65) that say which; a member larger than ``limit`` is refused unread (66)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(raw))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, struct.error) as e:
+        raise DataError(f"{display}: not a readable zip file ({_first_line(e)})") from None
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
+        if len(members) != 1:
+            names = ", ".join(shown(m.filename) for m in members) or "none"
+            raise DataError(f"{display}: a zip input must hold exactly one file (found: {names})")
+        m = members[0]
+        where = f"{display}: member {shown(m.filename)}"
+        if m.compress_type == 99 or m.flag_bits & 0x1:
+            how = " (AES)" if m.compress_type == 99 else ""
+            raise DataError(f"{where} is encrypted{how}: export it without a password")
+        if m.compress_type not in _zip_methods():
+            method = _ZIP_METHODS.get(m.compress_type, "an unknown method")
+            raise DataError(f"{where} is compressed with {method} (method {m.compress_type}), which this program "
+                            "cannot read: zip it again with the usual method (deflate)")
+        if limit is not None and m.file_size > limit:
+            raise InputMissingError(f"{where} holds {m.file_size:,} bytes of text, more than {limit:,}: " + _TOO_MUCH.format(
+                per=MEMORY_PER_BYTE, fix="export fewer years or columns, or run on a machine with more memory"))
+        try:
+            data = zf.read(m)
+        except NotImplementedError as e:  # zipfile's "That compression method is not supported"
+            raise DataError(f"{where} cannot be read: {_first_line(e)}") from None
+        except RuntimeError:  # zipfile's "… is encrypted, password required for extraction"
+            raise DataError(f"{where} is encrypted: export it without a password") from None
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 — BadZipFile (CRC), zlib.error, EOFError, LZMAError, OSError (bz2)…
+            raise DataError(f"{where} is damaged ({type(e).__name__}: {_first_line(e)}): "
+                            "export or download it again") from None
+    return data, m.filename.lower()
 
 
 _UTF8 = {"utf-8", "utf8", "utf_8", "utf-8-sig", "u8"}
@@ -356,16 +532,8 @@ def parse_number(s: pd.Series, decimal: str, thousands: str | None) -> tuple[pd.
 _OFFSET = re.compile(r"(?:[+-]\d\d:?\d\d|Z)$")
 
 
-def parse_date(s: pd.Series, fmt: str | None, dayfirst: bool, tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Calendar dates (datetime64, midnight), bad mask, reasons. Timestamps are
-    reduced to their date; those with a UTC offset are first converted to ``tz``
-    when one is configured (else the date as written is kept)."""
-    if pd.api.types.is_datetime64_any_dtype(s):
-        v = s.dt.tz_convert(tz).dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None and tz else s
-        if getattr(v.dt, "tz", None) is not None:
-            v = v.dt.tz_localize(None)
-        v = v.dt.normalize().astype("datetime64[s]")
-        return v, pd.Series(False, index=s.index), pd.Series(dtype=object)
+def _dates_of_text(s: pd.Series, fmt: str | None, dayfirst: bool, tz: str | None) -> tuple[pd.Series, pd.Series]:
+    """Empty cells, and the dates of the others (midnights; NaT where unparsed)."""
     t = s.astype(str).str.strip()
     empty = t == ""
     has_offset = t.str.contains(_OFFSET, regex=True) & ~empty
@@ -381,7 +549,24 @@ def parse_date(s: pd.Series, fmt: str | None, dayfirst: bool, tz: str | None) ->
         else:
             wall = t[has_offset].str.replace(_OFFSET, "", regex=True)
             out[has_offset] = pd.to_datetime(wall, errors="coerce", **({"format": "ISO8601"} if not fmt else {})).astype("datetime64[s]")
-    out = out.dt.normalize()
+    return empty, out.dt.normalize()
+
+
+def parse_date(s: pd.Series, fmt: str | None, dayfirst: bool, tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Calendar dates (datetime64, midnight), bad mask, reasons. Timestamps are
+    reduced to their date; those with a UTC offset are first converted to ``tz``
+    when one is configured (else the date as written is kept). Typed timestamps
+    (Parquet) follow the same rule: one with a zone is converted to ``tz`` (else
+    its date in its own zone is kept), one without is kept as written; dates
+    outside 1900–2199 are bad values either way."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        v = s
+        if getattr(v.dt, "tz", None) is not None:
+            v = (v.dt.tz_convert(tz) if tz else v).dt.tz_localize(None)
+        empty = s.isna()
+        out = v.dt.normalize().astype("datetime64[s]")
+    else:
+        empty, out = _dates_of_text(s, fmt, dayfirst, tz)
     unparsed = ~empty & out.isna()
     implausible = out.notna() & ((out < MIN_DATE) | (out > MAX_DATE))
     bad = unparsed | implausible
@@ -503,29 +688,18 @@ class _Source:
     reject_ext: str = "csv"
 
 
-def _check_header(headers: list[str], display: str) -> None:
+def _check_header(headers: list[str], display: str, line: bool = True) -> None:
     seen: dict[str, int] = {}
     for i, h in enumerate(headers):
         if h and h in seen:
-            raise DataError(f"{display}:1: duplicate column name '{h}' (columns {seen[h] + 1} and {i + 1})")
+            where = f"{display}:1" if line else display
+            raise DataError(f"{where}: duplicate column name '{h}' (columns {seen[h] + 1} and {i + 1})")
         seen.setdefault(h, i)
 
 
 def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
     if fmt == "parquet":
-        try:
-            df = pd.read_parquet(io.BytesIO(raw))
-        except Exception as e:  # pyarrow raises many types for a broken file
-            raise DataError(f"{display}: not a readable Parquet file ({type(e).__name__}: {e})") from None
-        headers = [str(c) for c in df.columns]
-
-        def rejects(rows: np.ndarray) -> bytes:
-            out = io.BytesIO()
-            df.iloc[rows].reset_index(drop=True).to_parquet(out, index=False)
-            return out.getvalue()
-
-        return _Source(headers, None, lambda positions, types=None: df.iloc[:, positions].set_axis(positions, axis=1),
-                       rejects, "parquet")
+        return _parquet_source(raw, display)
     buf, head, back = _utf8(raw, inp.encoding, display)
     if not head.strip():
         raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
@@ -543,6 +717,122 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
         return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types)
 
     return _Source(headers, buf, read, lambda rows: back(_reject_bytes(buf, rows, inp.header)))
+
+
+def _parquet_source(raw: bytes, display: str) -> _Source:
+    """A Parquet file: its columns, each converted when it is read to what the
+    parsers take from a CSV file (``_parquet_column``); the rejects file holds the
+    rejected rows as they are in the file (same schema)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(pa.BufferReader(raw)).read()
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 — pyarrow raises many types for a broken file
+        raise DataError(f"{display}: not a readable Parquet file ({type(e).__name__}: {_first_line(e)})") from None
+    # a pandas index written as a column is no data column
+    try:
+        meta = table.schema.pandas_metadata or {}
+        index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+    except (ValueError, AttributeError, TypeError):  # pandas' note damaged (not JSON): the columns are all there is
+        index = set()
+    keep = [i for i, name in enumerate(table.column_names) if name not in index]
+    headers = [str(table.column_names[i]) for i in keep]
+    _check_header(headers, display, line=False)
+
+    def read(positions: list[int], kinds: dict | None = None) -> pd.DataFrame:
+        kinds = kinds or {}
+        return pd.DataFrame({p: _parquet_column(table.column(keep[p]), kinds.get(p), display, headers[p])
+                             for p in positions}, index=pd.RangeIndex(table.num_rows), copy=False)
+
+    def rejects(rows: np.ndarray) -> bytes:
+        out = pa.BufferOutputStream()
+        pq.write_table(table.take(pa.array(rows, pa.int64())), out)
+        return out.getvalue().to_pybytes()
+
+    return _Source(headers, None, read, rejects, "parquet")
+
+
+def _first_line(e: BaseException, n: int = 200) -> str:
+    """A library's message on one line (pyarrow's may go on with a schema)."""
+    text = (str(e).strip().splitlines() or [""])[0]
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# What each kind of column takes from Parquet besides text (read as a CSV value is),
+# for the message about a column of another type.
+_PARQUET_WANTS = {
+    "id": "text or whole numbers", "date": "dates, timestamps or ISO text", "number": "numbers",
+    "score": "whole numbers", "bool": "booleans or yes/no text",
+}
+
+
+def _parquet_column(col, kind: str | None, display: str, header: str) -> pd.Series:
+    """One Parquet column as the parsers take it. A dictionary-encoded column
+    (pandas' category) is read as its values. Text, and whole numbers or bytes in a
+    column of ids, become text with '' for null, exactly a CSV file's cells, and go
+    through the same parsers; typed dates and numbers keep their type (timestamps
+    with a zone are converted by ``parse_date`` as a CSV timestamp with an offset
+    is). A column of a type its kind cannot hold (a list of ids, a time of day for
+    a date) is a data error naming it. ``kind`` None: a column kept as it is
+    (an attribute), dictionaries and text decoded."""
+    import pyarrow as pa
+
+    try:
+        return _parquet_values(col, kind, display, header)
+    except (pa.ArrowException, ValueError, OverflowError) as e:  # a value pyarrow or pandas cannot convert
+        raise DataError(f"{display}: column '{header}' of Parquet type {col.type} cannot be read "
+                        f"({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _parquet_values(col, kind: str | None, display: str, header: str) -> pd.Series:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = t.value_type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        try:
+            col, t = col.cast(pa.large_string()), pa.large_string()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if kind is not None:
+                raise DataError(f"{display}: column '{header}' holds bytes that are not UTF-8 text") from None
+    textual = pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t)
+    whole = pa.types.is_integer(t)
+    numeric = whole or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    null = pa.types.is_null(t)
+    if kind is None or kind == "text":
+        return pd.Series(col.to_pandas())
+
+    def as_text(c) -> pd.Series:
+        if pa.types.is_floating(c.type):  # NaN is no value, as null is
+            c = pc.if_else(pc.is_nan(c), pa.scalar(None, c.type), c)
+        return pd.Series(pc.fill_null(c.cast(pa.large_string()), "").to_pandas())
+
+    if kind == "id" and (textual or numeric or null):
+        return as_text(col)
+    if kind == "date":
+        if pa.types.is_timestamp(t):
+            return pd.Series(col.to_pandas())
+        if pa.types.is_date(t):
+            return pd.Series(col.cast(pa.timestamp("s")).to_pandas())
+        if textual or whole or null:  # 20240131 as written; null: no date
+            return as_text(col)
+    if kind in ("number", "score"):
+        if numeric or null:
+            return pd.Series(col.cast(pa.float64()).to_numpy(), dtype="float64")
+        if textual:
+            return as_text(col)
+    if kind == "bool":
+        if pa.types.is_boolean(t) or null:
+            return pd.Series(pc.fill_null(col.cast(pa.bool_()), False).to_numpy(), dtype="boolean")
+        if textual or whole:  # 1/0, yes/no
+            return as_text(col)
+    raise DataError(f"{display}: column '{header}' is of Parquet type {t}; this column needs {_PARQUET_WANTS[kind]}")
 
 
 def _utf8(raw: bytes, encoding: str, display: str) -> tuple[bytes, str, Callable[[bytes], bytes]]:
@@ -578,6 +868,9 @@ def _whitespace_source(buf: bytes, inp: InputConfig, display: str, back: Callabl
         raise DataError(_parser_message(str(e), display, buf)) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{display}: empty file: no header") from None
+    except UnicodeDecodeError as e:  # UTF-8 is checked by the parser (``_utf8``)
+        _decode(buf, inp.encoding, display)  # raises with the line and the encoding to set
+        raise DataError(f"{display}: not valid {inp.encoding} ({e.reason})") from None
     if inp.header:
         headers = [str(h).strip() for h in df.iloc[0].tolist()]
         _check_header(headers, display)
@@ -657,7 +950,7 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
                             "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None
         if "UTF8" in str(e) or "utf8" in str(e).lower() or "\ufffd" in str(e):  # "\ufffd": bytes not UTF-8
             _decode(raw, inp.encoding, display)  # raises with the line and the encoding to set
-        raise DataError(f"{display}: cannot parse the file as CSV: {e}") from None
+        raise DataError(f"{display}: cannot parse the file as CSV: {_first_line(e)}") from None
     finally:
         sys.unraisablehook = hook
     out = {}
@@ -810,14 +1103,19 @@ def read_table(
     ``quantity`` and ``unit_price`` when the file has no amount.
     """
     # Messages name the file as the user wrote it (config or command line).
-    display = "<stdin>" if (path or inp.path) == "-" else (path or inp.path)
+    display = "<stdin>" if (path or inp.path) == "-" else shown(path or inp.path)
     path = path or cfg.resolve_path(inp.path)
     policy = policy or cfg.bad_rows_policy(table)
-    original = _read_bytes(path, display, table)
-    sha = _sha256_beside(original)  # hashed on the other core while the file is parsed
-    raw, fmt = _unpack(original, path, display)
-    del original
-    source = _source(raw, fmt, inp, display)
+    limit = text_limit()
+    try:
+        original = _read_bytes(path, display, table, limit)
+        sha = _sha256_beside(original)  # hashed on the other core while the file is parsed
+        raw, fmt = _unpack(original, path, display, limit)
+        del original
+        source = _source(raw, fmt, inp, display)
+    except MemoryError:  # the admission check guessed short (other processes took the memory meanwhile)
+        raise InputMissingError(f"{display}: not enough memory to read this file: "
+                                "export fewer years or columns, or run on a machine with more memory") from None
     headers, span_bytes = source.headers, source.span_bytes
     del raw
     wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
@@ -826,7 +1124,9 @@ def read_table(
         use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
         found = {c: p for c, p in found.items() if c in use}
     extras = {k: v for k, v in extras.items() if v not in found.values()}
-    cells = source.read(sorted(set(found.values()) | set(extras.values())), typed_plan(table, found, inp, fmt))
+    kinds = {c.name: c.kind for c in SCHEMAS[table]}
+    plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else {p: kinds[c] for c, p in found.items()}
+    cells = source.read(sorted(set(found.values()) | set(extras.values())), plan)
 
     # Rows with no value in any column read (Excel's trailing ",,,") are not
     # data: left out, and counted in a warning. Empty lines are skipped by the parser.
@@ -859,8 +1159,8 @@ def read_table(
             continue
         s = cells[found[col.name]]
         fast = None  # a clean column converts as it is, without trimming first
-        if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_float_dtype(s):
-            fast = s  # converted by the CSV reader (typed_plan)
+        if fmt == "csv" and (pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_float_dtype(s)):
+            fast = s  # converted by the CSV reader (typed_plan), and checked there
         elif fmt == "csv" and col.kind == "date":
             fast = fast_date(s, inp.date_format, inp.dayfirst, na)
         elif fmt == "csv" and col.kind == "number":
@@ -881,7 +1181,9 @@ def read_table(
             continue
         if fmt == "csv" or s.dtype == object or pd.api.types.is_string_dtype(s):
             s = _trimmed(s, na)
-        text_view = s if pd.api.types.is_string_dtype(s) else s.astype(str)
+        # the values as messages show them; a typed column (Parquet) is not turned into
+        # text whole: ``flag`` shows its flagged values only
+        text_view = s if col.kind != "id" or pd.api.types.is_string_dtype(s) else s.astype(str)
         if col.kind == "id":
             v = _without_bom(text_view)
             if fmt == "parquet":
@@ -1235,7 +1537,7 @@ def load_inputs(
                 )
             continue
         if on_table is not None:
-            on_table(name, overrides.get(name) or inp.path)
+            on_table(name, shown(overrides.get(name) or inp.path))
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
             extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -85,9 +86,14 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 
 
 def shown(path: str | Path) -> str:
-    """A path as text that can be printed and put in JSON: bytes of a file name that
-    are not UTF-8 become the replacement character."""
-    return _utf8(os.fspath(path))
+    """A file name as messages and output show it: its bytes that are not UTF-8
+    (``b'caf\\xe9.csv'`` comes from the system with surrogates, which no terminal or
+    file can print) and control characters become U+FFFD, so that a message stays one
+    line that always prints. The file is still opened by its own name."""
+    return _NAME_CONTROL.sub("\ufffd", _utf8(os.fspath(path)))
+
+
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def output_target(path: str | None) -> tuple[str, Path | None]:

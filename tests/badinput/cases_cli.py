@@ -46,4 +46,10 @@ CASES = {
     "a file name not in UTF-8, json": ({NOT_UTF8: OK}, "", ["churn", "--purchases", NOT_UTF8, "-f", "json"], 0, ""),
     "a file name not in UTF-8, validate": ({NOT_UTF8: OK}, "", ["validate", "--purchases", NOT_UTF8, "-f", "json"], 0, ""),
     "a file name not in UTF-8, missing": ({}, "", ["churn", "--purchases", NOT_UTF8], 66, "caf\ufffd.csv"),
+    "a file name not in UTF-8, missing, validate": ({}, "", ["validate", "--purchases", NOT_UTF8], 66, "caf\ufffd.csv"),
+    "a file name not in UTF-8, init": ({NOT_UTF8: OK}, "", ["init", NOT_UTF8, "-o", "-"], 2,
+                                       "caf\ufffd.csv: the file name is not UTF-8 text, so a config cannot name it"),
+    # --- the config is no config ----------------------------------------------------------------
+    "config of 2 MiB of zeros": ({}, b"\0" * (2 << 20), ["validate"], 78, "larger than 1 MiB: not a config file"),
+    "config of 2 MiB of text": ({}, b"# " + b"x" * (2 << 20) + b"\n", ["validate"], 78, "larger than 1 MiB"),
 }

@@ -14,7 +14,7 @@ import pytest
 from retention_cli.config import parse_config
 from retention_cli.errors import DataError
 from retention_cli.io.readers import read_table
-from tests.badinput.test_catalogue import CASES
+from tests.badinput.test_catalogue import OWN as CASES
 from tests.conftest import write
 
 TABLES = {"p": "purchases", "c": "customers", "k": "complaints", "r": "responses"}
@@ -142,3 +142,34 @@ def test_a_command_with_an_output_file_keeps_the_rejects_beside_it(cli):
     # to stdout there is no output folder: the count on stderr is all there is
     r = cli("churn", "--period", "2024-01", "-f", "csv")
     assert r.exit_code == 0 and "skipped 1 bad row" in r.stderr and "rejects" not in r.stderr
+
+
+# The Parquet cases of the input catalogue that stop on bad values: under `skip`, kept
+# plus rejected rows are the file's rows, and the rejects file holds those rows.
+from tests.badinput import cases_input  # noqa: E402
+
+PARQUET_BAD_ROWS = sorted(name for name, (files, config, args, code, fragment) in cases_input.CASES.items()
+                          if code == 65 and ": column '" in fragment and "': value '" in fragment
+                          and all(f.endswith(".parquet") for f in files))
+
+
+def test_the_input_catalogue_has_parquet_bad_row_cases():
+    assert len(PARQUET_BAD_ROWS) >= 4, PARQUET_BAD_ROWS
+
+
+@pytest.mark.parametrize("name", PARQUET_BAD_ROWS)
+def test_parquet_kept_plus_rejected_is_every_row(tmp_path, name):
+    import pyarrow.parquet as pq
+
+    files, config, args, _, _ = cases_input.CASES[name]
+    for fname, data in files.items():
+        write(tmp_path, fname, data)
+    tables = read_all(tmp_path, config)
+    for fname, data in files.items():
+        t = tables[TABLES[fname[0]]]
+        whole = pq.read_table(io.BytesIO(data))
+        assert t.rows + t.rejected_rows == whole.num_rows and t.rejected_rows >= 1, name
+        assert t.reject_ext == "parquet"
+        rejected = pq.read_table(io.BytesIO(t.reject_bytes))
+        assert rejected.schema.equals(whole.schema)
+        assert rejected.equals(whole.take(sorted(t.df.index.symmetric_difference(range(whole.num_rows))))), name

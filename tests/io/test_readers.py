@@ -280,3 +280,123 @@ def test_a_quoted_line_break_at_any_block_edge(tmp_path, monkeypatch):
         assert t.rows == 121, block
         assert t.df.loc[60, "note"] == "first line\nsecond line"
         assert t.df.loc[61, "customer_id"] == "D0" and t.df.loc[120, "signup_date"] == pd.Timestamp("2024-01-04")
+
+
+# --- Parquet: dictionary-encoded ids, typed timestamps, column types ------------------------
+
+def _parquet_dates(tmp_path, values, top=""):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"customer_id": ["A"] * len(values), "order_date": values, "amount": [1.0] * len(values)}),
+                   tmp_path / "p.parquet")
+    return read(tmp_path, "purchases", "{path: p.parquet}", top=top).df["order_date"].dt.date.tolist()
+
+
+def test_parquet_timestamps_follow_the_timezone_as_csv_timestamps_do(tmp_path):
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+
+    utc = pa.array([datetime(2024, 1, 31, 23, 30), datetime(2024, 7, 31, 22, 30), datetime(2024, 3, 1, 12, 0)],
+                   pa.timestamp("us", tz="UTC"))
+    # Paris is UTC+1 in January and UTC+2 in July: 23:30 UTC on 31 January is 00:30 on
+    # 1 February there, 22:30 UTC on 31 July is 00:30 on 1 August; noon stays on 1 March
+    paris = [date(2024, 2, 1), date(2024, 8, 1), date(2024, 3, 1)]
+    assert _parquet_dates(tmp_path, utc, top="timezone: Europe/Paris\n") == paris
+    # without `timezone:`, the date in the zone the file stores them in (UTC here)
+    assert _parquet_dates(tmp_path, utc) == [date(2024, 1, 31), date(2024, 7, 31), date(2024, 3, 1)]
+    # 20:00 in New York (UTC-5) on 31 January is 01:00 UTC and 02:00 in Paris on 1 February
+    ny = pa.array([datetime(2024, 2, 1, 1, 0)], pa.timestamp("s", tz="UTC")).cast(pa.timestamp("s", tz="America/New_York"))
+    assert _parquet_dates(tmp_path, ny) == [date(2024, 1, 31)]
+    assert _parquet_dates(tmp_path, ny, top="timezone: Europe/Paris\n") == [date(2024, 2, 1)]
+    # a naive timestamp is kept as written, with or without `timezone:`
+    naive = pa.array([datetime(2024, 1, 31, 23, 30)], pa.timestamp("ms"))
+    assert _parquet_dates(tmp_path, naive) == _parquet_dates(tmp_path, naive, top="timezone: Europe/Paris\n") \
+        == [date(2024, 1, 31)]
+    # exactly what a CSV file with the same instants written with their offsets gives
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\nA,2024-01-31T23:30:00Z,1\nA,2024-07-31T22:30:00+00:00,1\n"
+                             "A,2024-03-01T12:00:00Z,1\nA,2024-01-31T20:00:00-05:00,1\nA,2024-01-31T23:30:00,1\n")
+    csv_dates = read(tmp_path, "purchases", "{path: p.csv}", top="timezone: Europe/Paris\n").df["order_date"].dt.date
+    assert csv_dates.tolist() == paris + [date(2024, 2, 1), date(2024, 1, 31)]
+
+
+def test_parquet_dates_are_calendar_dates_checked_like_csv_ones(tmp_path):
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    import pyarrow.parquet as pq
+
+    # typed dates become midnights; an empty optional date is no date
+    pa_dates = pa.array([date(2024, 1, 5), None], pa.date32())
+    pq.write_table(pa.table({"customer_id": ["A", "B"], "opened_date": pa.array([date(2024, 1, 5), date(2024, 1, 6)]),
+                             "resolved_date": pa_dates}), tmp_path / "k.parquet")
+    t = read(tmp_path, "complaints", "{path: k.parquet}")
+    assert t.df["opened_date"].tolist() == [pd.Timestamp("2024-01-05"), pd.Timestamp("2024-01-06")]
+    assert t.df["resolved_date"].iloc[0] == pd.Timestamp("2024-01-05") and pd.isna(t.df["resolved_date"].iloc[1])
+    pq.write_table(pa.table({"customer_id": ["A", "B"], "order_date": pa.array(
+        [datetime(2024, 1, 5, 13, 45), datetime(2250, 1, 1)], pa.timestamp("us")), "amount": [1.0, float("nan")]}),
+        tmp_path / "p.parquet")
+    # the time of day is cut off; a year beyond 2199 and a missing amount are bad rows, as in a CSV file
+    t = read(tmp_path, "purchases", "{path: p.parquet}", top="on_bad_rows: skip\n")
+    assert t.df["order_date"].tolist() == [pd.Timestamp("2024-01-05")]
+    assert t.bad[["line", "column", "reason"]].values.tolist() == [
+        [2, "amount", "missing"], [2, "order_date", "implausible date (before 1900 or after 2199)"]]
+
+
+def test_parquet_ids_written_as_category_are_text_in_every_table(tmp_path):
+    frames = {
+        "customers": pd.DataFrame({"customer_id": ["A", "B"], "segment": ["retail", "pro"]}),
+        "purchases": pd.DataFrame({"customer_id": ["A", "B", "A"], "order_id": ["o1", "o2", "o3"],
+                                   "product_id": ["x", "y", "x"], "order_date": ["2024-01-05"] * 3, "amount": [1.0] * 3}),
+        "complaints": pd.DataFrame({"customer_id": ["A", "B"], "complaint_id": ["k1", "k2"],
+                                    "opened_date": ["2024-01-05"] * 2, "category": ["late", "broken"]}),
+        "responses": pd.DataFrame({"customer_id": ["A", "B"], "nps_score": [9, 3]}),
+    }
+    for table, df in frames.items():
+        text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+        df.astype({c: "category" for c in text}).to_parquet(tmp_path / f"{table}.parquet")
+        t = read(tmp_path, table, f"{{path: {table}.parquet}}")
+        for c in text:
+            if c.endswith("_date"):  # a date column written as category is read as its dates
+                assert t.df[c].tolist() == [pd.Timestamp("2024-01-05")] * len(df), (table, c)
+            else:
+                assert pd.api.types.is_string_dtype(t.df[c]) and t.df[c].tolist() == df[c].tolist(), (table, c)
+
+
+def test_parquet_whole_number_ids_are_text_without_a_decimal_point(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # pandas reads a whole-number column with a null as floats (17850.0): the ids are
+    # taken from the file's own integers instead; whole floats print without ".0" too
+    pq.write_table(pa.table({"customer_id": pa.array([17850, 42, None]), "x": [1, 2, 3]}), tmp_path / "c.parquet")
+    t = read(tmp_path, "customers", "{path: c.parquet}", top="on_bad_rows: skip\n")
+    assert t.df["customer_id"].tolist() == ["17850", "42"] and t.rejected_rows == 1
+    pq.write_table(pa.table({"customer_id": pa.array([17850.0, 42.0])}), tmp_path / "c.parquet")
+    assert read(tmp_path, "customers", "{path: c.parquet}").df["customer_id"].tolist() == ["17850", "42"]
+
+
+def test_category_parquet_gives_the_numbers_of_the_same_csv(cli):
+    # A buys on 5 January (10) and 5 March (5), B on 5 February (20): one order, one
+    # buyer a month, revenue 10, 20, 5; in March A is a returning buyer (share 1.0)
+    df = pd.DataFrame({"customer_id": ["A", "B", "A"], "order_id": ["o1", "o2", "o3"], "product_id": ["x", "y", "x"],
+                       "order_date": pd.to_datetime(["2024-01-05", "2024-02-05", "2024-03-05"]),
+                       "amount": [10.0, 20.0, 5.0]})
+    df.astype({"customer_id": "category", "order_id": "category", "product_id": "category"}).to_parquet(
+        cli.cwd / "p.parquet", index=False)
+    pd.DataFrame({"customer_id": ["A", "B"]}).astype("category").to_parquet(cli.cwd / "c.parquet", index=False)
+    write(cli.cwd, "retention.yaml", "inputs:\n  customers: {path: c.parquet}\n  purchases: {path: p.parquet}\n")
+    r = cli("purchases", "--from", "2024-01", "--to", "2024-03")
+    assert r.exit_code == 0, r.stderr
+    rows = cli.csv_rows(r)
+    assert [(x["orders"], x["buyers"], x["revenue"]) for x in rows] == [("1", "1", "10.0"), ("1", "1", "20.0"),
+                                                                      ("1", "1", "5.0")]
+    assert rows[2]["returning_buyer_share"] == "1.0"
+    # churn: February starts with A, ends with A and B (B new); March keeps both
+    r = cli("churn", "--from", "2024-02", "--to", "2024-03")
+    assert [(x["customers_start"], x["customers_end"], x["new_customers"], x["retained_customers"])
+            for x in cli.csv_rows(r)] == [("1", "2", "1", "1"), ("2", "2", "0", "2")]
+    r = cli("validate", "--strict")  # every purchase's customer is in the customers file
+    assert r.exit_code == 0, r.stderr
+    assert [x["customers"] for x in cli.csv_rows(r)] == ["2", "2"]
