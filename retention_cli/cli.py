@@ -765,5 +765,7 @@ def main() -> None:
         app()
     except Terminated as t:
         name = signal.Signals(t.signum).name
-        sys.stderr.write(f"retention: stopped by {name}; the previous output is unchanged\n")
+        # the output is the previous one, or (when the signal came as it was put in
+        # place) the complete new one: never a mixture, never a temporary left
+        sys.stderr.write(f"retention: stopped by {name}; nothing half-written is left\n")
         sys.exit(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP
