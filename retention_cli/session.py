@@ -20,6 +20,11 @@ from retention_cli.io.readers import Inputs, load_inputs
 from retention_cli.options import Options
 from retention_cli.periods import Period, PeriodRequest, resolve
 
+def _labels(labels: list[str]) -> str:
+    """A list of period labels for a message: all of them, or the first and last."""
+    return ", ".join(labels) if len(labels) <= 6 else f"{labels[0]} to {labels[-1]} ({len(labels):,})"
+
+
 # The purchases columns that make the orders of the customer-base model.
 ORDER_COLUMNS = frozenset({"customer_id", "order_id", "order_date", "amount"})
 
@@ -82,14 +87,53 @@ class Run:
         with progress(self.opts) as on_table:
             self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
                                       on_table=on_table, columns=columns)
+            self._last_elsewhere = None if self.as_of else self._latest_event_elsewhere(overrides, on_table)
         self.warnings.extend(self.inputs.warnings)
         return self.inputs
 
+    def _latest_event_elsewhere(self, overrides: dict[str, str | None], on_table) -> date | None:
+        """The latest event date of the configured tables this command does not
+        read (only their date columns), so that every command of one config agrees
+        on the data end (SPEC §2). A table that cannot be read here says so in a
+        warning; its bad rows are this command's business only through that."""
+        from retention_cli.errors import RetentionError
+        from retention_cli.io.readers import EVENT_DATES, TABLE_ORDER, read_table
+
+        latest = None
+        for name in TABLE_ORDER:
+            if name in self.inputs.tables:
+                continue
+            inp = self.cfg.input(name)
+            path = overrides.get(name)
+            if inp is None and not path:
+                continue
+            if path:
+                inp = inp.model_copy(update={"path": path}) if inp else None
+            if inp is None or (path or inp.path) == "-":
+                continue  # standard input is read once, by the table that uses it
+            on_table(name, writers.shown(path or inp.path))
+            try:
+                # a response is a row with a score: the scores come too, to tell rows from blanks
+                wanted = set(EVENT_DATES[name]) | ({"nps_score", "csat_score"} if name == "responses" else set())
+                t = read_table(name, inp, self.cfg, path=path, policy="skip", columns=frozenset(wanted))
+            except RetentionError as e:
+                self.warnings.append(f"the data end leaves out the {name} ({e.message})")
+                continue
+            for col in EVENT_DATES[name]:
+                if col in t.df and t.df[col].notna().any():
+                    d = t.df[col].max().date()
+                    latest = d if latest is None or d > latest else latest
+        return latest
+
     def data_end(self) -> date:
-        """The day after the latest event, or ``as_of`` when set (SPEC §2)."""
+        """The day after the latest event of all the configured inputs, whatever
+        the command reads, or ``as_of`` when set (SPEC §2)."""
         if self.as_of:
             return self.as_of
         last = self.inputs.data_last if self.inputs else None
+        other = getattr(self, "_last_elsewhere", None)
+        if other is not None and (last is None or other > last):
+            last = other
         return (last + timedelta(days=1)) if last else self.today
 
     def periods(self) -> list[Period]:
@@ -101,14 +145,63 @@ class Run:
                             freq_explicit=self.opts.freq is not None)
         anchor = self.as_of or self.today
         periods = resolve(req, anchor, start, end)
-        incomplete = [p.label for p in periods if not p.complete(end)]
+        incomplete = [p.label for p in periods if not p.complete(end) and p.start < end]
         if incomplete:
             self.warnings.append(
-                f"period{'s' if len(incomplete) > 1 else ''} "
-                f"{', '.join(incomplete) if len(incomplete) <= 6 else f'{incomplete[0]} to {incomplete[-1]} ({len(incomplete):,})'} "
+                f"period{'s' if len(incomplete) > 1 else ''} {_labels(incomplete)} "
                 f"end{'' if len(incomplete) > 1 else 's'} after the data end ({end}): incomplete, flagged complete=false"
             )
+        empty = [p.label for p in periods if p.start >= end]
+        if empty:
+            self.warnings.append(
+                f"period{'s' if len(empty) > 1 else ''} {_labels(empty)} start{'' if len(empty) > 1 else 's'} on or "
+                f"after the data end: the data ends on {end - timedelta(days=1)}, so "
+                f"{'their' if len(empty) > 1 else 'its'} KPIs are null")
         return periods
+
+    def blank_after_end(self, df):
+        """SPEC §2: a period that starts on or after the data end has no data: its
+        KPIs are null, never zeros or extrapolations. Rows are found by their
+        ``period`` label (in a cohort table, by cohort + offset); labels, segments
+        and ``complete`` stay as they are."""
+        import numpy as np
+        import pandas as pd
+
+        from retention_cli.periods import parse_label
+
+        if df is None or not len(df) or not self.inputs:
+            return df
+        end = self.data_end()
+
+        def starts_after(label, offset=0) -> bool:
+            try:
+                p = parse_label(str(label), end)
+            except Exception:  # "all", or not a label: a row of another kind
+                return False
+            return (p.shift(offset) if offset else p).start >= end
+
+        if "cohort" in df and "offset" in df:
+            pairs = pd.MultiIndex.from_arrays([df["cohort"], df["offset"]])
+            known = {k: starts_after(*k) for k in pairs.unique()}
+            after = np.fromiter((known[k] for k in pairs), dtype=bool, count=len(df))
+        elif "period" in df:
+            known = {k: starts_after(k) for k in df["period"].unique()}
+            after = df["period"].map(known).to_numpy(dtype=bool)
+        else:
+            return df
+        if not after.any():
+            return df
+        out = df.copy()
+        keep = {"period", "cohort", "offset", "cohort_size", "complete", *self.by}
+        for c in out.columns:
+            if c in keep or not pd.api.types.is_numeric_dtype(out[c]):
+                continue
+            if pd.api.types.is_bool_dtype(out[c]):
+                out[c] = out[c].astype("boolean")
+            elif pd.api.types.is_integer_dtype(out[c]):
+                out[c] = out[c].astype("Int64")
+            out.loc[after, c] = None
+        return out
 
     def base(self):
         """The customer universe and its facts (model/), built once per run."""
