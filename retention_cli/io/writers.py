@@ -303,7 +303,47 @@ def transpose_for_terminal(df: pd.DataFrame, key: str, percent: Iterable[str] = 
 
 # --- emitting ---------------------------------------------------------------------
 
+def tidy_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Counts as whole numbers and money to the cent, as the data output writes them
+    (rates and every other number as computed). A table of several KPIs in one column
+    (``kpi``, ``value``, …) is tidied row by row, by its KPI."""
+    from retention_cli.kpis.kinds import kind
+
+    out = df
+    for c in df.columns:
+        s = df[c]
+        if not pd.api.types.is_float_dtype(s):
+            continue
+        k = kind(c)
+        if k == "count" and bool((s.dropna() % 1 == 0).all()):
+            out = out if out is not df else df.copy()
+            out[c] = s.astype("Int64")
+        elif k == "money":
+            out = out if out is not df else df.copy()
+            out[c] = s.round(2) + 0.0  # + 0.0: no "-0.0"
+    if "kpi" in df.columns and len(df):
+        kinds = [kind(k) for k in df["kpi"]]
+        if "count" in kinds or "money" in kinds:
+            out = out if out is not df else df.copy()
+            for c in df.columns:
+                if not pd.api.types.is_float_dtype(df[c]):
+                    continue
+                values = []
+                for k, v in zip(kinds, df[c].tolist()):
+                    if v is None or v != v:
+                        values.append(None)
+                    elif k == "count" and float(v).is_integer():
+                        values.append(int(v))
+                    elif k == "money":
+                        values.append(round(v, 2) + 0.0)
+                    else:
+                        values.append(v)
+                out[c] = pd.Series(values, index=df.index, dtype=object)
+    return out
+
+
 def render(df: pd.DataFrame, fmt: str, meta: dict[str, Any]) -> bytes:
+    df = tidy_numbers(df)
     if fmt == "csv":
         return to_csv(df)
     if fmt == "json":

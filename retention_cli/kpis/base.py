@@ -46,6 +46,9 @@ def wilson(p: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np
         low, high = centre - half, centre + half
     # Not a proportion (the `average` denominator can exceed 1): no interval.
     bad = (n <= 0) | np.isnan(p) | (p < 0) | (p > 1)
+    # at p = 0 (or 1) the bound is 0 (or 1) exactly; the arithmetic leaves 4e-19
+    low[p == 0] = 0.0
+    high[p == 1] = 1.0
     low[bad] = np.nan
     high[bad] = np.nan
     return np.clip(low, 0, 1), np.clip(high, 0, 1)

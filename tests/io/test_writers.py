@@ -126,3 +126,40 @@ def test_percent_cells_in_tables():
     assert writers.format_cell(np.nan, "churn_rate", {"churn_rate"}) == "–"
     assert writers.format_cell(1234.0, "orders", set()) == "1,234"
     assert writers.format_cell(1234.0, "revenue", set()) == "1,234.00"  # money: always two decimals
+
+
+def test_counts_whole_money_to_the_cent_rates_as_computed():
+    df = pd.DataFrame({
+        "period": ["2025-11", "2025-12"],
+        "customers_end": [1116.0, np.nan],          # a count that reached the writer as a float
+        "revenue": [50398.729999999974, -0.001],    # a sum of amounts; -0.001 rounds to 0, not -0
+        "net_revenue_retention": [0.3622603392114544, 1.0],  # a rate: as computed, 1 stays 1.0
+        "nps": [22.5, 40.0],                         # a score: as computed
+    })
+    assert writers.render(df, "csv", {}).decode().splitlines() == [
+        "period,customers_end,revenue,net_revenue_retention,nps",
+        "2025-11,1116,50398.73,0.3622603392114544,22.5",
+        "2025-12,,0.0,1.0,40.0",
+    ]
+    rows = json.loads(writers.render(df, "json", {}))["rows"]
+    assert rows[0]["customers_end"] == 1116 and isinstance(rows[0]["customers_end"], int)
+    assert rows[1]["customers_end"] is None and rows[0]["revenue"] == 50398.73
+
+
+def test_a_table_of_several_kpis_is_tidied_row_by_row():
+    df = pd.DataFrame({"kpi": ["customers_end", "revenue", "churn_rate"],
+                       "value": [1116.0, 47039.709999999, 0.05417814508723599],
+                       "change_vs_previous": [27.0, -3359.019999999975, -0.01006766496862993]})
+    assert writers.render(df, "csv", {}).decode().splitlines()[1:] == [
+        "customers_end,1116,27",
+        "revenue,47039.71,-3359.02",
+        "churn_rate,0.05417814508723599,-0.01006766496862993",
+    ]
+
+
+def test_wilson_bounds_are_exactly_0_and_1_at_the_ends():
+    from retention_cli.kpis.base import wilson
+
+    low, high = wilson(np.array([0.0, 1.0, 0.5]), np.array([40, 40, 40]))
+    assert low[0] == 0.0 and high[1] == 1.0  # not 4.3e-19 or 0.9999999999999999
+    assert 0 < low[2] < 0.5 < high[2] < 1
