@@ -222,6 +222,7 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
     """Data to stdout or --output in the chosen format; warnings to stderr."""
     from retention_cli.io import writers
 
+    df = run.blank_after_end(df)
     warn(run.opts, run.warnings)
     fmt = run.output_format()
     meta = meta if meta is not None else run.meta()
@@ -443,7 +444,9 @@ def summary_cmd(opts: Options) -> None:
                        top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin,
                        responses=responses.df if responses else None, complaints=complaints.df if complaints else None,
                        nps_count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days,
-                       wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value)
+                       wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value,
+                       churn_reason_map=cfg.churn_reasons.map,
+                       resolved_statuses=cfg.complaints.resolved_statuses)
     if run.output_format() == "table" and not opts.output:
         from retention_cli.io import writers
 
@@ -496,7 +499,8 @@ def complaints_cmd(
     opts: Options,
     reasons: Annotated[bool, typer.Option("--reasons", help="Instead: the lost customers of each period by churn reason (customers.churn_reason mapped through churn_reasons.map) beside the seed benchmark, and the share the company controls.")] = False,
 ) -> None:
-    from retention_cli.kpis.complaints import BENCHMARKS, COMPLAINT_RATIOS, REASON_BENCHMARK, churn_reasons, complaint_table
+    from retention_cli.kpis.complaints import (BENCHMARKS, COMPLAINT_RATIOS, REASON_BENCHMARK, churn_reasons,
+                                               complaint_notes, complaint_table)
     from retention_cli.session import Run
 
     run = Run(opts)
@@ -517,9 +521,13 @@ def complaints_cmd(
     base = run.base() if run.inputs.get("purchases") or cfg.churn.model == "contract" and run.inputs.get("customers") else None
     if base is None:
         run.warnings.append("no purchases: complaint_rate, complaints_per_100_orders and the return rates are left out")
-    df = complaint_table(run.inputs.get("complaints").df, periods, data_end=run.data_end(), base=base,
+    complaints = run.inputs.get("complaints").df
+    statuses = cfg.complaints.resolved_statuses
+    df = complaint_table(complaints, periods, data_end=run.data_end(), base=base,
                          model=cfg.churn.model, window=cfg.churn.inactivity_days, sla_days=cfg.complaints.sla_days,
-                         by=run.by)
+                         by=run.by, resolved_statuses=statuses)
+    run.warnings.extend(complaint_notes(complaints, data_end=run.data_end(), resolved_statuses=statuses,
+                                        purchases=base is not None))
     show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key=None if run.by else "period",
          meta=run.meta(benchmarks=BENCHMARKS, benchmark_source="seed 000 (SPEC §4.4, §4.5)"))
 
@@ -572,25 +580,27 @@ def wom_cmd(
         situations = [wom.Situation("what-if", complaints=complaints_n, unhappy=unhappy, clv=value,
                                     clv_source="--customer-value" if customer_value is not None else
                                     ("economics.customer_value" if value is not None else "none"))]
+        estimates = wom.wom_table(situations, a)  # no observed losses: nothing caps the defections
         meta_extra = {"mode": "what-if"}
     else:
         run.load(("complaints",), ("customers", "purchases"), orders_only=True)
         periods = run.periods()
-        base = run.base() if run.inputs.get("purchases") else None
-        clv_by_period = None
-        if base is not None and value is None:
-            from retention_cli.kpis.purchasing import purchase_kpis
-
-            pk = purchase_kpis(base, periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
-                               data_end=run.data_end(), denominator=cfg.churn.denominator,
-                               gross_margin=cfg.economics.gross_margin)
-            clv_by_period = dict(zip(pk["period"], pk.get("clv_simple", [None] * len(pk))))
-        situations, a = wom.from_data(run.inputs.get("complaints").df, periods, base=base, data_end=run.data_end(),
-                                      model=cfg.churn.model, window=cfg.churn.inactivity_days,
-                                      sla_days=cfg.complaints.sla_days, configured=merged,
-                                      clv_by_period=clv_by_period, customer_value=value)
+        # the customer base as the report builds it (contract model: from the customers alone)
+        base = run.base() if run.inputs.get("purchases") or (
+            cfg.churn.model == "contract" and run.inputs.get("customers")) else None
+        # the same computation as summary's and the report's revenue at risk
+        result = wom.wom_from_data(run.inputs.get("complaints").df, periods, base=base, data_end=run.data_end(),
+                                   model=cfg.churn.model, window=cfg.churn.inactivity_days,
+                                   sla_days=cfg.complaints.sla_days, configured=merged, customer_value=value,
+                                   gross_margin=cfg.economics.gross_margin, denominator=cfg.churn.denominator,
+                                   reason_map=cfg.churn_reasons.map,
+                                   resolved_statuses=cfg.complaints.resolved_statuses)
+        situations, a, estimates = result.situations, result.assumptions, result.table
+        run.warnings.extend(result.warnings)
         if base is None:
             run.warnings.append("no purchases: every assumption is the seeds' or the config's, and revenue needs economics.customer_value")
+        elif run.inputs.get("purchases") is None:
+            run.warnings.append("no purchases: the return rates are the seeds' or the config's, and revenue needs economics.customer_value")
         meta_extra = {"mode": "data"}
     table = wom.assumption_table(a)
     meta = run.meta(assumptions=table.to_dict("records"), note="estimates from general studies, not measurements of this business", **meta_extra)
@@ -607,7 +617,7 @@ def wom_cmd(
             return
         show(run, df, title="Sensitivity", meta=meta)
         return
-    df = wom.wom_table(situations, a)
+    df = estimates
     if run.output_format() == "table" and not opts.output:
         from retention_cli.io import writers
 
@@ -707,12 +717,12 @@ def clv_cmd(
     if use_holdout and end >= last_day:
         raise UsageError("--holdout needs a --calibration-end before the last day of the data")
     months = horizon_months or cfg.clv.horizon_months
-    try:
+    try:  # a degenerate fit is refused (65) with its reason, on one line
         result = clv.analyse(run.inputs.get("purchases").df, calibration_end=end, unit=unit, horizon_months=months,
                              annual_discount_rate=cfg.economics.annual_discount_rate,
                              gross_margin=cfg.economics.gross_margin, holdout_end=last_day if use_holdout else None)
-    except ValueError as e:
-        raise DataError(f"clv: {e}") from None
+    except DataError as e:
+        raise DataError(f"clv: {e.message}") from None
     run.warnings += result.warnings
     meta = run.meta(calibration_end=end, time_unit=unit, horizon_months=months,
                     bgnbd={"converged": result.bg.converged, "message": result.bg.message, "starts": result.bg.starts_tried},

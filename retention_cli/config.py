@@ -182,6 +182,33 @@ class NpsConfig(_Strict):
 
 class ComplaintsConfig(_Strict):
     sla_days: float = Field(2, ge=0)
+    # The status values that mean resolved (Zendesk: solved, closed), for a file
+    # without resolved_date; compared trimmed and case-insensitively.
+    resolved_statuses: list[str] | None = None
+
+    @field_validator("resolved_statuses", mode="before")
+    @classmethod
+    def _statuses_list(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise ValueError(f"a list of status values, such as [solved, closed] (not the text {v!r})")
+        if isinstance(v, list):
+            if any(isinstance(x, bool) for x in v):
+                raise ValueError('yes, no, true and false are read by YAML as true/false: quote a status such as "yes"')
+            # numeric status codes (Freshdesk: 4 resolved, 5 closed) are written as the file has them
+            return [str(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in v]
+        return v
+
+    @field_validator("resolved_statuses")
+    @classmethod
+    def _statuses(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if not v:
+            raise ValueError("an empty list: list the status values that mean resolved, or leave the key out")
+        for s in v:
+            if not s.strip():
+                raise ValueError("an empty status value: every value must name a status, such as solved")
+        return [s.strip() for s in v]
 
 
 REASON_CATEGORIES = ("died", "moved", "alternatives", "competition", "product", "treatment")
@@ -509,6 +536,27 @@ def _columns_problem(table: str, key: str) -> str | None:
     return msg
 
 
+def _shared_column_problems(table: str, columns: dict[str, str | int]) -> list[tuple[str, str]]:
+    """One header (or position) may feed several canonical names (SPEC §1), read
+    once for all of them: an id and text can share it; a date, a number, a score or
+    a flag only with names of the same kind (a column is not an id and a date)."""
+    from retention_cli.io.schemas import KIND_WORDS, SCHEMAS, compatible_kinds
+
+    kinds = {c.name: c.kind for c in SCHEMAS[table]}
+    first: dict[str | int, str] = {}
+    out = []
+    for key, target in columns.items():
+        if key not in kinds:
+            continue  # reported as not a column of the table
+        where = target.strip() if isinstance(target, str) else target
+        other = first.setdefault(where, key)
+        if other != key and not compatible_kinds(kinds[other], kinds[key]):
+            shown = f"column {target}" if isinstance(target, int) else f"'{where}'"
+            out.append((key, f"{shown} also feeds {other}: one column cannot be {KIND_WORDS[kinds[other]]} "
+                             f"and {KIND_WORDS[kinds[key]]}"))
+    return out
+
+
 def _semantic_problems(cfg: Config) -> list[tuple[tuple, str]]:
     """What the models accept one field at a time but cannot be meant, as
     (key path, problem)."""
@@ -520,6 +568,8 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple, str]]:
         for key in inp.columns:
             if msg := _columns_problem(table, key):
                 out.append((("inputs", table, "columns", key), msg))
+        for key, msg in _shared_column_problems(table, inp.columns):
+            out.append((("inputs", table, "columns", key), msg))
         for name in unset_variables(inp.path):
             out.append((("inputs", table, "path"), f"environment variable ${name} is not set"))
     for key in cfg.economics.acquisition_spend:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from retention_cli.errors import InputMissingError, UsageError
+from retention_cli.errors import DataError, InputMissingError, UsageError
 from retention_cli.io import html as H
 from retention_cli.io import writers
 from retention_cli.periods import Period, series
@@ -83,8 +84,15 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         raise InputMissingError("report: no section can be computed from the configured inputs (" + "; ".join(notes) + ")")
     run.load((), tuple(t for t in TABLES if t in configured))
     periods = run.periods()
-    run.horizon_warning(periods)
     data_end = run.data_end()
+    empty = [p.label for p in periods if p.start >= data_end]
+    if empty:
+        # SPEC §2: a cron job on a stale export must not publish a report of nulls
+        which = f"{empty[0]} starts" if len(empty) == 1 else f"{empty[0]} to {empty[-1]} start"
+        raise DataError(f"report: {which} on or after the data end: the data ends on "
+                        f"{data_end - timedelta(days=1)} (the latest event of the inputs); nothing was written. "
+                        "Is the export stale? Export again, or set --period")
+    run.horizon_warning(periods)
     trend = trend_window(periods)
     has = {t: run.inputs.get(t) is not None for t in TABLES}
     base = run.base() if (has["purchases"] or (model == "contract" and has["customers"])) else None
@@ -99,7 +107,9 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                            responses=responses.df if responses is not None and "answered_date" in responses.df else None,
                            complaints=complaints.df if complaints is not None else None, nps_count=cfg.nps.count,
                            csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days,
-                           wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value)
+                           wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value,
+                           churn_reason_map=cfg.churn_reasons.map,
+                           resolved_statuses=cfg.complaints.resolved_statuses)
         out.append(Section("summary", {"summary": df}, html=H.cards(df, RATIOS), headline=df))
 
     if "churn" in wanted:
@@ -159,27 +169,44 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         out.append(Section("satisfaction", files, html=H.charts_row(parts) + H.kpi_tables(df, by, SATISFACTION_RATIOS) + link_html))
 
     if "complaints" in wanted:
+        from retention_cli.kpis.complaints import complaint_notes
+
         complaints = run.inputs.get("complaints").df
+        statuses = cfg.complaints.resolved_statuses
         df = complaint_table(complaints, periods, data_end=data_end, base=base, model=model, window=window,
-                             sla_days=cfg.complaints.sla_days, by=by)
+                             sla_days=cfg.complaints.sla_days, by=by, resolved_statuses=statuses)
+        notes.extend(f"complaints: {n}" for n in complaint_notes(complaints, data_end=data_end,
+                                                                  resolved_statuses=statuses,
+                                                                  purchases=base is not None))
         files = {"complaints": df}
         t = complaint_table(complaints, trend, data_end=data_end, base=None, model=model, window=window,
-                            sla_days=cfg.complaints.sla_days)
-        parts = [H.figure(H.line_chart([p.label for p in trend],
-                                       {"resolved": t["resolved_share"].tolist(), "within SLA": t["sla_attainment"].tolist()},
-                                       percent=True, right={"median days": t["median_resolution_days"].tolist()}),
-                          "Complaint resolution, last 12 periods")]
+                            sla_days=cfg.complaints.sla_days, resolved_statuses=statuses)
+        # a line only for what the file can tell (a null KPI is no line at 0)
+        known = {name: t[kpi].tolist() for name, kpi in (("resolved", "resolved_share"), ("within SLA", "sla_attainment"))
+                 if t[kpi].notna().any()}
+        days = {"median days": t["median_resolution_days"].tolist()} if t["median_resolution_days"].notna().any() else None
+        parts = []
+        if known:
+            parts.append(H.figure(H.line_chart([p.label for p in trend], known, percent=True, right=days),
+                                  "Complaint resolution, last 12 periods"))
         if base is not None:
             from retention_cli.periods import Period as P
 
             pooled = complaint_table(complaints, [P(periods[0].start, periods[-1].end, "all")], data_end=data_end,
-                                     base=base, model=model, window=window, sla_days=cfg.complaints.sla_days).iloc[0]
-            names = ["resolved_fast", "resolved_slow", "unresolved", "no_complaint"]
-            ref = [0.95, 0.62, 0.09, None]
-            parts.append(H.figure(H.bar_chart(["resolved fast", "resolved late", "unresolved", "no complaint"],
-                                              [pooled[f"return_rate_{n}"] for n in names], reference=ref,
-                                              counts=[int(pooled[f"customers_{n}"]) for n in names]),
-                                  "Customers who buy again within the window, by complaint outcome"))
+                                     base=base, model=model, window=window, sla_days=cfg.complaints.sla_days,
+                                     resolved_statuses=statuses).iloc[0]
+            # the outcomes the file can tell (dated: fast and late; a status: resolved or
+            # not; nothing: none of them), then the customers who did not complain
+            bars = [(n, label, ref) for n, label, ref in (
+                ("resolved_fast", "resolved fast", 0.95), ("resolved_slow", "resolved late", 0.62),
+                ("resolved", "resolved", 0.62), ("unresolved", "unresolved", 0.09), ("no_complaint", "no complaint", None))
+                if f"customers_{n}" in pooled and not (n == "resolved" and "customers_resolved_fast" in pooled)]
+            if any(n != "no_complaint" for n, _, _ in bars):
+                parts.append(H.figure(H.bar_chart([label for _, label, _ in bars],
+                                                  [pooled[f"return_rate_{n}"] for n, _, _ in bars],
+                                                  reference=[ref for _, _, ref in bars],
+                                                  counts=[int(pooled[f"customers_{n}"]) for n, _, _ in bars]),
+                                      "Customers who buy again within the window, by complaint outcome"))
         extra = ""
         customers = run.inputs.get("customers")
         if base is not None and customers is not None and "churn_reason" in customers.df:
@@ -191,8 +218,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                            html=H.charts_row(parts) + H.kpi_tables(df, by, COMPLAINT_RATIOS) + extra))
 
     if "clv" in wanted:
-        from datetime import timedelta
-
+        from retention_cli.errors import DataError as ClvRefused
         from retention_cli.kpis import clv
 
         last_day = data_end - timedelta(days=1)
@@ -203,8 +229,8 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                                  horizon_months=cfg.clv.horizon_months,
                                  annual_discount_rate=cfg.economics.annual_discount_rate,
                                  gross_margin=cfg.economics.gross_margin, holdout_end=holdout_end)
-        except ValueError as e:
-            notes.append(f"section clv left out: {e}")
+        except ClvRefused as e:  # a degenerate fit: the other sections stand, this one says why not
+            notes.append(f"section clv left out: {e.message}")
         else:
             run.warnings.extend(result.warnings)
             files = {"clv": result.summary, "clv_customers": result.customers}
@@ -228,26 +254,30 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                                html=H.charts_row(parts) + H.table(shown) + hold))
 
     if "wom" in wanted:
-        complaints = run.inputs.get("complaints").df
-        clv_by_period = None
-        value = cfg.economics.customer_value
-        if base is not None and base.orders is not None and value is None:
-            pk = purchase_kpis(base, periods, model=model, window=window, data_end=data_end,
-                               denominator=cfg.churn.denominator, gross_margin=cfg.economics.gross_margin)
-            clv_by_period = dict(zip(pk["period"], pk["clv_simple"])) if "clv_simple" in pk else None
-        situations, a = wom.from_data(complaints, periods, base=base, data_end=data_end, model=model, window=window,
-                                      sla_days=cfg.complaints.sla_days, configured=cfg.wom.model_dump(),
-                                      clv_by_period=clv_by_period, customer_value=value)
-        df = wom.wom_table(situations, a)
-        assumptions = wom.assumption_table(a)
+        # the same computation as the `wom` command and the summary's revenue at risk
+        result = wom.wom_from_data(run.inputs.get("complaints").df, periods, base=base, data_end=data_end,
+                                   model=model, window=window, sla_days=cfg.complaints.sla_days,
+                                   configured=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value,
+                                   gross_margin=cfg.economics.gross_margin, denominator=cfg.churn.denominator,
+                                   reason_map=cfg.churn_reasons.map,
+                                   resolved_statuses=cfg.complaints.resolved_statuses)
+        run.warnings.extend(result.warnings)
+        df = result.table
+        assumptions = wom.assumption_table(result.assumptions)
+        last_row = df.iloc[-1]
         view = pd.DataFrame({"estimate": [o.replace("_", " ") for o in wom.OUTPUTS],
-                             "central": [df.iloc[-1][o] for o in wom.OUTPUTS],
-                             "low": [df.iloc[-1][f"{o}_low"] for o in wom.OUTPUTS],
-                             "high": [df.iloc[-1][f"{o}_high"] for o in wom.OUTPUTS]})
+                             "central": [last_row[o] for o in wom.OUTPUTS],
+                             "low": [last_row[f"{o}_low"] for o in wom.OUTPUTS],
+                             "high": [last_row[f"{o}_high"] for o in wom.OUTPUTS]})
+        cap = ""
+        if last_row["capped_by_observed_losses"]:
+            cap = (f'<p class="note">Expected defections capped at the {int(last_row["lost_customers"]):,} customers '
+                   f'lost × the dissatisfaction share ({last_row["defection_cap"]:,.1f}): the assumptions implied more '
+                   "than the data shows.</p>")
         out.append(Section("wom", {"wom": df, "wom_assumptions": assumptions},
                            meta={"assumptions": assumptions.to_dict("records")},
-                           html=f"<p>Estimate for {H.esc(df.iloc[-1]['period'])}: what the complaints seen imply "
-                                "about the customers not seen.</p>" + H.table(view)
+                           html=f"<p>Estimate for {H.esc(last_row['period'])}: what the complaints seen imply "
+                                "about the customers not seen.</p>" + H.table(view) + cap
                                 + "<h3>Assumptions</h3>" + H.table(assumptions)
                                 + '<p class="note">Estimates from general studies (the seeds), not measurements of '
                                   "this business.</p>"))

@@ -113,8 +113,10 @@ class Run:
                 continue  # standard input is read once, by the table that uses it
             on_table(name, writers.shown(path or inp.path))
             try:
-                # a response is a row with a score: the scores come too, to tell rows from blanks
-                wanted = set(EVENT_DATES[name]) | ({"nps_score", "csat_score"} if name == "responses" else set())
+                # a response is a row with a score, and a churn date is checked against
+                # its signup: those come too
+                wanted = set(EVENT_DATES[name]) | {"responses": {"nps_score", "csat_score"},
+                                                   "customers": {"churn_date"}}.get(name, set())
                 t = read_table(name, inp, self.cfg, path=path, policy="skip", columns=frozenset(wanted))
             except RetentionError as e:
                 self.warnings.append(f"the data end leaves out the {name} ({e.message})")

@@ -29,7 +29,7 @@ class TableCheck:
     date_from: Any = None
     date_to: Any = None
     orphan_rows: int = 0
-    mapping: dict[str, str] = field(default_factory=dict)   # file header -> canonical
+    mapping: dict[str, str] = field(default_factory=dict)   # file header -> canonical name(s), ', '-joined
     attributes: list[str] = field(default_factory=list)
     bad_by_reason: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -55,7 +55,9 @@ def _check_one(name: str, inp: InputConfig, cfg: Config, path: str | None) -> tu
         return chk, None
     chk.file = t.display
     chk.rows = t.rows_read
-    chk.mapping = {h: c for c, h in t.mapping.items()}
+    # one header may feed several canonical names: all of them are shown
+    for c, h in t.mapping.items():
+        chk.mapping[h] = f"{chk.mapping[h]}, {c}" if h in chk.mapping else c
     chk.attributes = list(t.extras)
     if "customer_id" in t.df:
         chk.customers = int(t.df["customer_id"].nunique())

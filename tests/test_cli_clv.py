@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import ROOT, write
 
 CDNOW = ROOT.parent / "shared" / "data" / "cdnow"
-pytestmark = pytest.mark.skipif(not CDNOW.is_dir(), reason="the shared CDNOW data is not beside the project")
+needs_cdnow = pytest.mark.skipif(not CDNOW.is_dir(), reason="the shared CDNOW data is not beside the project")
 
 
 def config(cli):
@@ -18,6 +18,7 @@ def config(cli):
           "    columns: {customer_id: 2, order_date: 3, quantity: 4, amount: 5}\n")
 
 
+@needs_cdnow
 def test_clv_json_and_customers_out(cli):
     config(cli)
     r = cli("clv", "--calibration-end", "1997-09-30", "--format", "json", "--customers-out", "c.csv")
@@ -36,6 +37,7 @@ def test_clv_json_and_customers_out(cli):
     assert float(row1516[4]) == pytest.approx(0.9689, abs=0.0005)
 
 
+@needs_cdnow
 def test_clv_holdout_needs_an_earlier_calibration_end(cli):
     config(cli)
     r = cli("clv", "--holdout")
@@ -43,3 +45,54 @@ def test_clv_holdout_needs_an_earlier_calibration_end(cli):
     ok = cli("clv", "--holdout", "--calibration-end", "1997-09-30", "--format", "json")
     assert ok.exit_code == 0 and ok.stderr == ""
     assert json.loads(ok.stdout)["meta"]["holdout"][0]["frequency"] == "0"
+
+
+# Three customers: one bought twice, one once, one three times (two repeat buyers)
+THREE = ("customer_id,order_date,amount\n1,2024-01-01,10\n1,2024-02-01,20\n2,2024-01-05,15\n"
+         "3,2024-03-01,30\n3,2024-03-20,5\n3,2024-05-01,7\n")
+TOO_FEW = ("retention: error: clv: BG/NBD: too few customers to fit: 3 customers, 2 of them repeat buyers (a "
+           "purchase on a second day); the model needs at least 40 customers and 20 repeat buyers to tell buying "
+           "from leaving\n")
+
+
+@pytest.mark.parametrize("quiet", [[], ["-q"]])
+def test_a_degenerate_fit_exits_65_with_one_line(cli, quiet):
+    # formerly: exit 0, a = 4.9e22, a positive log-likelihood and 16 lines of numpy warnings
+    write(cli.cwd, "p.csv", THREE)
+    r = cli("clv", "--purchases", "p.csv", "--format", "csv", *quiet)
+    assert r.exit_code == 65
+    assert r.stdout == "" and r.stderr == TOO_FEW
+
+
+def test_a_degenerate_clv_section_is_left_out_of_the_report_with_a_note(cli):
+    write(cli.cwd, "p.csv", THREE)
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\nreport:\n  period: 2024-02\n"
+          "  sections: [churn, clv]\n  formats: [csv, json]\n  output_dir: out\n")
+    r = cli("report")
+    assert r.exit_code == 0, r.stderr
+    note = "section clv left out: BG/NBD: too few customers to fit: 3 customers, 2 of them repeat buyers"
+    assert note in r.stderr and "RuntimeWarning" not in r.stderr
+    names = sorted(p.name for p in (cli.cwd / "out").iterdir())
+    assert "churn.csv" in names and not any(n.startswith("clv") for n in names)
+    meta = json.loads((cli.cwd / "out" / "meta.json").read_text())["meta"]
+    assert meta["sections"] == ["churn"] and any(n.startswith(note) for n in meta["notes"])
+
+
+@needs_cdnow
+def test_the_models_warnings_are_the_tools_own_and_quiet_silences_them(cli):
+    # CDNOW with each customer's amounts multiplied by his number of purchase days: spend
+    # now grows with frequency (r = 0.63), against the Gamma-Gamma assumption
+    rows = [line.split() for line in (CDNOW / "CDNOW_sample.txt").read_text().splitlines()]
+    days: dict[str, set[str]] = {}
+    for _, cust, day, _, _ in rows:
+        days.setdefault(cust, set()).add(day)
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\n" + "".join(
+        f"{cust},{day[:4]}-{day[4:6]}-{day[6:]},{float(amount) * len(days[cust]):.2f}\n"
+        for _, cust, day, _, amount in rows))
+    args = ("clv", "--purchases", "p.csv", "--calibration-end", "1997-09-30", "--format", "csv")
+    r = cli(*args)
+    assert r.exit_code == 0
+    assert r.stderr == ("retention: warning: frequency and spend are correlated (r = 0.63): the Gamma-Gamma model "
+                        "assumes they are independent; its spend estimates may be biased\n")
+    quiet = cli(*args, "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == r.stdout

@@ -12,6 +12,17 @@ def test_what_if_prints_96_and_1440(cli):
     assert "negative_reach" in r.stdout and "configured" in r.stdout and "seed 000" in r.stdout
 
 
+def test_what_if_has_no_observed_losses_so_no_cap(cli):
+    # SPEC §4.5's worked example: 100 unhappy, 4 % complain: 96 silent, all leave (rate 1),
+    # each tells 15: 1,440 prospects. No purchases: no lost customers to cap the 96 with.
+    r = cli("wom", "--unhappy", "100", "--negative-reach", "15", "--silent-defection-rate", "1", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    row = cli.json(r)["rows"][0]
+    assert row["expected_silent_defections"] == 96 and row["prospects_lost"] == 1440
+    assert row["lost_customers"] is None and row["defection_cap"] is None
+    assert row["capped_by_observed_losses"] is False and "capped" not in r.stderr
+
+
 def test_what_if_json_has_assumptions_and_revenue(cli):
     r = cli("wom", "--complaints", "40", "--customer-value", "1200", "--format", "json")
     assert r.exit_code == 0, r.stderr

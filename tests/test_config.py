@@ -114,6 +114,36 @@ def test_customers_attributes_come_from_headers_not_from_columns():
     assert cfg.inputs.customers.columns == {"customer_id": "Client", "churn_reason": "Motif"}
 
 
+def test_one_header_may_feed_several_names_of_one_kind():
+    cfg = parse_config('inputs:\n  complaints:\n    path: k.csv\n    columns:\n      customer_id: "Complaint ID"\n'
+                       '      complaint_id: "Complaint ID"\n      category: "Complaint ID"\n', CFG)  # ids and text
+    assert cfg.inputs.complaints.columns == {"customer_id": "Complaint ID", "complaint_id": "Complaint ID",
+                                             "category": "Complaint ID"}
+    parse_config("inputs:\n  customers: {path: c.csv, columns: {signup_date: D, first_contact_date: D}}\n", CFG)
+    # a column is not an id and a number; by position as by name
+    assert problem("inputs:\n  purchases:\n    path: p.txt\n    header: false\n"
+                   "    columns: {customer_id: 1, order_date: 2, amount: 1}\n") == (
+        "retention.yaml:5: inputs.purchases.columns.amount: column 1 also feeds customer_id: "
+        "one column cannot be an id and a number")
+
+
+def test_resolved_statuses():
+    assert parse_config("", CFG).complaints.resolved_statuses is None
+    cfg = parse_config('complaints:\n  resolved_statuses: [" Solved ", closed, 4]\n', CFG)
+    assert cfg.complaints.resolved_statuses == ["Solved", "closed", "4"]  # trimmed; codes as the file writes them
+    assert problem("complaints:\n  resolved_statuses: solved\n") == (
+        "retention.yaml:2: complaints.resolved_statuses: a list of status values, such as [solved, closed] "
+        "(not the text 'solved')")
+    assert problem("complaints:\n  resolved_statuses: []\n") == (
+        "retention.yaml:2: complaints.resolved_statuses: an empty list: list the status values that mean resolved, "
+        "or leave the key out")
+    assert problem('complaints:\n  sla_days: 2\n  resolved_statuses: [solved, " "]\n').startswith(
+        "retention.yaml:3: complaints.resolved_statuses: an empty status value")
+    assert problem("complaints:\n  resolved_statuses: [solved, yes]\n").startswith(
+        "retention.yaml:2: complaints.resolved_statuses: yes, no, true and false are read by YAML as true/false")
+    assert "did you mean 'resolved_statuses'" in problem("complaints:\n  resolved_status: [solved]\n")
+
+
 def test_every_bad_column_key_is_listed_in_line_order():
     with pytest.raises(ConfigError) as e:
         parse_config("inputs:\n  purchases: {path: p.csv, columns: {amout: A}}\n"

@@ -96,3 +96,22 @@ def test_a_bad_row_of_a_table_the_command_does_not_use_does_not_stop_it(cli):
     # the bad row is left out for the data end (complaints are not this command's
     # data): the data end is the purchases' 2024-03-06
     assert cli.json(r)["meta"]["data_end"] == "2024-03-06"
+
+
+def test_every_command_agrees_with_all_four_tables_configured(cli):
+    """Each command reads the dates of the tables it does not use, with the checks
+    that need them (a churn date against its signup): the same data end everywhere.
+    The latest event is Z's signup on 2024-05-02: data end 2024-05-03."""
+    setup(cli)
+    write(cli.cwd, "c.csv", "customer_id,signup_date,churn_date\nA,2024-01-01,\nB,2024-01-15,2024-06-30\n"
+                            "Z,2024-05-02,\n")
+    write(cli.cwd, "r.csv", "customer_id,answered_date,nps_score\nA,2024-03-01,9\nB,2024-03-02,3\n")
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\n  complaints: {path: k.csv}\n"
+                                     "  customers: {path: c.csv}\n  responses: {path: r.csv}\n")
+    ends = {}
+    for command in ("churn", "purchases", "cohorts", "summary", "satisfaction", "complaints", "wom",
+                    "suggest-window"):
+        r = cli(command, "-f", "json", "-q")
+        assert r.exit_code == 0, (command, r.stderr)
+        ends[command] = cli.json(r)["meta"]["data_end"]
+    assert set(ends.values()) == {"2024-05-03"}, ends

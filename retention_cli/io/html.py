@@ -41,6 +41,11 @@ table.heat td { border: 1px solid #fff; text-align: center; min-width: 2.4rem; }
 """
 
 
+
+def _floats(values) -> np.ndarray:
+    """Chart values as floats, a missing one (None, NaN, pandas' NA) as NaN: a gap."""
+    return np.array([np.nan if v is None or v is pd.NA or v != v else float(v) for v in values], dtype=float)
+
 def esc(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
@@ -79,9 +84,9 @@ def line_chart(labels: list[str], series: dict[str, list[float]], *, percent: bo
     x = np.arange(len(labels))
     colours = ["#2364aa", "#b3261e", "#1e7b34", "#8a5a00"]
     for i, (name, values) in enumerate(series.items()):
-        ax.plot(x, np.asarray(values, dtype=float), marker="o", ms=3, lw=1.6, color=colours[i % 4], label=name)
+        ax.plot(x, _floats(values), marker="o", ms=3, lw=1.6, color=colours[i % 4], label=name)
     if band is not None:
-        ax.fill_between(x, np.asarray(band[0], dtype=float), np.asarray(band[1], dtype=float),
+        ax.fill_between(x, _floats(band[0]), _floats(band[1]),
                         color=colours[0], alpha=.15, lw=0, label="95 % margin")
     if percent:
         ax.yaxis.set_major_formatter(_pct())
@@ -89,7 +94,7 @@ def line_chart(labels: list[str], series: dict[str, list[float]], *, percent: bo
     if right:
         ax2 = ax.twinx()
         for j, (name, values) in enumerate(right.items()):
-            ax2.plot(x, np.asarray(values, dtype=float), marker="s", ms=3, lw=1.2, ls="--",
+            ax2.plot(x, _floats(values), marker="s", ms=3, lw=1.2, ls="--",
                      color=colours[(len(series) + j) % 4], label=name)
         if right_percent:
             ax2.yaxis.set_major_formatter(_pct())
@@ -106,10 +111,10 @@ def bar_chart(labels: list[str], values: list[float], *, percent: bool = True,
               reference: list[float | None] | None = None, counts: list[int] | None = None) -> str:
     fig, ax = _figure()
     x = np.arange(len(labels))
-    v = np.asarray(values, dtype=float)
+    v = _floats(values)
     ax.bar(x, np.nan_to_num(v), color="#2364aa", width=.6, label="observed")
     if reference is not None:
-        ref = np.asarray([np.nan if r is None else r for r in reference], dtype=float)
+        ref = _floats(reference)
         ax.scatter(x, ref, marker="_", s=600, color="#b3261e", zorder=3, label="seed benchmark")
     if counts is not None:
         for xi, vi, n in zip(x, v, counts):

@@ -32,7 +32,8 @@ import pandas as pd
 from retention_cli.config import Config, InputConfig
 from retention_cli.errors import DataError, InputMissingError, UsageError
 from retention_cli.io.writers import shown
-from retention_cli.io.schemas import FALSE_WORDS, NPS_RANGE, SCHEMAS, TRUE_WORDS, normalise_header
+from retention_cli.io.schemas import (FALSE_WORDS, KIND_WORDS, NPS_RANGE, SCHEMAS, TRUE_WORDS, compatible_kinds,
+                                      normalise_header)
 
 MAX_LISTED = 20  # bad rows printed with on_bad_rows: error
 SNIFF_CANDIDATES = (",", ";", "\t", "|")
@@ -429,15 +430,23 @@ def _closest(name: str, headers: list[str]) -> str:
 def resolve_mapping(
     table: str, inp: InputConfig, headers: list[str], display: str, extra: tuple[str, ...] = ()
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Canonical name -> 0-based column position, and extra column -> position."""
+    """Canonical name -> 0-based column position, and extra column -> position.
+
+    One column may feed several canonical names when the config maps it to each
+    (an export without customer ids: customer_id and complaint_id both from
+    "Complaint ID"); it is read once. Matching by name never takes a column the
+    config mapped. Names of kinds one column cannot hold at once (an id and a date)
+    are refused."""
     shown = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
     taken: dict[int, str] = {}
     found: dict[str, int] = {}
+    kinds = {c.name: c.kind for c in SCHEMAS[table]}
 
     def take(canon: str, pos: int) -> None:
-        if pos in taken:
-            raise DataError(f"{display}: column '{headers[pos]}' is mapped to both {taken[pos]} and {canon}")
-        taken[pos] = canon
+        if pos in taken and not compatible_kinds(kinds[taken[pos]], kinds[canon]):
+            raise DataError(f"{display}: column '{headers[pos]}' is mapped to both {taken[pos]} and {canon}: "
+                            f"one column cannot be {KIND_WORDS[kinds[taken[pos]]]} and {KIND_WORDS[kinds[canon]]}")
+        taken.setdefault(pos, canon)
         found[canon] = pos
 
     for canon, target in inp.columns.items():
@@ -977,19 +986,32 @@ def typed_plan(table: str, found: dict[str, int], inp: InputConfig, fmt: str) ->
     if fmt != "csv" or inp.na_values:
         return {}
     kinds = {c.name: c.kind for c in SCHEMAS[table]}
-    plan = {}
+    wants: dict[int, list] = {}
     for name, pos in found.items():
         kind = kinds[name]
+        typ = None
         if kind == "date" and not inp.date_format and not inp.dayfirst:
-            plan[pos] = pa.timestamp("s")
+            typ = pa.timestamp("s")
         elif kind == "number" and inp.thousands is None:
-            plan[pos] = pa.float64()
+            typ = pa.float64()
         elif kind == "id" and table == "purchases" and name != "order_id":
             # customer and product ids repeat: a dictionary is small. Order ids are
             # mostly distinct (per-block dictionaries would be as large as the column
             # and merging them costs more memory than one hash in the model)
-            plan[pos] = pa.dictionary(pa.int32(), pa.string())
-    return plan
+            typ = pa.dictionary(pa.int32(), pa.string())
+        wants.setdefault(pos, []).append(typ)
+    # a column feeding several names is typed only when they all want the same type
+    return {pos: ts[0] for pos, ts in wants.items() if ts[0] is not None and all(t == ts[0] for t in ts)}
+
+
+def position_kinds(table: str, found: dict[str, int]) -> dict[int, str]:
+    """The kind each column is read as (Parquet): a column feeding an id and a
+    text name is read as an id (text, '' for none), which serves both."""
+    kinds = {c.name: c.kind for c in SCHEMAS[table]}
+    out: dict[int, str] = {}
+    for name, pos in found.items():
+        out[pos] = "id" if "id" in (kinds[name], out.get(pos)) else kinds[name]
+    return out
 
 
 def _typed_values(col) -> pd.Series | None:
@@ -1124,8 +1146,7 @@ def read_table(
         use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
         found = {c: p for c, p in found.items() if c in use}
     extras = {k: v for k, v in extras.items() if v not in found.values()}
-    kinds = {c.name: c.kind for c in SCHEMAS[table]}
-    plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else {p: kinds[c] for c, p in found.items()}
+    plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
     cells = source.read(sorted(set(found.values()) | set(extras.values())), plan)
 
     # Rows with no value in any column read (Excel's trailing ",,,") are not

@@ -29,6 +29,18 @@ _KINDS = {
     "churn_reason": "text", "status": "text", "category": "text", "channel": "text",
 }
 
+# One column may feed several canonical names (column mapping), when one reading of
+# it serves them all: ids and text are both text; a date, a number, a score or a
+# yes/no flag only goes with names of its own kind.
+KIND_WORDS = {"id": "an id", "text": "text", "date": "a date", "number": "a number", "score": "a score",
+              "bool": "a yes/no flag"}
+_TEXTUAL = frozenset({"id", "text"})
+
+
+def compatible_kinds(a: str, b: str) -> bool:
+    return a == b or {a, b} <= _TEXTUAL
+
+
 SCHEMAS: dict[str, tuple[Column, ...]] = {
     table: tuple(Column(c, _KINDS[c], c in REQUIRED[table]) for c in cols)
     for table, cols in CANONICAL.items()

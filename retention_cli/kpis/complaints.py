@@ -4,6 +4,7 @@ return rate of complainers by outcome, and the reasons lost customers give.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -18,17 +19,130 @@ from retention_cli.periods import Period, bounds_days
 COMPLAINT_COLUMNS = [
     "complaints", "complaining_customers", "complaint_rate", "complaints_per_100_orders", "resolved_share",
     "median_resolution_days", "mean_resolution_days", "sla_attainment", "open_backlog_end", "traceability_share",
-    "return_rate_resolved_fast", "return_rate_resolved_slow", "return_rate_unresolved", "return_rate_no_complaint",
-    "customers_resolved_fast", "customers_resolved_slow", "customers_unresolved", "customers_no_complaint",
+    "return_rate_resolved_fast", "return_rate_resolved_slow", "return_rate_resolved", "return_rate_unresolved",
+    "return_rate_no_complaint",
+    "customers_resolved_fast", "customers_resolved_slow", "customers_resolved", "customers_unresolved",
+    "customers_no_complaint",
 ]
 COMPLAINT_RATIOS = ("complaint_rate", "resolved_share", "sla_attainment", "traceability_share",
-                    "return_rate_resolved_fast", "return_rate_resolved_slow", "return_rate_unresolved",
-                    "return_rate_no_complaint")
+                    "return_rate_resolved_fast", "return_rate_resolved_slow", "return_rate_resolved",
+                    "return_rate_unresolved", "return_rate_no_complaint")
 # Seed 000: 95 % of complainers whose problem is solved fast buy again; 54-70 % of
 # those whose problem is solved; (SPEC §4.5) 9 % of the unresolved, as the silent.
 BENCHMARKS = {"return_rate_resolved_fast": "0.95", "return_rate_resolved_slow": "0.54-0.70",
-              "return_rate_unresolved": "0.09"}
+              "return_rate_resolved": "0.54-0.70", "return_rate_unresolved": "0.09"}
 OUTCOMES = ("resolved_fast", "resolved_slow", "unresolved")
+TIMING_KPIS = ("median_resolution_days", "mean_resolution_days", "sla_attainment")
+
+
+# --- how each complaint's outcome is known ---------------------------------------------
+
+RESOLVED_DATE, STATUS = "resolved_date", "status"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What the complaints file says about resolution. ``source``: ``resolved_date``
+    (dated: resolved before the data end), ``status`` (a resolved status, as it stood
+    at the export: not dated) or None (nothing: every resolution KPI is unknown).
+    ``resolved`` per complaint; ``day``: its resolution day (NEVER when not resolved
+    or not dated)."""
+
+    source: str | None
+    resolved: np.ndarray
+    day: np.ndarray
+
+    @property
+    def timed(self) -> bool:
+        return self.source == RESOLVED_DATE
+
+    def outcomes(self) -> tuple[str, ...]:
+        """The outcomes a complainer can be told to have had (return rates by outcome)."""
+        if self.timed:
+            return ("resolved_fast", "resolved_slow", "resolved", "unresolved")
+        return ("resolved", "unresolved") if self.source == STATUS else ()
+
+
+def _text_matches(s: pd.Series, values: list[str] | tuple[str, ...]) -> np.ndarray:
+    """Rows whose text is one of ``values``, compared trimmed and case-insensitively
+    (on the distinct values: a status column has a handful)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    wanted = {str(v).strip().casefold() for v in values}
+    hit = np.array([str(u).strip().casefold() in wanted for u in uniques], dtype=bool)
+    return np.where(codes >= 0, hit[np.clip(codes, 0, None)], False) if len(hit) else np.zeros(len(s), dtype=bool)
+
+
+def resolution(complaints: pd.DataFrame, *, data_end: date,
+               resolved_statuses: list[str] | tuple[str, ...] | None = None) -> Resolution:
+    """How each complaint ended, from resolved_date when the file has that column
+    (it alone decides then), else from the status column and
+    ``complaints.resolved_statuses`` when both are there, else unknown."""
+    n = len(complaints)
+    never = np.full(n, NEVER, dtype=np.int64)
+    if "resolved_date" in complaints:
+        end_day = (pd.Timestamp(data_end) - pd.Timestamp("1970-01-01")).days
+        day = day_numbers(complaints["resolved_date"])
+        # a resolution dated on or after the data end is not known yet
+        day = np.where(day < end_day, day, NEVER)
+        return Resolution(RESOLVED_DATE, day < NEVER, day)
+    if resolved_statuses and "status" in complaints:
+        return Resolution(STATUS, _text_matches(complaints["status"], resolved_statuses), never)
+    return Resolution(None, np.zeros(n, dtype=bool), never)
+
+
+def _recorded(complaints: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in complaints:
+        return np.zeros(len(complaints), dtype=bool)
+    v = complaints[column]
+    return (v.notna() & (v.astype(str).str.strip() != "")).to_numpy()
+
+
+def _names(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def complaint_notes(complaints: pd.DataFrame, *, data_end: date,
+                    resolved_statuses: list[str] | tuple[str, ...] | None = None,
+                    purchases: bool = True) -> list[str]:
+    """The warnings that go with ``complaint_table``: which KPIs are null because a
+    column is absent, and how resolution was read. ``purchases``: whether the
+    return rates are computed (they need purchases)."""
+    notes: list[str] = []
+    res = resolution(complaints, data_end=data_end, resolved_statuses=resolved_statuses)
+    rates = " and the return rates resolved fast and resolved slow" if purchases else ""
+    if res.source == RESOLVED_DATE:
+        if resolved_statuses:
+            notes.append("complaints.resolved_statuses is not used: the complaints file has a resolved_date column, "
+                         "which dates each resolution")
+        if len(complaints) and not complaints["resolved_date"].notna().any():
+            notes.append("the complaints' resolved_date is empty on every row: every complaint counts as unresolved")
+    elif res.source == STATUS:
+        notes.append(f"the complaints file has no resolved_date: a complaint counts as resolved when its status is "
+                     f"one of complaints.resolved_statuses ({_names(resolved_statuses)}), as it stood at the export; "
+                     f"{', '.join(TIMING_KPIS)}{rates} are null (they need the resolution date); "
+                     "open_backlog_end is known only at the data end (null for the periods that end before it)")
+        if len(complaints) and not res.resolved.any():
+            found = sorted({str(v).strip() for v in complaints["status"].dropna().unique() if str(v).strip()})
+            shown_found = _names(found[:10]) + (f", … ({len(found)} in all)" if len(found) > 10 else "")
+            notes.append(f"no complaint's status is one of complaints.resolved_statuses ({_names(resolved_statuses)}); "
+                         f"statuses found: {shown_found or 'none'}")
+        end_day = (pd.Timestamp(data_end) - pd.Timestamp("1970-01-01")).days
+        if (day_numbers(complaints["opened_date"]) >= end_day).any():
+            notes.append(f"complaints opened on or after the data end ({data_end}) show that the statuses were "
+                         "exported later: a complaint resolved after the data end counts as resolved")
+    else:
+        why = ("complaints.resolved_statuses is set but the complaints file has no status column"
+               if resolved_statuses else
+               "set complaints.resolved_statuses to the status values that mean resolved to count them"
+               if "status" in complaints else "the file has no status column either")
+        rates = " and the return rates by outcome" if purchases else ""
+        notes.append(f"the complaints file has no resolved_date: resolved_share, {', '.join(TIMING_KPIS)}, "
+                     f"open_backlog_end{rates} are null ({why})")
+    if "category" not in complaints:
+        notes.append("the complaints file has no category column: traceability_share is null")
+    elif res.source is None and "status" not in complaints:
+        notes.append("the complaints file has neither status nor resolved_date: traceability_share is null")
+    return notes
 
 
 def _segment_values(complaints: pd.DataFrame, base: Base | None, by: list[str]) -> tuple[pd.DataFrame, bool]:
@@ -51,23 +165,32 @@ def _segment_values(complaints: pd.DataFrame, base: Base | None, by: list[str]) 
 
 
 def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end: date, base: Base | None,
-                    model: str, window: int, sla_days: float, by: list[str] | None = None) -> pd.DataFrame:
+                    model: str, window: int, sla_days: float, by: list[str] | None = None,
+                    resolved_statuses: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+    """The complaint KPIs per period (and ``by`` segment). What the file cannot say
+    is null, never 0: without resolved_date the timing KPIs (and, without
+    ``resolved_statuses`` and a status column, every resolution KPI); without a
+    category column, traceability (``complaint_notes`` says why)."""
     by = by or []
     opened = day_numbers(complaints["opened_date"])
-    resolved = day_numbers(complaints["resolved_date"]) if "resolved_date" in complaints else np.full(len(opened), NEVER)
     end_day = (pd.Timestamp(data_end) - pd.Timestamp("1970-01-01")).days
-    # a resolution dated after the data end is not known yet
-    resolved = np.where(resolved < end_day, resolved, NEVER)
+    res = resolution(complaints, data_end=data_end, resolved_statuses=resolved_statuses)
+    resolved, is_resolved = res.day, res.resolved
     k = period_index(opened, periods)
     seg_df, customer_level = _segment_values(complaints, base, by)
     seg_key = seg_df.astype(str).agg("\x1f".join, axis=1).to_numpy() if by else np.zeros(len(opened), dtype=object)
-    status = complaints["status"].notna() & (complaints["status"].astype(str).str.strip() != "") if "status" in complaints else pd.Series(False, index=complaints.index)
-    category = complaints["category"].notna() & (complaints["category"].astype(str).str.strip() != "") if "category" in complaints else pd.Series(False, index=complaints.index)
-    traceable = ((status.to_numpy() | (resolved < NEVER)) & category.to_numpy())
+    # traceable: an outcome recorded (a status, or a resolution date) and a category;
+    # unknown when the file has no category column or no column for the outcome
+    traceability_known = "category" in complaints and ("status" in complaints or "resolved_date" in complaints)
+    traceable = (_recorded(complaints, "status") | (resolved < NEVER)) & _recorded(complaints, "category")
     days_to = np.where(resolved < NEVER, resolved - opened, np.nan).astype(float)
-    is_resolved = resolved < NEVER
     fast = is_resolved & (days_to <= sla_days)
-    outcome = np.where(fast, "resolved_fast", np.where(is_resolved, "resolved_slow", "unresolved"))
+    if res.timed:
+        outcome = np.where(fast, "resolved_fast", np.where(is_resolved, "resolved_slow", "unresolved"))
+    elif res.source == STATUS:
+        outcome = np.where(is_resolved, "resolved", "unresolved")
+    else:
+        outcome = np.full(len(opened), "unknown")
     starts, ends = bounds_days(periods)
     cust = complaints["customer_id"].to_numpy()
 
@@ -109,6 +232,15 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
     flows = None
     if base is not None and (base.orders is not None or model == "contract"):
         flows = churn_flows(base, periods, model, window, data_end, "start", by if customer_level else [])
+        # complaint_rate counts the complainers among the customers it divides by:
+        # active at the period start, or new in it (one who complained without
+        # being a customer then would make the rate exceed 1)
+        from retention_cli.model.customers import active_matrix, activity_intervals, first_event
+
+        first = first_event(base, model)
+        population = active_matrix(base.n, activity_intervals(base, model, window), starts)
+        population |= (first[:, None] >= starts[None, :]) & (first[:, None] < ends[None, :])
+        cust_code = base.ids.get_indexer(complaints["customer_id"])
     for i, p in enumerate(periods):
         for lab, mask in segs:
             f = frame[mask & (k == i)]
@@ -121,23 +253,24 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
                 for b in (by if customer_level else []):
                     sel &= flows[b] == (ALL if lab is None else lab[b])
                 fr = flows[sel].iloc[0]
-                row["complaint_rate"] = ratio(row["complaining_customers"], fr.customers_start + fr.new_customers).item()
+                codes = np.unique(cust_code[mask & (k == i)])
+                codes = codes[codes >= 0]
+                row["complaint_rate"] = ratio(int(population[codes, i].sum()),
+                                              fr.customers_start + fr.new_customers).item()
             if orders_per is not None and (lab is None or customer_level):
                 n_orders = orders_per[None if lab is None else tuple(lab[b] for b in by)][i]
                 row["complaints_per_100_orders"] = ratio(100 * n, n_orders).item()
-            row["resolved_share"] = ratio(f["is_resolved"].sum(), n).item()
-            res = f["days"].dropna()
-            row["median_resolution_days"] = float(res.median()) if len(res) else np.nan
-            row["mean_resolution_days"] = float(res.mean()) if len(res) else np.nan
-            row["sla_attainment"] = ratio(f["fast"].sum(), n).item()
-            # backlog: opened before e and not resolved before e, whenever opened
-            allf = frame[mask]
-            row["open_backlog_end"] = int(((allf["opened"] < ends[i]) & (allf["resolved"] >= ends[i])).sum())
-            row["traceability_share"] = ratio(f["traceable"].sum(), n).item()
+            row["resolved_share"] = ratio(f["is_resolved"].sum(), n).item() if res.source else np.nan
+            days = f["days"].dropna()
+            row["median_resolution_days"] = float(days.median()) if res.timed and len(days) else np.nan
+            row["mean_resolution_days"] = float(days.mean()) if res.timed and len(days) else np.nan
+            row["sla_attainment"] = ratio(f["fast"].sum(), n).item() if res.timed else np.nan
+            row["open_backlog_end"] = _backlog(frame[mask], res, starts[i], ends[i], end_day)
+            row["traceability_share"] = ratio(f["traceable"].sum(), n).item() if traceability_known else np.nan
             if buy_days is not None:
                 row.update(_return_rates(f, base, buy_days, starts[i], window, end_day,
                                          None if lab is None or not customer_level else _customer_mask(base, by, lab),
-                                         frame[k == i]["cust"].unique()))
+                                         frame[k == i]["cust"].unique(), res.outcomes()))
             rows.append(row)
     out = pd.DataFrame(rows)
     order = [c for c in ["period", *by, "complete", *COMPLAINT_COLUMNS] if c in out]
@@ -153,20 +286,41 @@ def _customer_mask(base: Base, by: list[str], lab: dict) -> np.ndarray:
     return mask
 
 
+def _backlog(f: pd.DataFrame, res: Resolution, start: int, end: int, end_day: int) -> float:
+    """Complaints opened before the period end e and not resolved before it, whenever
+    opened. Dated resolutions give it at every e. A status is a snapshot taken at the
+    export (the data end), so it gives the backlog there only: for the period that
+    ends at or holds the data end; earlier ones are null (a complaint closed since may
+    have been open then). Nothing on resolution: null."""
+    if res.timed:
+        return int(((f["opened"] < end) & (f["resolved"] >= end)).sum())
+    if res.source == STATUS and start < end_day <= end:
+        return int(((f["opened"] < end_day) & ~f["is_resolved"]).sum())
+    return np.nan
+
+
 def _return_rates(f: pd.DataFrame, base: Base, buy_days: pd.DataFrame, start: int, window: int,
-                  end_day: int, seg_mask: np.ndarray | None, complainers_in_period: np.ndarray) -> dict:
+                  end_day: int, seg_mask: np.ndarray | None, complainers_in_period: np.ndarray,
+                  outcomes: tuple[str, ...]) -> dict:
     """Share of customers who buy again within W days: after their first complaint of
     the period (1 to W days after it was opened), by its outcome; and, for the
     customers active at the period start who did not complain in it, within W days
-    from the start. Only customers whose W days end before the data end count."""
+    from the start. Only customers whose W days end before the data end count.
+    ``outcomes``: those the file can tell (``Resolution.outcomes``); the rate of any
+    other is null and its count left out (no customer can be counted in it)."""
     out: dict = {}
     first = f.sort_values(["opened"], kind="stable").drop_duplicates("cust")
     codes = base.ids.get_indexer(first["cust"])
     first = first.assign(code=codes)[codes >= 0]
     first = first[first["opened"] + window < end_day]
     bought = _bought_within(buy_days, first["code"].to_numpy(), first["opened"].to_numpy() + 1, window)
-    for name in OUTCOMES:
-        m = (first["outcome"] == name).to_numpy()
+    outcome = first["outcome"].to_numpy()
+    for name in ("resolved_fast", "resolved_slow", "resolved", "unresolved"):
+        if name not in outcomes:
+            out[f"return_rate_{name}"] = np.nan
+            continue
+        # "resolved": fast or slow when the resolution is dated; from the status otherwise
+        m = np.isin(outcome, ["resolved_fast", "resolved_slow", "resolved"]) if name == "resolved" else outcome == name
         out[f"customers_{name}"] = int(m.sum())
         out[f"return_rate_{name}"] = ratio(bought[m].sum(), m.sum()).item()
     # non-complainers: customers active at the start (bought in [s - W, s - 1])
@@ -241,13 +395,13 @@ def churn_reasons(base: Base, periods: list[Period], *, model: str, window: int,
 
 def outcome_counts(complaints: pd.DataFrame, periods: list[Period], *, data_end: date, sla_days: float) -> pd.DataFrame:
     """Per period: complaining customers by the outcome of their first complaint of
-    the period (resolved_fast, resolved_slow, unresolved)."""
+    the period (resolved_fast, resolved_slow, unresolved), from resolved_date. The
+    word-of-mouth model's input: without resolved_date every complainer is in
+    unresolved, as that model has always read such a file."""
     opened = day_numbers(complaints["opened_date"])
-    resolved = day_numbers(complaints["resolved_date"]) if "resolved_date" in complaints else np.full(len(opened), NEVER)
-    end_day = (pd.Timestamp(data_end) - pd.Timestamp("1970-01-01")).days
-    resolved = np.where(resolved < end_day, resolved, NEVER)
-    fast = (resolved < NEVER) & (resolved - opened <= sla_days)
-    outcome = np.where(fast, "resolved_fast", np.where(resolved < NEVER, "resolved_slow", "unresolved"))
+    res = resolution(complaints, data_end=data_end)
+    fast = res.resolved & (res.day - opened <= sla_days)
+    outcome = np.where(fast, "resolved_fast", np.where(res.resolved, "resolved_slow", "unresolved"))
     f = pd.DataFrame({"k": period_index(opened, periods), "cust": complaints["customer_id"].to_numpy(),
                       "opened": opened, "outcome": outcome})
     f = f[f["k"] >= 0].sort_values(["k", "opened"], kind="stable").drop_duplicates(["k", "cust"])

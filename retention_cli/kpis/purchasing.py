@@ -21,8 +21,8 @@ PURCHASE_COLUMNS = [
     "orders", "buyers", "revenue", "average_order_value", "purchase_frequency", "repurchase_rate",
     "returning_buyer_share", "first_order_aov", "repeat_order_aov", "repeat_to_first_aov_ratio",
     "multi_product_ratio", "multi_product_share", "top_customer_revenue_share", "net_revenue_retention",
-    "average_lifetime_periods", "clv_simple", "acquisition_cost", "loyalty_participation_rate",
-    "sales_cycle_days",
+    "average_lifetime_periods", "orders_per_customer", "clv_simple", "acquisition_cost",
+    "loyalty_participation_rate", "sales_cycle_days",
 ]
 PURCHASE_RATIOS = ("repurchase_rate", "returning_buyer_share", "multi_product_share",
                    "top_customer_revenue_share", "net_revenue_retention", "loyalty_participation_rate")
@@ -85,7 +85,7 @@ def _distinct_pairs(key: np.ndarray, cust: np.ndarray, n_cust: int, n_key: int) 
 
 
 CUSTOMER_LEVEL = ("repurchase_rate", "returning_buyer_share", "net_revenue_retention", "average_lifetime_periods",
-                  "clv_simple", "acquisition_cost", "loyalty_participation_rate", "sales_cycle_days")
+                  "orders_per_customer", "clv_simple", "acquisition_cost", "loyalty_participation_rate", "sales_cycle_days")
 
 
 def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int, data_end: date,
@@ -215,7 +215,12 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         with np.errstate(divide="ignore"):
             lifetime = np.where(churn_rate > 0, 1 / churn_rate, np.nan)
         cols["average_lifetime_periods"] = lifetime
-        cols["clv_simple"] = cols["average_order_value"] * cols["purchase_frequency"] * lifetime * gross_margin
+        # per active customer, buyers or not: orders per buyer (purchase_frequency) would
+        # value every active customer as if they bought in every period
+        start = _align(flows["customers_start"].to_numpy(dtype=float), P, n_seg, bool(by))
+        end = _align(flows["customers_end"].to_numpy(dtype=float), P, n_seg, bool(by))
+        cols["orders_per_customer"] = ratio(orders, (start + end) / 2)
+        cols["clv_simple"] = cols["average_order_value"] * cols["orders_per_customer"] * lifetime * gross_margin
         new = _align(flows["new_customers"].to_numpy(dtype=float), P, n_seg, bool(by))
         if acquisition_spend:
             spend = np.repeat([acquisition_spend.get(p.label, np.nan) for p in periods], width)

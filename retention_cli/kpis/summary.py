@@ -12,7 +12,7 @@ from retention_cli.kpis.base import churn_flows
 from retention_cli.kpis.complaints import complaint_table
 from retention_cli.kpis.purchasing import purchase_kpis
 from retention_cli.kpis.satisfaction import satisfaction_table
-from retention_cli.kpis.wom import from_data, wom_table
+from retention_cli.kpis.wom import wom_from_data
 from retention_cli.model.customers import Base
 from retention_cli.periods import Period
 
@@ -41,7 +41,9 @@ def summary_table(base: Base, period: Period, *, model: str, window: int, data_e
                   denominator: str, top_share: float, gross_margin: float,
                   responses: pd.DataFrame | None = None, complaints: pd.DataFrame | None = None,
                   nps_count: str = "all", csat_scale: tuple[int, int] = (1, 5), sla_days: float = 2,
-                  wom_config: dict | None = None, customer_value: float | None = None) -> pd.DataFrame:
+                  wom_config: dict | None = None, customer_value: float | None = None,
+                  churn_reason_map: dict[str, str] | None = None,
+                  resolved_statuses: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
     latest, previous, year_ago = comparison_periods(period)
     ps = [q for q in (latest, previous, year_ago) if q is not None]
     churn = churn_flows(base, ps, model, window, data_end, denominator).set_index("period")
@@ -55,18 +57,21 @@ def summary_table(base: Base, period: Period, *, model: str, window: int, data_e
         headline += SATISFACTION
     if complaints is not None:
         comp = complaint_table(complaints, ps, data_end=data_end, base=None, model=model, window=window,
-                               sla_days=sla_days)
+                               sla_days=sla_days, resolved_statuses=resolved_statuses)
         both = both.join(comp.set_index("period").drop(columns=["complete"]), how="left")
         headline += COMPLAINTS
-        situations, a = from_data(complaints, ps, base=base, data_end=data_end, model=model, window=window,
-                                  sla_days=sla_days, configured=wom_config or {},
-                                  clv_by_period=dict(zip(buy.index, buy["clv_simple"])) if "clv_simple" in buy else None,
-                                  customer_value=customer_value)
-        risk = wom_table(situations, a).set_index("period")
+        # the very computation `wom` and the report make: a period's value is the same everywhere
+        risk = wom_from_data(complaints, ps, base=base, data_end=data_end, model=model, window=window,
+                             sla_days=sla_days, configured=wom_config or {}, customer_value=customer_value,
+                             gross_margin=gross_margin, denominator=denominator,
+                             reason_map=churn_reason_map, resolved_statuses=resolved_statuses).table.set_index("period")
         both = both.join(risk[["revenue_at_risk", "revenue_at_risk_low", "revenue_at_risk_high"]], how="left")
         low, high = both.loc[latest.label, "revenue_at_risk_low"], both.loc[latest.label, "revenue_at_risk_high"]
         rng = f" ({low:,.0f}–{high:,.0f})" if not (np.isnan(low) or np.isnan(high)) else ""
-        headline.append(("revenue_at_risk", f"revenue at risk from unseen dissatisfaction{rng}"))
+        if f"{low:,.0f}" == f"{high:,.0f}":  # capped at both ends: no range to give
+            rng = ""
+        capped = ", capped by the customers lost" if risk.loc[latest.label, "capped_by_observed_losses"] else ""
+        headline.append(("revenue_at_risk", f"revenue at risk from unseen dissatisfaction{rng}{capped}"))
 
     def value(q: Period | None, kpi: str) -> float:
         if q is None or kpi not in both:

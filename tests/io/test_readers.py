@@ -400,3 +400,70 @@ def test_category_parquet_gives_the_numbers_of_the_same_csv(cli):
     r = cli("validate", "--strict")  # every purchase's customer is in the customers file
     assert r.exit_code == 0, r.stderr
     assert [x["customers"] for x in cli.csv_rows(r)] == ["2", "2"]
+
+
+# --- one header, several canonical names ---------------------------------------------
+
+# The public CFPB consumer complaint export (its 16 current columns): no customer id,
+# so the complaint id stands for the consumer.
+CFPB_HEADER = ("Date received,Product,Sub-product,Issue,Sub-issue,Consumer complaint narrative,"
+               "Company public response,Company,State,ZIP code,Tags,Submitted via,Date sent to company,"
+               "Company response to consumer,Timely response?,Complaint ID\n")
+CFPB_MAPPING = ('{customer_id: "Complaint ID", complaint_id: "Complaint ID", opened_date: "Date received", '
+                'category: "Product", status: "Company response to consumer", channel: "Submitted via"}')
+
+
+def test_one_header_feeds_customer_id_and_complaint_id(tmp_path):
+    write(tmp_path, "k.csv", CFPB_HEADER
+          + "2024-01-03,Credit card,,Billing dispute,,,,Bank A,CO,80202,,Web,2024-01-04,Closed with explanation,Yes,8000001\n"
+          + "2024-01-10,Mortgage,,Trouble,,,,Bank A,TX,75001,,Phone,2024-01-10,In progress,Yes,0008002\n")
+    t = read(tmp_path, "complaints", f"{{path: k.csv, columns: {CFPB_MAPPING}}}")
+    assert t.df["customer_id"].tolist() == t.df["complaint_id"].tolist() == ["8000001", "0008002"]  # text, as ids are
+    assert t.mapping["customer_id"] == t.mapping["complaint_id"] == "Complaint ID"
+    assert t.df["status"].tolist() == ["Closed with explanation", "In progress"]
+    # a column the config maps is not matched by name to another canonical name too
+    t = read(tmp_path, "complaints", '{path: k.csv, columns: {customer_id: "Complaint ID", opened_date: "Date received"}}')
+    assert "complaint_id" not in t.df and "complaint_id" not in t.mapping
+
+
+def test_one_column_feeds_two_names_in_every_table_and_format(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # purchases: the customer id is read dictionary-encoded, the order id as text: one read serves both
+    write(tmp_path, "p.csv", "Invoice,Date,Total\nI1,2024-01-05,10\nI2,2024-01-06,20\n")
+    t = read(tmp_path, "purchases", "{path: p.csv, columns: {customer_id: Invoice, order_id: Invoice, "
+             "order_date: Date, amount: Total}}")
+    assert t.df["customer_id"].astype(str).tolist() == t.df["order_id"].tolist() == ["I1", "I2"]
+    # customers: two dates from one column
+    write(tmp_path, "c.csv", "id,joined\nA,2024-02-01\n")
+    t = read(tmp_path, "customers", "{path: c.csv, columns: {customer_id: id, signup_date: joined, "
+             "first_contact_date: joined}}")
+    assert t.df["signup_date"].tolist() == t.df["first_contact_date"].tolist() == [pd.Timestamp("2024-02-01")]
+    # responses, without a header: one position for two names
+    write(tmp_path, "r.csv", "a,9\nb,3\n")
+    t = read(tmp_path, "responses", "{path: r.csv, header: false, columns: {customer_id: 1, nps_score: 2, csat_score: 2}}",
+             top="satisfaction: {csat_scale: [0, 10]}\n")
+    assert t.df["nps_score"].tolist() == t.df["csat_score"].tolist() == [9, 3]
+    # Parquet: whole-number complaint ids become text for both names
+    pq.write_table(pa.table({"Complaint ID": pa.array([8000001, 42]), "Date received": ["2024-01-03", "2024-01-04"],
+                             "Product": ["Mortgage", None]}), tmp_path / "k.parquet")
+    t = read(tmp_path, "complaints", '{path: k.parquet, columns: {customer_id: "Complaint ID", '
+             'complaint_id: "Complaint ID", category: Product, opened_date: "Date received"}}')
+    assert t.df["customer_id"].tolist() == t.df["complaint_id"].tolist() == ["8000001", "42"]
+
+
+def test_a_column_cannot_be_an_id_and_a_date(tmp_path):
+    write(tmp_path, "k.csv", "Complaint ID,Date received\nK1,2024-01-03\n")
+    # written the same way: refused with the config's line (78)
+    from retention_cli.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        cfg_for(tmp_path, "complaints", '{path: k.csv, columns: {customer_id: "Complaint ID", '
+                'opened_date: "Complaint ID"}}')
+    assert e.value.message == ("retention.yaml:2: inputs.complaints.columns.opened_date: 'Complaint ID' also feeds "
+                               "customer_id: one column cannot be an id and a date")
+    # written two ways that name one header: refused when the file is read (65)
+    with pytest.raises(DataError, match=r"k.csv: column 'Complaint ID' is mapped to both customer_id and opened_date: "
+                                        r"one column cannot be an id and a date"):
+        read(tmp_path, "complaints", '{path: k.csv, columns: {customer_id: "Complaint ID", opened_date: "complaint id"}}')

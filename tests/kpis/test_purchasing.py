@@ -56,6 +56,7 @@ def test_february(kpis):
     assert f.top_customer_revenue_share == pytest.approx(50 / 90)        # ceil(0.2 × 2) = 1 buyer: A
     assert f.net_revenue_retention == 0.5    # January buyers {A}: 50 in Feb / 100 in Jan
     assert np.isnan(f.average_lifetime_periods) and np.isnan(f.clv_simple)  # churn 0
+    assert f.orders_per_customer == 2.0      # 2 orders / ((|{A}| + |{A}|) / 2)
     assert np.isnan(f.acquisition_cost)      # no spend for Feb
     assert f.loyalty_participation_rate == 1.0  # E = {A}, a member
     assert f.sales_cycle_days == 10          # B: contact 01-26, first purchase 02-05
@@ -74,10 +75,33 @@ def test_march(kpis):
     assert m.top_customer_revenue_share == pytest.approx(80 / 170)  # ceil(0.6) = 1 buyer: A
     assert m.net_revenue_retention == pytest.approx(140 / 90)      # Feb buyers A, B: (80 + 60) / (50 + 40)
     assert m.average_lifetime_periods == 1.0                       # churn 1/1
-    assert m.clv_simple == pytest.approx(170 / 3 * 1.0 * 1.0 * 0.5)
+    assert m.orders_per_customer == 3.0                            # 3 orders / ((1 at the start + 1 at the end) / 2)
+    assert m.clv_simple == pytest.approx(170 / 3 * 3.0 * 1.0 * 0.5)  # AOV × orders per customer × lifetime × margin
     assert m.acquisition_cost == 300.0                             # 300 / 1 new customer (C)
     assert m.loyalty_participation_rate == 1.0                     # E = {C}, a member
     assert m.sales_cycle_days == 19                                # C: 03-01 -> 03-20
+
+
+def test_clv_simple_values_an_active_customer_not_a_buyer():
+    # SPEC §4.1, W = 30. A, B, C, D first buy on 01-10; in February only A buys, twice (50 and 30).
+    # S at 02-01 (a purchase in 01-02..01-31) = {A, B, C, D}; E at 03-01 (01-30..02-29) = {A}:
+    # lost 3, churn 3/4, lifetime 4/3 months. Orders 2, buyers 1: purchase_frequency 2, but per
+    # active customer 2 / ((4 + 1) / 2) = 0.8. AOV (50 + 30) / 2 = 40.
+    # clv_simple = 40 × 0.8 × 4/3 × 0.5 = 21.33… (per buyer it would be 40 × 2 × 4/3 × 0.5 = 53.33…)
+    lines = pd.DataFrame([(c, f"{c}1", "2024-01-10", 20.0) for c in "ABCD"]
+                         + [("A", "A2", "2024-02-05", 50.0), ("A", "A3", "2024-02-20", 30.0)],
+                         columns=["customer_id", "order_id", "order_date", "amount"])
+    lines["order_date"] = pd.to_datetime(lines["order_date"]).astype("datetime64[s]")
+    df = purchase_kpis(build_base(None, lines, "inactivity"), [FEB_MAR[0]], model="inactivity", window=30,
+                       data_end=END, gross_margin=0.5)
+    f = df.iloc[0]
+    assert (f.orders, f.buyers, f.purchase_frequency) == (2, 1, 2.0)
+    assert f.average_lifetime_periods == pytest.approx(4 / 3)
+    assert f.orders_per_customer == pytest.approx(0.8)
+    assert f.clv_simple == pytest.approx(40 * 0.8 * 4 / 3 * 0.5)
+    # the documented column order: lifetime, orders per customer, then the CLV built from them
+    cols = list(df.columns)
+    assert cols.index("average_lifetime_periods") + 1 == cols.index("orders_per_customer") == cols.index("clv_simple") - 1
 
 
 def test_segments_add_up():

@@ -49,7 +49,10 @@ def test_summary_revenue_at_risk_line():
                        denominator="start", top_share=0.2, gross_margin=1.0, complaints=complaints,
                        customer_value=100.0).set_index("kpi")
     # 2 unresolved complainers: 2 / 0.04 = 50 dissatisfied, 48 silent × 0.91 = 43.68;
-    # complainers: 2 × (1 − 0.09) = 1.82; (43.68 + 1.82) × 100 = 4,550
-    assert df.loc["revenue_at_risk", "value"] == pytest.approx(4550)
-    # range: optimistic 40 dissatisfied, 38 × 0.91 = 34.58 (+1.82) × 100; pessimistic 48 × 1.0 (+1.82) × 100
-    assert df.loc["revenue_at_risk", "label"] == "revenue at risk from unseen dissatisfaction (3,640–4,982)"
+    # complainers: 2 × (1 − 0.09) = 1.82; 43.68 + 1.82 = 45.5 defections. But March lost one
+    # customer (A, W = 20), so at most 1 × 0.82 (no churn reasons: the seeds' share) left for
+    # dissatisfaction: capped at 0.82 × 100 = 82. The ends are capped too (optimistic:
+    # 38 × 0.91 + 1.82 = 36.4; pessimistic 48 + 1.82 = 49.82; both > 0.82), so no range.
+    assert df.loc["revenue_at_risk", "value"] == pytest.approx(82)
+    assert df.loc["revenue_at_risk", "label"] == "revenue at risk from unseen dissatisfaction, capped by the customers lost"
+

@@ -69,9 +69,12 @@ def test_sensitivity_largest_first():
 
 
 def test_observed_values_replace_the_assumptions():
-    # W = 30, one period (March 2024). 12 complainers resolved fast, all buy again within 30 days;
-    # lost in March (S − E): L0..L9 active at 03-01, gone by 04-01; 5 of them had complained.
-    end = date(2024, 12, 1)
+    # W = 30, one period (March 2024), data end 2024-04-15. 12 complainers resolved fast, all buy
+    # again within 30 days; lost in March (S − E): L0..L9 active at 03-01, gone by 04-01; 5 of them
+    # had complained. Observed from the first complaint (01-10) to the data end: the customers lost
+    # by then are L0..L9 (last purchase 02-15, inactive from 03-17); F0..F11 bought 03-20, still
+    # active on 04-15: complaint share 5 / 10.
+    end = date(2024, 4, 15)
     march = parse_label("2024-03", end)
     rows, complaints = [], []
     for i in range(12):
@@ -88,14 +91,43 @@ def test_observed_values_replace_the_assumptions():
         comp[c] = pd.to_datetime(comp[c]).astype("datetime64[s]")
     base = build_base(None, purchases, "inactivity")
     (s,), a = from_data(comp, [march], base=base, data_end=end, model="inactivity", window=30, sla_days=2,
-                        configured={"negative_reach": 15}, clv_by_period=None, customer_value=500)
+                        configured={"negative_reach": 15}, customer_value=500)
     assert a["return_if_resolved_fast"].value == 1.0 and a["return_if_resolved_fast"].status == "observed"
     assert a["complaint_share"].value == 0.5 and a["complaint_share"].status == "observed"  # 5 of 10 lost
+    # every lens on the same share: 1 / 0.5 − 1 = 1 other per complainer
+    assert a["silent_per_complaint"].value == 1 and a["silent_per_complaint"].status == "observed"
     assert a["return_if_resolved"].status == "assumed"   # no customer resolved late
     assert a["negative_reach"].status == "configured"    # the user's value is never replaced
+    assert a["dissatisfaction_share"].status == "assumed"  # no churn_reason column: the seeds' 0.82
     assert s.complaints == 12 and s.outcomes == {"resolved_fast": 12, "resolved_slow": 0, "unresolved": 0}
+    assert s.lost == 10                                  # L0..L9, lost in March
     row = wom_table([s], a).iloc[0]
-    # 12 / 0.5 = 24 dissatisfied, 12 silent × 0.91 = 10.92; complainers all come back: 0
-    assert row.estimated_dissatisfied == 24 and row.expected_silent_defections == pytest.approx(10.92)
-    assert row.expected_complainer_defections == 0
-    assert row.revenue_at_risk == pytest.approx(10.92 * 500)
+    # 12 / 0.5 = 24 dissatisfied, 12 silent × 0.91 = 10.92; complainers all come back: 0.
+    # 10.92 > 10 lost × 0.82 = 8.2: capped there (all of it silent)
+    assert row.estimated_dissatisfied == 24 and row.customers_with_problems == 12 == row.silent_dissatisfied
+    assert row.expected_silent_defections == pytest.approx(8.2) and row.expected_complainer_defections == 0
+    assert row.capped_by_observed_losses and row.defection_cap == pytest.approx(8.2)
+    assert row.revenue_at_risk == pytest.approx(8.2 * 500)
+    assert row.people_reached_negative == pytest.approx(8.2 * 15)     # from the capped defections
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 30), st.integers(0, 30), st.integers(0, 30), st.integers(0, 200), st.floats(0, 5000),
+       st.one_of(st.none(), st.floats(0.01, 1)), st.one_of(st.none(), st.floats(0, 1)))
+def test_the_cap_keeps_every_end_ordered_and_within_the_losses(fast, slow, unresolved, lost, clv, share, rate):
+    # SPEC §4.5: central, low and high each capped at lost × 0.82, proportionally; every output
+    # stays ≥ 0 and ordered low ≤ central ≤ high, and the capped ends still add up
+    a = assumptions({"complaint_share": share, "silent_defection_rate": rate})
+    s = Situation("x", complaints=float(fast + slow + unresolved), clv=clv, lost=lost,
+                  outcomes={"resolved_fast": fast, "resolved_slow": slow, "unresolved": unresolved})
+    row = wom_table([s], a).iloc[0]
+    limit = lost * 0.82
+    for end in ("", "_low", "_high"):
+        silent, complainer = row[f"expected_silent_defections{end}"], row[f"expected_complainer_defections{end}"]
+        assert silent + complainer <= limit * (1 + 1e-12) + 1e-12
+        assert row[f"expected_defections{end}"] == pytest.approx(silent + complainer, rel=1e-12, abs=1e-12)
+        assert row[f"revenue_at_risk{end}"] == pytest.approx(row[f"expected_defections{end}"] * clv, rel=1e-12, abs=1e-9)
+    for c in OUTPUTS:
+        assert 0 <= row[f"{c}_low"] <= row[c] <= row[f"{c}_high"], c
+    free = wom_table([Situation("x", complaints=s.complaints, clv=clv, outcomes=s.outcomes)], a).iloc[0]
+    assert row.capped_by_observed_losses == (free.expected_defections_high > limit)
