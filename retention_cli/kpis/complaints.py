@@ -201,11 +201,8 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
         frame[b] = seg_df[b].to_numpy()
 
     # return after a complaint: the first complaint of the period per customer decides
-    buy_days = None
-    if base is not None and base.orders is not None:
-        o = base.orders
-        b_ok = ~o.is_return
-        buy_days = pd.DataFrame({"cust": o.cust[b_ok], "day": o.day[b_ok]})
+    purchases = _Purchases(base) if base is not None and base.orders is not None else None
+    seg_masks: dict = {}
 
     rows = []
     segs = [(None, np.ones(len(frame), dtype=bool))]
@@ -267,9 +264,15 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
             row["sla_attainment"] = ratio(f["fast"].sum(), n).item() if res.timed else np.nan
             row["open_backlog_end"] = _backlog(frame[mask], res, starts[i], ends[i], end_day)
             row["traceability_share"] = ratio(f["traceable"].sum(), n).item() if traceability_known else np.nan
-            if buy_days is not None:
-                row.update(_return_rates(f, base, buy_days, starts[i], window, end_day,
-                                         None if lab is None or not customer_level else _customer_mask(base, by, lab),
+            if purchases is not None:
+                seg_mask = None
+                if lab is not None and customer_level:
+                    if not seg_masks:
+                        seg_masks.update(_customer_masks(base, by))
+                    seg_mask = seg_masks.get(tuple(lab[b] for b in by))
+                    if seg_mask is None:  # a segment of the complaints that no customer has
+                        seg_mask = np.zeros(base.n, dtype=bool)
+                row.update(_return_rates(f, base, purchases, starts[i], window, end_day, seg_mask,
                                          frame[k == i]["cust"].unique(), res.outcomes()))
             rows.append(row)
     out = pd.DataFrame(rows)
@@ -277,13 +280,39 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
     return out[order]
 
 
-def _customer_mask(base: Base, by: list[str], lab: dict) -> np.ndarray:
-    mask = np.ones(base.n, dtype=bool)
-    for b in by:
-        v = base.attributes[b].reindex(range(base.n)).astype(object)
-        v = v.where(v.notna() & (v.astype(str).str.strip() != ""), MISSING).astype(str).to_numpy()
-        mask &= v == lab[b]
-    return mask
+def _customer_masks(base: Base, by: list[str]) -> dict[tuple, np.ndarray]:
+    """Per segment of the ``by`` customers attributes (its values as a tuple), which
+    customers are in it: one pass over the attributes for every segment."""
+    from retention_cli.kpis.base import segment_codes
+
+    codes, labels = segment_codes(base, by)
+    return {tuple(row): codes == j for j, row in enumerate(labels[by].itertuples(index=False, name=None))}
+
+
+class _Purchases:
+    """The purchase days of every customer, sorted once per table (customer, day) as
+    one int64 key, for the questions the return rates ask: did a customer buy within
+    W days of a day? who bought in the W days before a day?"""
+
+    def __init__(self, base: Base):
+        o = base.orders
+        buy = ~o.is_return
+        self.cust, self.day = o.cust[buy], o.day[buy]
+        self.key = np.sort(self.cust.astype(np.int64) * np.int64(1 << 31) + self.day)
+        self._active: dict[tuple[int, int], np.ndarray] = {}
+
+    def bought_within(self, codes: np.ndarray, from_day: np.ndarray, window: int) -> np.ndarray:
+        """For each (customer, from_day): a purchase dated in [from_day, from_day + W - 1]?"""
+        if len(codes) == 0:
+            return np.zeros(0, dtype=bool)
+        at = codes.astype(np.int64) * np.int64(1 << 31) + from_day
+        return np.searchsorted(self.key, at + window, side="left") > np.searchsorted(self.key, at, side="left")
+
+    def active_at(self, start: int, window: int) -> np.ndarray:
+        """The customers (codes, sorted) who bought in [start - W, start - 1]."""
+        if (start, window) not in self._active:
+            self._active[start, window] = np.unique(self.cust[(self.day >= start - window) & (self.day < start)])
+        return self._active[start, window]
 
 
 def _backlog(f: pd.DataFrame, res: Resolution, start: int, end: int, end_day: int) -> float:
@@ -299,7 +328,7 @@ def _backlog(f: pd.DataFrame, res: Resolution, start: int, end: int, end_day: in
     return np.nan
 
 
-def _return_rates(f: pd.DataFrame, base: Base, buy_days: pd.DataFrame, start: int, window: int,
+def _return_rates(f: pd.DataFrame, base: Base, purchases: _Purchases, start: int, window: int,
                   end_day: int, seg_mask: np.ndarray | None, complainers_in_period: np.ndarray,
                   outcomes: tuple[str, ...]) -> dict:
     """Share of customers who buy again within W days: after their first complaint of
@@ -313,7 +342,7 @@ def _return_rates(f: pd.DataFrame, base: Base, buy_days: pd.DataFrame, start: in
     codes = base.ids.get_indexer(first["cust"])
     first = first.assign(code=codes)[codes >= 0]
     first = first[first["opened"] + window < end_day]
-    bought = _bought_within(buy_days, first["code"].to_numpy(), first["opened"].to_numpy() + 1, window)
+    bought = purchases.bought_within(first["code"].to_numpy(), first["opened"].to_numpy() + 1, window)
     outcome = first["outcome"].to_numpy()
     for name in ("resolved_fast", "resolved_slow", "resolved", "unresolved"):
         if name not in outcomes:
@@ -324,31 +353,19 @@ def _return_rates(f: pd.DataFrame, base: Base, buy_days: pd.DataFrame, start: in
         out[f"customers_{name}"] = int(m.sum())
         out[f"return_rate_{name}"] = ratio(bought[m].sum(), m.sum()).item()
     # non-complainers: customers active at the start (bought in [s - W, s - 1])
-    active = buy_days[(buy_days["day"] >= start - window) & (buy_days["day"] < start)]["cust"].unique()
+    active = purchases.active_at(start, window)
     complained = base.ids.get_indexer(pd.Index(complainers_in_period))
     silent = np.setdiff1d(active, complained)
     if seg_mask is not None:
         silent = silent[seg_mask[silent]]
     if start + window - 1 < end_day:
-        b = _bought_within(buy_days, silent, np.full(len(silent), start), window)
+        b = purchases.bought_within(silent, np.full(len(silent), start), window)
         out["customers_no_complaint"] = int(len(silent))
         out["return_rate_no_complaint"] = ratio(b.sum(), len(silent)).item()
     else:
         out["customers_no_complaint"] = 0
         out["return_rate_no_complaint"] = np.nan
     return out
-
-
-def _bought_within(buy_days: pd.DataFrame, codes: np.ndarray, from_day: np.ndarray, window: int) -> np.ndarray:
-    """For each (customer, from_day): a purchase dated in [from_day, from_day + W - 1]?
-    One sort of the purchases and a searchsorted per side; no loop per customer."""
-    if len(codes) == 0:
-        return np.zeros(0, dtype=bool)
-    b = buy_days.sort_values(["cust", "day"], kind="stable")
-    key = b["cust"].to_numpy() * np.int64(1 << 31) + b["day"].to_numpy()
-    lo = np.searchsorted(key, codes * np.int64(1 << 31) + from_day, side="left")
-    hi = np.searchsorted(key, codes * np.int64(1 << 31) + from_day + window, side="left")
-    return hi > lo
 
 
 # --- churn reasons -------------------------------------------------------------------
