@@ -1,6 +1,6 @@
-"""Regenerate the README's command reference from --help (a test checks it is current).
+"""Regenerate the command reference, docs/commands.md, from --help (a test checks it is current).
 
-    python scripts/readme_help.py          # rewrite the block in README.md
+    python scripts/readme_help.py          # rewrite the block in docs/commands.md
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "commands.md"
 BEGIN, END = "<!-- help:begin -->", "<!-- help:end -->"
 
 
@@ -28,7 +29,7 @@ def help_text() -> str:
         out = runner.invoke(app, args, env=env, terminal_width=100).stdout
         out = "\n".join(line.rstrip() for line in out.strip("\n").splitlines())
         title = f"retention {name} --help" if name else "retention --help"
-        parts.append(f"### `{title}`\n\n```text\n{out}\n```\n")
+        parts.append(f"## `{title}`\n\n```text\n{out}\n```\n")
     return "\n".join(parts)
 
 
@@ -37,12 +38,11 @@ def block() -> str:
 
 
 def main() -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
+    text = TARGET.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        sys.exit(f"{TARGET.relative_to(ROOT)} has no help block markers")
     new = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block(), text, flags=re.S)
-    if new == text and BEGIN not in text:
-        sys.exit("README.md has no help block markers")
-    readme.write_text(new, encoding="utf-8")
+    TARGET.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":

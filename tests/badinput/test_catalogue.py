@@ -1,7 +1,7 @@
 """The bad-input catalogue (issue: hardening): one generated case per kind of
 trouble, across the four tables, the config and the command line. Each case states
 the exit code and a fragment of the message; a failing case never writes the output
-file. Cases that are accepted on purpose (exit 0) are listed with why in the README."""
+file. Cases that are accepted on purpose (exit 0) are listed with why in docs/bad-input.md."""
 
 import gzip
 import io
