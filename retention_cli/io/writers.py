@@ -212,14 +212,28 @@ def _csv_cell(v: Any) -> Any:
 
 
 def to_csv(df: pd.DataFrame) -> bytes:
-    import csv
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([guard_formula(str(c)) for c in df.columns])
-    for row in df.itertuples(index=False, name=None):
-        w.writerow([_csv_cell(v) for v in row])
-    return buf.getvalue().encode("utf-8")
+    """The frame as CSV, column by column (pandas' C writer, no loop per cell for
+    typed columns): nulls empty, booleans true/false, floats in their shortest exact
+    form (repr), text guarded against formulas. Object columns (mixed values,
+    dates) go cell by cell; they are small tables."""
+    cols = {}
+    for c in df.columns:
+        s = df[c]
+        if pd.api.types.is_bool_dtype(s):
+            cols[c] = s.map({True: "true", False: "false"}).astype(object)
+        elif pd.api.types.is_integer_dtype(s):
+            cols[c] = s
+        elif pd.api.types.is_float_dtype(s):
+            v = s.astype(float)
+            cols[c] = v.where(np.isfinite(v))
+        elif isinstance(s.dtype, pd.StringDtype):  # text only (pandas' str dtype), nulls apart
+            guard = s.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+            cols[c] = s.where(~guard, "'" + s) if guard.any() else s
+        else:
+            cols[c] = pd.Series([_csv_cell(v) for v in s], index=s.index, dtype=object)
+    out = pd.DataFrame(cols, index=df.index)
+    out.columns = [guard_formula(str(c)) for c in df.columns]
+    return out.to_csv(index=False, lineterminator="\n", na_rep="").encode("utf-8")
 
 
 def to_json(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:

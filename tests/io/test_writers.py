@@ -5,6 +5,8 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retention_cli.errors import OutputError
 from retention_cli.io import writers
@@ -163,3 +165,29 @@ def test_wilson_bounds_are_exactly_0_and_1_at_the_ends():
     low, high = wilson(np.array([0.0, 1.0, 0.5]), np.array([40, 40, 40]))
     assert low[0] == 0.0 and high[1] == 1.0  # not 4.3e-19 or 0.9999999999999999
     assert 0 < low[2] < 0.5 < high[2] < 1
+
+
+def _csv_cell_by_cell(df: pd.DataFrame) -> bytes:
+    """The writer's rules applied one cell at a time (the reference for the
+    column-wise writer)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([writers.guard_formula(str(c)) for c in df.columns])
+    for row in df.itertuples(index=False, name=None):
+        w.writerow([writers._csv_cell(v) for v in row])
+    return buf.getvalue().encode("utf-8")
+
+
+@settings(max_examples=60)
+@given(st.lists(st.tuples(st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+                          st.integers(-10**12, 10**12), st.booleans(),
+                          st.one_of(st.none(), st.text(max_size=8))), min_size=1, max_size=30))
+def test_column_wise_csv_equals_the_cell_by_cell_rules(rows):
+    df = pd.DataFrame(rows, columns=["x", "n", "flag", "name"])
+    df["x"] = df["x"].astype(float)
+    df["name"] = df["name"].astype("str")
+    df.loc[df["name"] == "None", "name"] = None
+    assert writers.to_csv(df) == _csv_cell_by_cell(df)
