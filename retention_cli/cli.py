@@ -642,8 +642,11 @@ def pd_concat(frames):
     return pd.concat(frames, ignore_index=True)
 
 
-@command("report", help="Everything the config's report: section asks for, written to files (one per section and format, meta.json, rejects/, and a self-contained index.html), put in place atomically. Prints the files written, one per line. For cron: retention report -c /etc/retention.yaml --period last-month.")
-def report_cmd(opts: Options) -> None:
+@command("report", exclude=("format", "output"), help="Everything the config's report: section asks for, written to files (one per section and format, meta.json, rejects/, and a self-contained index.html), put in place atomically. Prints the files written, one per line. For cron: retention report -c /etc/retention.yaml --period last-month.")
+def report_cmd(
+    opts: Options,
+    output: Annotated[Optional[str], typer.Option("--output", "-o", metavar="DIR", rich_help_panel=OUT, help="The report's folder \\[default: the config's report.output_dir]. Replaced only when it is new, empty or an earlier report.")] = None,
+) -> None:
     import time
     from pathlib import Path as P
 
@@ -652,6 +655,7 @@ def report_cmd(opts: Options) -> None:
 
     from retention_cli.io import writers
 
+    opts.output = output
     started = time.perf_counter()
     if opts.output == "-":
         raise UsageError("report writes a folder of files: -o - (stdout) is not possible; name a folder")
@@ -685,15 +689,27 @@ class TimeUnit(str, Enum):
     days = "days"
     weeks = "weeks"
     months = "months"
+    day = "day"
+    week = "week"
+    month = "month"
 
 
-@command("clv", help="Predicted churn and customer value (SPEC §4.6): BG/NBD fitted by maximum likelihood gives each customer's probability of still being a customer and expected purchases; Gamma-Gamma the expected spend per purchase; CLV is their discounted product. Prints the parameters with standard errors, expected customers alive, expected revenue and the CLV deciles.")
+class ClvModel(str, Enum):
+    bgnbd = "bgnbd"
+    pareto_nbd = "pareto-nbd"
+    mbg_nbd = "mbg-nbd"
+
+
+@command("clv", help="Predicted churn and customer value: a buy-till-you-die model (BG/NBD by default; Pareto/NBD or MBG/NBD with --model) fitted by maximum likelihood gives each customer's probability of still being a customer and expected purchases over any horizon; Gamma-Gamma the expected spend per purchase; CLV is their discounted product. Prints the parameters with standard errors, expected customers alive, expected revenue and the CLV deciles. --compare: every model ranked on the holdout.")
 def clv_cmd(
     opts: Options,
-    time_unit: Annotated[Optional[TimeUnit], typer.Option("--time-unit", help="Unit of frequency, recency and T \\[default: clv.time_unit, else weeks].")] = None,
+    model: Annotated[Optional[ClvModel], typer.Option("--model", help="The purchase model: bgnbd (Fader, Hardie & Lee 2005), pareto-nbd (Schmittlein, Morrison & Colombo 1987) or mbg-nbd (Batislam, Denizel & Filiztekin 2007) \\[default: clv.model, else bgnbd].")] = None,
+    time_unit: Annotated[Optional[TimeUnit], typer.Option("--time-unit", metavar="UNIT", help="Unit of frequency, recency, T and --horizon: days, weeks or months (day, week, month too) \\[default: clv.time_unit, else weeks].")] = None,
+    horizon: Annotated[Optional[float], typer.Option("--horizon", metavar="N", help="Horizon of expected purchases and CLV, in --time-unit (at most 20 years) \\[default: clv.horizon, else 12 months].")] = None,
     calibration_end: Annotated[Optional[str], typer.Option("--calibration-end", metavar="DATE", help="Last day of the calibration period \\[default: clv.calibration_end, else the last day of the data].")] = None,
     holdout: Annotated[bool, typer.Option("--holdout", help="Compare predicted and actual repeat purchases after --calibration-end (per frequency bucket, and the cumulative tracking).")] = False,
-    horizon_months: Annotated[Optional[int], typer.Option("--horizon-months", min=1, max=240, help="Horizon of expected purchases and CLV \\[default: clv.horizon_months, else 12].")] = None,
+    compare: Annotated[bool, typer.Option("--compare", help="Instead: fit every model on the calibration span and rank them by the mean absolute error per customer of their holdout predictions (the days after --calibration-end) and by log-likelihood.")] = False,
+    horizon_months: Annotated[Optional[int], typer.Option("--horizon-months", min=1, max=240, help="Horizon in months (the same as --horizon N --time-unit months, but frequency, recency and T keep their unit) \\[default: clv.horizon_months, else 12].")] = None,
     customers_out: Annotated[Optional[str], typer.Option("--customers-out", metavar="FILE", help="Write the per-customer table (customer_id, frequency, recency, T, p_alive, expected_purchases, expected_avg_order_value, clv) to FILE (csv, json or jsonl by extension).")] = None,
 ) -> None:
     from datetime import timedelta
@@ -708,24 +724,52 @@ def clv_cmd(
     if customers_out == "-" and opts.output in (None, "-"):
         raise UsageError("--customers-out - and the summary would both go to stdout: "
                          "name a file for one of them (-o FILE or --customers-out FILE)")
+    if horizon is not None and horizon_months is not None:
+        raise UsageError("give --horizon (in --time-unit) or --horizon-months, not both")
+    if compare and customers_out:
+        raise UsageError("--compare ranks the models; --customers-out scores the customers with one of them: "
+                         "run them apart")
     run.load(("purchases",), orders_only=True)
     unit = time_unit.value if time_unit else cfg.clv.time_unit
+    unit = unit if unit.endswith("s") else unit + "s"  # day, week, month: as their plurals
+    kind = model.value if model else cfg.clv.model
     end = parse_date(calibration_end, "--calibration-end") if calibration_end else cfg.clv.calibration_end
     last_day = run.data_end() - timedelta(days=1)
     end = end or last_day
     use_holdout = holdout or cfg.clv.holdout
     if use_holdout and end >= last_day:
         raise UsageError("--holdout needs a --calibration-end before the last day of the data")
+    purchases = run.inputs.get("purchases").df
+    if compare:
+        if end >= last_day:
+            run.warnings.append("no holdout (the calibration ends on the last day of the data): the models are "
+                                "ranked by log-likelihood only; set --calibration-end earlier to rank them by "
+                                "their predictions too")
+        try:
+            table, notes = clv.compare(purchases, calibration_end=end, holdout_end=last_day if end < last_day else None,
+                                       unit=unit)
+        except DataError as e:
+            raise DataError(f"clv: {e.message}") from None
+        run.warnings += notes
+        show(run, table, title=f"Models compared: calibration to {end}"
+                               + (f", holdout to {last_day}" if end < last_day else "") + f" ({unit})",
+             meta=run.meta(calibration_end=end, holdout_end=last_day if end < last_day else None, time_unit=unit))
+        return
     months = horizon_months or cfg.clv.horizon_months
+    if horizon is None and horizon_months is None and cfg.clv.horizon is not None:
+        horizon = cfg.clv.horizon
     try:  # a degenerate fit is refused (65) with its reason, on one line
-        result = clv.analyse(run.inputs.get("purchases").df, calibration_end=end, unit=unit, horizon_months=months,
-                             annual_discount_rate=cfg.economics.annual_discount_rate,
+        result = clv.analyse(purchases, calibration_end=end, unit=unit, horizon_months=months, horizon=horizon,
+                             model=kind, annual_discount_rate=cfg.economics.annual_discount_rate,
                              gross_margin=cfg.economics.gross_margin, holdout_end=last_day if use_holdout else None)
     except DataError as e:
         raise DataError(f"clv: {e.message}") from None
     run.warnings += result.warnings
-    meta = run.meta(calibration_end=end, time_unit=unit, horizon_months=months,
-                    bgnbd={"converged": result.bg.converged, "message": result.bg.message, "starts": result.bg.starts_tried},
+    fitted = result.model
+    meta = run.meta(calibration_end=end, time_unit=unit, model=kind, horizon=result.horizon_label.replace("_", " "),
+                    horizon_months=None if horizon is not None else months,
+                    **{fitted.name: {"converged": result.bg.converged, "message": result.bg.message,
+                                     "starts": result.bg.starts_tried}},
                     holdout=None if result.holdout is None else result.holdout.to_dict("records"))
     if customers_out:
         fmt = writers.format_from_path(customers_out) or "csv"
@@ -733,16 +777,75 @@ def clv_cmd(
     if run.output_format() == "table" and not opts.output:
         warn(opts, run.warnings)
         con = out_console(opts)
+        exact = {fitted.name, "gamma_gamma", "new_customer"}
         view = result.summary.assign(  # parameters need four decimals, money two
-            value=[f"{v:,.4f}" if k in ("bgnbd", "gamma_gamma", "new_customer") and v is not None
+            value=[f"{v:,.4f}" if k in exact and v is not None
                    else writers.format_cell(v, n, set()) for k, n, v in zip(result.summary["kind"], result.summary["name"], result.summary["value"])],
             standard_error=[writers.format_cell(v, "", set()) if v is None or v != v else f"{v:.4f}"
                             for v in result.summary["standard_error"]])
-        con.print(writers.rich_table(view, title=f"Customer value: BG/NBD + Gamma-Gamma, calibration to {end} ({unit})"))
+        con.print(writers.rich_table(view, title=f"Customer value: {fitted.title} + Gamma-Gamma, calibration to {end} ({unit})"))
         if result.holdout is not None:
             con.print(writers.rich_table(result.holdout, title="Holdout: repeat purchases per customer, actual vs predicted"))
         return
     show(run, result.summary, title="Customer value", meta=meta)
+
+
+@command("survival", help="Survival of subscribers: the share of each signup cohort still a customer at the end of each later period, and the shifted-beta-geometric model (Fader & Hardie 2007) fitted on every cohort at once, overall and per --by segment, projected --horizon periods past the data. Prints per offset the observed and fitted survival and retention rate and the discounted expected residual lifetime (DERL); --parameters: α, β with standard errors, log-likelihood and lifetimes; --cohorts: the cohort table. Needs customers with signup_date and churn_date.")
+def survival_cmd(
+    opts: Options,
+    horizon: Annotated[Optional[int], typer.Option("--horizon", min=1, max=1200, metavar="N", help="Periods (of --freq) projected past the longest observed tenure \\[default: survival.horizon_periods, else 12].")] = None,
+    parameters: Annotated[bool, typer.Option("--parameters", help="Instead: one row per segment with α, β and their standard errors, the log-likelihood, expected and median lifetime, and the DERL of a new customer.")] = False,
+    cohorts: Annotated[bool, typer.Option("--cohorts", help="Instead: the cohort survival table (cohort, offset, cohort_size, alive, survival, survival_fitted).")] = False,
+) -> None:
+    from retention_cli.errors import InputMissingError
+    from retention_cli.kpis import survival
+    from retention_cli.model.customers import build_base
+    from retention_cli.session import Run
+
+    if parameters and cohorts:
+        raise UsageError("give --parameters or --cohorts, not both")
+    run = Run(opts)
+    cfg = run.cfg
+    run.load(("customers",))
+    customers = run.inputs.get("customers")
+    missing = [c for c in ("signup_date", "churn_date") if c not in customers.df]
+    if missing:
+        raise InputMissingError(f"survival needs customers.{' and customers.'.join(missing)} (when each customer "
+                                f"started and, if so, ended the contract); {customers.display} has no "
+                                f"{' or '.join(missing)} column")
+    base = build_base(customers.df, None, "contract", run.inputs.encoded)
+    chosen = run.periods() if (opts.period or opts.from_ or opts.to) else None
+    h = horizon or cfg.survival.horizon_periods
+    try:  # a degenerate fit is refused (65) with its reason, on one line
+        result = survival.analyse(base, freq=run.freq, data_end=run.data_end(), horizon=h,
+                                  annual_discount_rate=cfg.economics.annual_discount_rate, by=run.by, cohorts=chosen)
+    except DataError as e:
+        raise DataError(f"survival: {e.message}") from None
+    run.warnings += result.warnings
+    meta = run.meta(model="shifted-beta-geometric (Fader & Hardie 2007)", horizon_periods=h,
+                    discount_rate_per_period=result.discount_rate,
+                    first_cohort=result.periods[0].label, last_complete_period=result.periods[-1].label,
+                    parameters=result.parameters.to_dict("records"))
+    if cohorts:
+        show(run, result.cohorts, title="Cohort survival", percent=survival.SURVIVAL_RATIOS, meta=meta)
+        return
+    if parameters:
+        show(run, result.parameters, title="Shifted-beta-geometric fit", meta=meta)
+        return
+    if run.output_format() == "table" and not opts.output:
+        from retention_cli.io import writers
+
+        warn(opts, run.warnings)
+        con = out_console(opts)
+        view = result.parameters.assign(**{c: [None if v is None or v != v else f"{v:.4f}" for v in result.parameters[c]]
+                                           for c in ("alpha", "alpha_se", "beta", "beta_se")})
+        con.print(writers.rich_table(view, title=f"Shifted-beta-geometric fit, cohorts {result.periods[0].label} to "
+                                                 f"{result.periods[-1].label} ({run.freq})"))
+        con.print(writers.rich_table(result.curve, title=f"Survival per {run.freq} of tenure, observed and fitted "
+                                                          f"(projected {h} past the data)",
+                                     percent=survival.SURVIVAL_RATIOS))
+        return
+    show(run, result.curve, title="Survival", percent=survival.SURVIVAL_RATIOS, meta=meta)
 
 
 class Terminated(BaseException):

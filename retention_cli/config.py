@@ -43,7 +43,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "responses": (),  # at least one of nps_score, csat_score: checked by the reader
 }
 
-SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "clv")
+SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "clv", "survival")
 FORMATS = ("table", "csv", "json", "jsonl")
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -111,6 +111,16 @@ class InputConfig(_Strict):
     def _date_format(cls, v: str | None) -> str | None:
         if v is not None and "%" not in v:
             raise ValueError("must be a strftime format such as '%d/%m/%Y'")
+        if v is not None:
+            # a format that cannot read back a date it writes is no date format
+            # ('%Q', a trailing '%'): refused here, not while reading the data
+            from datetime import datetime
+
+            sample = datetime(2024, 3, 31, 13, 45, 30)
+            try:
+                datetime.strptime(sample.strftime(v), v)
+            except ValueError as e:
+                raise ValueError(f"{v!r} is not a usable date format ({e}); e.g. '%d/%m/%Y'") from None
         return v
 
     @field_validator("columns")
@@ -236,10 +246,23 @@ class WomConfig(_Strict):
 
 
 class ClvConfig(_Strict):
+    model: Literal["bgnbd", "pareto-nbd", "mbg-nbd"] = "bgnbd"
     time_unit: Literal["days", "weeks", "months"] = "weeks"
     horizon_months: int = Field(12, ge=1, le=240)
+    # the horizon in time_unit; when set it replaces horizon_months (20 years at most)
+    horizon: float | None = Field(None, gt=0, le=7305)
     calibration_end: date | None = None   # default: the last day of the data
     holdout: bool = False                 # the days after calibration_end are the holdout
+    compare: bool = False                 # the report also ranks every model on the holdout
+
+    @field_validator("time_unit", mode="before")
+    @classmethod
+    def _plural(cls, v: Any) -> Any:
+        return v + "s" if v in ("day", "week", "month") else v
+
+
+class SurvivalConfig(_Strict):
+    horizon_periods: int = Field(12, ge=1, le=1200)   # projected periods past the data
 
 
 OUTPUT_PLACEHOLDERS = ("period", "as_of", "freq")
@@ -301,6 +324,7 @@ class Config(_Strict):
     complaints: ComplaintsConfig = ComplaintsConfig()
     churn_reasons: ChurnReasonsConfig = ChurnReasonsConfig()
     clv: ClvConfig = ClvConfig()
+    survival: SurvivalConfig = SurvivalConfig()
     wom: WomConfig = WomConfig()
     report: ReportConfig = ReportConfig()
 

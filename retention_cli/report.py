@@ -38,7 +38,7 @@ def needs(section: str, model: str) -> tuple[str, ...]:
     return {
         "summary": ("purchases",), "churn": base, "purchases": ("purchases",), "cohorts": base,
         "satisfaction": ("responses",), "complaints": ("complaints",), "wom": ("complaints",),
-        "clv": ("purchases",),
+        "clv": ("purchases",), "survival": ("customers",),
     }[section]
 
 
@@ -92,6 +92,17 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         raise DataError(f"report: {which} on or after the data end: the data ends on "
                         f"{data_end - timedelta(days=1)} (the latest event of the inputs); nothing was written. "
                         "Is the export stale? Export again, or set --period")
+    stale = run.purchases_last()
+    bought = run.inputs.get("purchases")
+    if bought is not None and bought.rows == 0 and model == "inactivity":
+        raise DataError(f"report: {bought.display} has no purchases (a header only?); nothing was written. "
+                        "Is the export empty?")
+    if stale is not None and stale < periods[-1].start and model == "inactivity":
+        # the other inputs run into the report's last period, the purchases do not:
+        # a report of zero orders and every customer lost would be published
+        raise DataError(f"report: the purchases end on {stale}, before {periods[-1].label} starts, while the data "
+                        f"runs to {data_end - timedelta(days=1)}; nothing was written. Is the purchases export "
+                        "stale? Export it again, or set --period")
     run.horizon_warning(periods)
     trend = trend_window(periods)
     has = {t: run.inputs.get(t) is not None for t in TABLES}
@@ -224,15 +235,17 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         last_day = data_end - timedelta(days=1)
         end = cfg.clv.calibration_end or last_day
         holdout_end = last_day if cfg.clv.holdout and end < last_day else None
+        purchases = run.inputs.get("purchases").df
         try:
-            result = clv.analyse(run.inputs.get("purchases").df, calibration_end=end, unit=cfg.clv.time_unit,
-                                 horizon_months=cfg.clv.horizon_months,
+            result = clv.analyse(purchases, calibration_end=end, unit=cfg.clv.time_unit,
+                                 horizon_months=cfg.clv.horizon_months, horizon=cfg.clv.horizon, model=cfg.clv.model,
                                  annual_discount_rate=cfg.economics.annual_discount_rate,
                                  gross_margin=cfg.economics.gross_margin, holdout_end=holdout_end)
         except ClvRefused as e:  # a degenerate fit: the other sections stand, this one says why not
             notes.append(f"section clv left out: {e.message}")
         else:
             run.warnings.extend(result.warnings)
+            title = result.model.title
             files = {"clv": result.summary, "clv_customers": result.customers}
             parts = []
             if result.tracking is not None:
@@ -242,16 +255,68 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                 parts.append(H.figure(H.line_chart([str(d) for d in t["day"]],
                                                    {"actual": t["actual_cumulative"].tolist(),
                                                     "model": t["expected_cumulative"].tolist()}),
-                                      f"Cumulative repeat purchases, actual vs BG/NBD (calibration to {end})"))
+                                      f"Cumulative repeat purchases, actual vs {title} (calibration to {end})"))
+            horizon = result.horizon_label.replace("_", " ")
             deciles = result.summary[result.summary["kind"] == "clv_deciles"]
             if len(deciles):
                 parts.append(H.figure(H.bar_chart(deciles["name"].tolist(), deciles["value"].tolist(), percent=False),
-                                      f"Customer value over the next {cfg.clv.horizon_months} months, deciles"))
-            shown = result.summary[result.summary["kind"].isin(["bgnbd", "gamma_gamma", "summary"])]
+                                      f"Customer value over the next {horizon}, deciles"))
+            shown = result.summary[result.summary["kind"].isin([result.model.name, "gamma_gamma", "summary"])]
             hold = ("<h3>Holdout: repeat purchases per customer</h3>" + H.table(result.holdout)
                     if result.holdout is not None else "")
-            out.append(Section("clv", files, meta={"calibration_end": end, "time_unit": cfg.clv.time_unit},
-                               html=H.charts_row(parts) + H.table(shown) + hold))
+            ranked = ""
+            if cfg.clv.compare:  # every model on the same calibration span, ranked on the holdout
+                table, more = clv.compare(purchases, calibration_end=end, holdout_end=holdout_end,
+                                          unit=cfg.clv.time_unit)
+                run.warnings.extend(more)
+                files["clv_compare"] = table
+                ranked = ("<h3>Models compared</h3>" + H.table(table)
+                          + '<p class="note">Each model fitted on the calibration span; ranked by the mean absolute '
+                            "error per customer of its predicted repeat purchases in the holdout"
+                          + (f" (after {end})" if holdout_end is not None else " (no holdout: clv.holdout is off)")
+                          + " and by log-likelihood (higher is better; the models have four parameters each).</p>")
+            out.append(Section("clv", files, meta={"calibration_end": end, "time_unit": cfg.clv.time_unit,
+                                                   "model": cfg.clv.model, "horizon": horizon},
+                               html=H.charts_row(parts) + H.table(shown) + hold + ranked))
+
+    if "survival" in wanted:
+        if model != "contract":
+            notes.append("section survival left out: it follows subscribers, and needs churn.model: contract "
+                         "(customers with signup_date and churn_date)")
+        else:
+            from retention_cli.kpis import survival
+
+            attrs = base.attributes.columns if base.attributes is not None else []
+            seg = [b for b in by if b in attrs]  # segments of customers; an order's column cannot split them
+            try:
+                res = survival.analyse(base, freq=run.freq, data_end=data_end, horizon=cfg.survival.horizon_periods,
+                                       annual_discount_rate=cfg.economics.annual_discount_rate, by=seg)
+            except DataError as e:  # a degenerate fit: the other sections stand, this one says why not
+                notes.append(f"section survival left out: {e.message}")
+            else:
+                run.warnings.extend(res.warnings)
+                total = res.curve[res.curve[seg[0]] == "(all)"] if seg else res.curve
+                chart = H.line_chart([str(k) for k in total["offset"]],
+                                     {"shifted-beta-geometric": total["survival_fitted"].tolist(),
+                                      "observed": total["survival_observed"].tolist()}, percent=True)
+                h = cfg.survival.horizon_periods
+                out.append(Section(
+                    "survival", {"survival": res.curve, "survival_parameters": res.parameters,
+                                 "survival_cohorts": res.cohorts},
+                    meta={"model": "shifted-beta-geometric (Fader & Hardie 2007)", "horizon_periods": h,
+                          "discount_rate_per_period": res.discount_rate},
+                    html=H.charts_row([H.figure(chart, f"Share of the signup cohorts still customers after each "
+                                                      f"{run.freq} of tenure: observed (all cohorts pooled) and "
+                                                      f"fitted, projected {h} {run.freq}s past the data")])
+                    + "<h3>Shifted-beta-geometric fit</h3>"
+                    + H.table(res.parameters.assign(**{  # parameters to four decimals
+                        c: [None if v is None or v != v else f"{v:.4f}" for v in res.parameters[c]]
+                        for c in ("alpha", "alpha_se", "beta", "beta_se")}), ("retention_fitted_next",))
+                    + '<p class="note">α and β describe how the chance of leaving at a renewal varies between '
+                      "customers (mean α/(α+β)); lifetimes are in periods; DERL is the expected number of "
+                      "renewals still to come, discounted at economics.annual_discount_rate.</p>"
+                    + "<h3>Survival by tenure, all customers</h3>"  # per segment in survival.csv
+                    + H.table(total, survival.SURVIVAL_RATIOS)))
 
     if "wom" in wanted:
         # the same computation as the `wom` command and the summary's revenue at risk
@@ -340,7 +405,7 @@ def write(run, built: list[Section], periods: list[Period], notes: list[str], fo
 
 TITLES = {"summary": "Headline", "churn": "Customers and churn", "purchases": "Purchasing",
           "cohorts": "Cohorts", "satisfaction": "Satisfaction", "complaints": "Complaints and loyalty",
-          "wom": "Word of mouth", "clv": "Predicted customer value"}
+          "wom": "Word of mouth", "clv": "Predicted customer value", "survival": "Subscriber survival"}
 
 
 def page(run, built: list[Section], periods: list[Period], notes: list[str]) -> str:

@@ -89,7 +89,34 @@ class Run:
                                       on_table=on_table, columns=columns)
             self._last_elsewhere = None if self.as_of else self._latest_event_elsewhere(overrides, on_table)
         self.warnings.extend(self.inputs.warnings)
+        self._data_warnings()
         return self.inputs
+
+    def purchases_last(self) -> date | None:
+        """The latest order date read (None without purchases or orders)."""
+        t = self.inputs.get("purchases") if self.inputs else None
+        if t is None or "order_date" not in t.df or not t.df["order_date"].notna().any():
+            return None
+        return t.df["order_date"].max().date()
+
+    def _data_warnings(self) -> None:
+        """What a reader of the numbers must know about the data's dates: an empty
+        purchases table, purchases that stop well before the other inputs (a stale
+        export: the months after would read as months without orders), events dated
+        after today (a typing error, or scheduled ones)."""
+        purchases = self.inputs.get("purchases")
+        if purchases is not None and purchases.rows == 0:
+            self.warnings.append(f"{purchases.display}: no purchases at all: every purchase KPI is 0")
+        end = self.data_end()
+        last = self.purchases_last()
+        if last is not None and (end - last).days > 31 and not self.as_of:
+            self.warnings.append(f"the purchases end on {last}, {(end - last).days - 1} days before the latest event of "
+                                 f"the other inputs ({end - timedelta(days=1)}): the periods after it read as periods "
+                                 "without orders. Is the purchases export stale?")
+        latest = end - timedelta(days=1)
+        if not self.as_of and latest > self.today:
+            self.warnings.append(f"the latest event is dated {latest}, after today ({self.today}): a typing error, or "
+                                 "scheduled events? The periods up to it count as observed; set as_of to cut them")
 
     def _latest_event_elsewhere(self, overrides: dict[str, str | None], on_table) -> date | None:
         """The latest event date of the configured tables this command does not

@@ -115,3 +115,34 @@ def test_every_command_agrees_with_all_four_tables_configured(cli):
         assert r.exit_code == 0, (command, r.stderr)
         ends[command] = cli.json(r)["meta"]["data_end"]
     assert set(ends.values()) == {"2024-05-03"}, ends
+
+
+def test_a_stale_purchases_export_is_said_and_the_report_refuses_it(cli):
+    """Complaints run to 2024-04-10, purchases stop on 2024-03-05: April would read as
+    a month without orders in which every customer was lost."""
+    setup(cli)
+    r = cli("churn", "--period", "2024-03", "-f", "csv")
+    assert r.exit_code == 0
+    assert ("the purchases end on 2024-03-05, 36 days before the latest event of the other inputs (2024-04-10)"
+            in r.stderr)
+    r = cli("report", "--period", "2024-04", "-o", "out", "-q")
+    assert r.exit_code == 65 and r.stdout == "" and not (cli.cwd / "out").exists()
+    assert r.stderr.strip().startswith("retention: error: report: the purchases end on 2024-03-05, before 2024-04 starts")
+    # March, which the purchases cover, is reported
+    assert cli("report", "--period", "2024-03", "-o", "out", "-q").exit_code == 0
+
+
+def test_an_empty_purchases_export_is_said_and_the_report_refuses_it(cli):
+    setup(cli)
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\n")
+    r = cli("churn", "--period", "2024-03", "-f", "csv")
+    assert "p.csv: no purchases at all" in r.stderr
+    r = cli("report", "--period", "2024-03", "-o", "out", "-q")
+    assert r.exit_code == 65 and "p.csv has no purchases" in r.stderr
+
+
+def test_events_after_today_are_said(cli):
+    setup(cli)
+    write(cli.cwd, "k.csv", COMPLAINTS + "A,2199-12-31,\n")  # a typing error for 2019?
+    r = cli("churn", "--period", "2024-03", "-f", "csv")
+    assert "the latest event is dated 2199-12-31, after today" in r.stderr

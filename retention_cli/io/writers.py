@@ -320,7 +320,7 @@ def transpose_for_terminal(df: pd.DataFrame, key: str, percent: Iterable[str] = 
 def tidy_numbers(df: pd.DataFrame) -> pd.DataFrame:
     """Counts as whole numbers and money to the cent, as the data output writes them
     (rates and every other number as computed). A table of several KPIs in one column
-    (``kpi``, ``value``, …) is tidied row by row, by its KPI."""
+    (``kpi`` or ``name``, ``value``, …) is tidied row by row, by its KPI."""
     from retention_cli.kpis.kinds import kind
 
     out = df
@@ -335,8 +335,12 @@ def tidy_numbers(df: pd.DataFrame) -> pd.DataFrame:
         elif k == "money":
             out = out if out is not df else df.copy()
             out[c] = s.round(2) + 0.0  # + 0.0: no "-0.0"
-    if "kpi" in df.columns and len(df):
-        kinds = [kind(k) for k in df["kpi"]]
+    key = "kpi" if "kpi" in df.columns else "name" if "name" in df.columns else None
+    if key is not None and len(df):
+        from retention_cli.kpis.kinds import GROUP_KINDS
+
+        groups = df["kind"] if "kind" in df.columns else pd.Series(None, index=df.index, dtype=object)
+        kinds = [GROUP_KINDS.get(g) or kind(k) for k, g in zip(df[key], groups)]
         if "count" in kinds or "money" in kinds:
             out = out if out is not df else df.copy()
             for c in df.columns:

@@ -24,7 +24,13 @@ COUNTS = frozenset({
     "customers_resolved_slow", "customers_unresolved", "customers_no_complaint",
     # answers
     "nps_responses", "csat_responses",
+    # the clv summary and word of mouth (complainers: a count when observed; an
+    # estimate in what-if mode, then not whole and written as it is)
+    "customers", "repeat_buyers", "complaints_observed", "complainers",
 })
+# tables of several quantities in one column name each row by a key column; some
+# group rows by a kind, all of one sort (the CLV deciles are money)
+GROUP_KINDS = {"clv_deciles": "money"}
 
 RATES = frozenset(CHURN_RATIOS) | frozenset(COMPLAINT_RATIOS) | frozenset(PURCHASE_RATIOS) \
     | frozenset(SATISFACTION_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
@@ -37,9 +43,9 @@ def kind(name: str) -> str | None:
     """``"count"``, ``"money"``, ``"rate"``, or None (any other number: days, a score,
     an estimate of people)."""
     name = str(name)
-    if name in COUNTS:
+    base = name.removesuffix("_low").removesuffix("_high")  # the bounds of an estimate are of its kind
+    if name in COUNTS or base in COUNTS:
         return "count"
-    base = name.removesuffix("_low").removesuffix("_high")
     if base in RATES or base.endswith(("_rate", "_share", "_ratio")):
         return "rate"
     if any(w in base for w in MONEY_WORDS):

@@ -117,4 +117,11 @@ CASES: dict = {
     "1,000 nested block mappings": (
         {}, "# deep\n" + "".join(" " * i + "a:\n" for i in range(1000)), ["churn"], 78,
         "retention.yaml:101: YAML nested deeper than 100 levels"),
+    # a date format that cannot be a date format: 78 before reading, never exit 1
+    "date_format %Q": ({}, "inputs:\n  purchases: {path: p.csv, date_format: '%Q'}\n", ["validate"], 78,
+                       "inputs.purchases.date_format: '%Q' is not a usable date format"),
+    "date_format with a trailing %": ({}, "inputs:\n  purchases: {path: p.csv, date_format: '%d/%m/%Y%'}\n",
+                                      ["churn"], 78, "is not a usable date format"),
+    "date_format day-first is fine": ({"p.csv": b"customer_id,order_date,amount\nA,31/01/2024,5\n"},
+                                      "inputs:\n  purchases: {path: p.csv, date_format: '%d/%m/%Y'}\n", ["validate"], 0, ""),
 }

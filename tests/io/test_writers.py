@@ -191,3 +191,15 @@ def test_column_wise_csv_equals_the_cell_by_cell_rules(rows):
     df["name"] = df["name"].astype("str")
     df.loc[df["name"] == "None", "name"] = None
     assert writers.to_csv(df) == _csv_cell_by_cell(df)
+
+
+def test_tables_of_named_quantities_are_tidied_by_name_and_kind():
+    df = pd.DataFrame({"kind": ["summary", "summary", "clv_deciles", "bgnbd"],
+                       "name": ["customers", "expected_revenue_next_12_months", "p10", "r"],
+                       "value": [1661.0, 455642.4955532418, 11.406168647770503, 1.0080612293721363]})
+    assert writers.render(df, "csv", {}).decode().splitlines()[1:] == [
+        "summary,customers,1661",                           # a count
+        "summary,expected_revenue_next_12_months,455642.5",  # money: 455642.50 to the cent
+        "clv_deciles,p10,11.41",                            # a decile of customer value: money
+        "bgnbd,r,1.0080612293721363",                       # a parameter: as computed
+    ]

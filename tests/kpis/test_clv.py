@@ -2,6 +2,8 @@
 ../shared/data/cdnow/README.md), degenerate fits refused with their reason, and eq. 10
 where its hypergeometric series fails, against mpmath."""
 
+import math
+import re
 from datetime import date
 
 import numpy as np
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from retention_cli.config import parse_config
+from retention_cli.errors import UsageError
 from retention_cli.io.readers import read_table
 from retention_cli.kpis import clv
 from tests.conftest import ROOT
@@ -257,3 +260,188 @@ def test_probabilities_stay_in_range_and_purchases_grow_with_the_horizon(r, alph
     assert e[1] >= e[0] * (1 - 1e-9)  # equal up to rounding where both ends use the same rule
     dist = clv.probability_of_purchases(p, long, 20)["probability"]
     assert dist.between(0.0, 1.0).all() and dist.sum() <= 1 + 1e-9
+
+
+# --- any horizon ------------------------------------------------------------------------------------
+
+@needs_cdnow
+def test_any_horizon_reproduces_lifetimes_and_btyd(summary):
+    # lifetimes' test, with the published parameters: x = 2, t_x = 30.43, T = 38.86 weeks, 39 weeks ahead
+    published = clv.BetaGeometricNBD(clv.Fit(PUBLISHED, {}, float("nan"), True, "published", 0))
+    assert published.conditional_expected_number_of_purchases_up_to_time(39, 2, 30.43, 38.86) == \
+        pytest.approx(1.226, abs=0.0005)
+    # BTYD's vignette: customer 1516 of CDNOW (x = 26, t_x = 30.86, T = 31) expects 25.757 in 52 weeks
+    fitted = clv.BetaGeometricNBD.fit(summary["frequency"], summary["recency"], summary["T"])
+    row = summary[summary["customer_id"].astype(int) == 1516].iloc[0]
+    assert fitted.conditional_expected_number_of_purchases_up_to_time(52, row["frequency"], row["recency"], row["T"]) \
+        == pytest.approx(25.757, abs=0.0005)
+
+
+@needs_cdnow
+def test_a_horizon_in_days_equals_the_same_horizon_in_weeks(transactions):
+    # the models are equivariant in the time unit: α scales with it, predictions do not move
+    weeks = clv.analyse(transactions, calibration_end=date(1997, 9, 30), unit="weeks", horizon=52)
+    days = clv.analyse(transactions, calibration_end=date(1997, 9, 30), unit="days", horizon=364)
+    assert weeks.horizon_label == "52_weeks" and days.horizon_label == "364_days"
+    assert "expected_purchases_next_52_weeks" in set(weeks.summary["name"])
+    np.testing.assert_allclose(days.customers["expected_purchases"], weeks.customers["expected_purchases"], rtol=1e-4)
+    assert days.bg.params["alpha"] == pytest.approx(7 * weeks.bg.params["alpha"], rel=1e-4)
+
+
+def test_clv_over_a_horizon_of_a_month_and_a_half():
+    # the first month as before, then the half month after it, discounted to its end (1.5 months)
+    s = pd.DataFrame({"frequency": [3], "recency": [20.0], "T": [30.0], "monetary_value": [50.0]})
+    bg = {"r": 0.5, "alpha": 5.0, "a": 0.8, "b": 2.5}
+    gg = {"p": 6.0, "q": 4.0, "gamma": 15.0}
+    month = (365.25 / 12) / 7
+    e1 = clv.expected_purchases(bg, month, 3, 20.0, 30.0)
+    e15 = clv.expected_purchases(bg, 1.5 * month, 3, 20.0, 30.0)
+    v = 990 / 21
+    want = (e1 / 1.1 ** (1 / 12) + (e15 - e1) / 1.1 ** (1.5 / 12)) * v * 0.5
+    got = clv.clv(bg, gg, s, unit="weeks", horizon=1.5 * month, annual_discount_rate=0.10, gross_margin=0.5)
+    assert got[0] == pytest.approx(want)
+
+
+def test_a_horizon_beyond_twenty_years_is_refused():
+    with pytest.raises(UsageError, match="at most 20 years"):
+        clv.horizon_in_units("weeks", 1100, 12)
+    assert clv.horizon_in_units("months", 12, 6) == (12.0, "12_months")
+    assert clv.horizon_in_units("days", None, 1)[1] == "1_months"
+
+
+# --- Pareto/NBD and MBG/NBD ---------------------------------------------------------------------------
+
+@needs_cdnow
+def test_pareto_nbd_reproduces_the_published_cdnow_fit(summary):
+    # Fader, Hardie & Lee (2005), CDNOW 39 weeks: r = 0.553, α = 10.578, s = 0.606, β = 11.669, LL = −9595.0
+    m = clv.ParetoNBD.fit(summary["frequency"], summary["recency"], summary["T"])
+    for name, published in (("r", 0.553), ("alpha", 10.578), ("s", 0.606), ("beta", 11.669)):
+        assert m.params[name] == pytest.approx(published, rel=0.002), name
+    assert m.log_likelihood == pytest.approx(-9595.0, abs=0.05)
+    assert m.result.converged and all(0 < m.result.se[k] for k in m.params)
+
+
+def _pnbd_direct(p, x, tx, T):
+    """The Pareto/NBD likelihood of one customer with the integral over the death time
+    done numerically (scipy.integrate.quad), beside the closed-form first term."""
+    from scipy import integrate
+    r, alpha, s, beta = (p[k] for k in clv.PNBD_NAMES)
+    front = math.exp(math.lgamma(r + x) - math.lgamma(r)) * alpha ** r * beta ** s
+    alive = (alpha + T) ** -(r + x) * (beta + T) ** -s
+    died = s * integrate.quad(lambda tau: (alpha + tau) ** -(r + x) * (beta + tau) ** -(s + 1), tx, T,
+                              epsabs=0, epsrel=1e-13, limit=200)[0]
+    return front * (alive + died), alive / (alive + died)
+
+
+@pytest.mark.parametrize("p", [
+    {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669},   # CDNOW: α < β
+    {"r": 2.0, "alpha": 30.0, "s": 1.5, "beta": 4.0},           # α > β: the other form of the integral
+    {"r": 0.7, "alpha": 5.0, "s": 1.0, "beta": 5.0},            # α = β: no hypergeometric at all
+])
+def test_pareto_nbd_likelihood_against_numerical_integration(p):
+    x, tx, T = np.array([0.0, 1.0, 4.0, 25.0]), np.array([0.0, 2.5, 30.0, 20.0]), np.array([12.0, 40.0, 31.0, 39.0])
+    ll, grad = clv.pareto_nbd_ll(np.array([p[k] for k in clv.PNBD_NAMES]), x, tx, T, np.ones(4))
+    direct = [_pnbd_direct(p, *v) for v in zip(x, tx, T)]
+    assert ll == pytest.approx(sum(math.log(L) for L, _ in direct), rel=1e-10)
+    m = clv.ParetoNBD(clv.Fit(p, {}, float("nan"), True, "", 0))
+    np.testing.assert_allclose(m.conditional_probability_alive(x, tx, T), [a for _, a in direct], rtol=1e-9)
+    # the gradient (its log-averages by quadrature) against differences of the likelihood
+    theta = np.array([p[k] for k in clv.PNBD_NAMES])
+    for i in range(4):
+        h = 1e-6 * theta[i]
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        numeric = (clv.pareto_nbd_ll(up, x, tx, T, np.ones(4))[0] - clv.pareto_nbd_ll(down, x, tx, T, np.ones(4))[0]) / (2 * h)
+        assert grad[i] == pytest.approx(numeric, rel=1e-4, abs=1e-6)
+
+
+def test_pareto_nbd_expectations_by_hand():
+    # E[Y(t) | alive at T] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)]; at s = 2, r = 1,
+    # α = β = 1, x = 1, T = 1, t = 2: 2·2/(2·1)·(1 − 2/4) = 1; at s = 1 its limit
+    # (r+x)(β+T)/(α+T) ln((β+T+t)/(β+T)) = 2 ln 2
+    m = clv.ParetoNBD(clv.Fit({"r": 1.0, "alpha": 1.0, "s": 2.0, "beta": 1.0}, {}, 0.0, True, "", 0))
+    assert m._if_alive(np.array([2.0]), np.array([1.0]), np.array([1.0]))[0] == pytest.approx(1.0)
+    m1 = clv.ParetoNBD(clv.Fit({"r": 1.0, "alpha": 1.0, "s": 1.0, "beta": 1.0}, {}, 0.0, True, "", 0))
+    assert m1._if_alive(np.array([2.0]), np.array([1.0]), np.array([1.0]))[0] == pytest.approx(2 * math.log(2))
+    # a new customer: rβ/(α(s−1)) [1 − (β/(β+t))^(s−1)] = 1·1/(1·1)·(1 − 1/3) at t = 2
+    assert m.expected_number_of_purchases_up_to_time(2.0) == pytest.approx(2 / 3)
+
+
+@needs_cdnow
+def test_mbg_nbd_reproduces_btydplus(summary):
+    # BTYDplus's MBG/NBD on CDNOW (as lifetimes' tests quote it): r = 0.525, α = 6.183, a = 0.891, b = 1.614
+    m = clv.ModifiedBetaGeometricNBD.fit(summary["frequency"], summary["recency"], summary["T"])
+    for name, published in (("r", 0.525), ("alpha", 6.183), ("a", 0.891), ("b", 1.614)):
+        assert m.params[name] == pytest.approx(published, abs=0.0015), name
+    # a one-time buyer may have left too, unlike in BG/NBD
+    assert m.conditional_probability_alive(0, 0, 38.86) < 1
+
+
+def test_mbg_nbd_likelihood_by_hand():
+    # r = α = a = b = 1. x = 0, t_x = 0, T = 1: B(1, 2)/B(1, 1) · 1 · [2^−1 + 1/1 · 1^−1] = ½ · 1.5 = 0.75;
+    # x = 1, t_x = 1, T = 2: B(1, 3)/B(1, 1) · Γ(2)/Γ(1) · [3^−2 + ½ · 2^−2] = ⅓ · 17/72 = 17/216
+    ll, _ = clv.mbgnbd_ll(np.ones(4), np.array([0.0, 1.0]), np.array([0.0, 1.0]), np.array([1.0, 2.0]), np.ones(2))
+    assert ll == pytest.approx(math.log(0.75) + math.log(17 / 216), rel=1e-12)
+    # P(alive) = 1/(1 + a/(b+x) ((α+T)/(α+t_x))^(r+x)): x = 0, T = 1 → 1/(1 + 2) = ⅓
+    m = clv.ModifiedBetaGeometricNBD(clv.Fit({"r": 1.0, "alpha": 1.0, "a": 1.0, "b": 1.0}, {}, 0.0, True, "", 0))
+    assert m.conditional_probability_alive(0, 0, 1) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("kind", [clv.ParetoNBD, clv.ModifiedBetaGeometricNBD])
+def test_the_new_models_refuse_degenerate_fits(kind):
+    with pytest.raises(clv.DegenerateFit, match=f"{re.escape(kind.title)}: too few customers to fit: 3 customers"):
+        kind.fit([0, 1, 2], [0.0, 5.0, 10.0], [10.0, 20.0, 30.0])
+    with pytest.raises(clv.DegenerateFit, match="reached the (upper|lower) bound"):
+        kind.fit([2] * 200, [10.0] * 200, [20.0] * 200)
+
+
+@pytest.mark.parametrize("kind, names", [(clv.ParetoNBD, clv.PNBD_NAMES), (clv.ModifiedBetaGeometricNBD, clv.MBG_NAMES),
+                                         (clv.BetaGeometricNBD, clv.BG_NAMES)])
+@given(data=st.data())
+def test_every_model_keeps_probabilities_in_range_and_purchases_growing(kind, names, data):
+    p = {n: data.draw(st.floats(0.05, 30) if n in ("r", "a", "b", "s") else st.floats(0.1, 200), label=n)
+         for n in names}
+    x = data.draw(st.integers(0, 200), label="x")
+    T = data.draw(st.floats(0, 200), label="T")
+    tx = data.draw(st.floats(0, 1), label="share") * T
+    t1, t2 = sorted(data.draw(st.tuples(st.floats(0, 1e4), st.floats(0, 1e4)), label="t"))
+    m = kind(clv.Fit(p, {}, 0.0, True, "", 0))
+    alive = m.conditional_probability_alive(x, tx, T)
+    assert 0.0 <= alive <= 1.0
+    e = m.conditional_expected_number_of_purchases_up_to_time(np.array([t1, t2]), x, tx, T)
+    assert np.all(np.isfinite(e)) and np.all(e >= 0)
+    assert e[1] >= e[0] * (1 - 1e-9)
+    new = m.expected_number_of_purchases_up_to_time(np.array([t1, t2]))
+    assert np.all(np.isfinite(new)) and new[1] >= new[0] * (1 - 1e-9) and new[0] >= 0
+
+
+@needs_cdnow
+def test_compare_ranks_every_model_on_the_holdout(transactions):
+    table, warnings = clv.compare(transactions, calibration_end=date(1997, 9, 30), holdout_end=date(1998, 6, 30))
+    assert sorted(table["model"]) == ["bgnbd", "mbg-nbd", "pareto-nbd"]
+    assert sorted(table["rank_holdout_mae"]) == [1, 2, 3] and sorted(table["rank_log_likelihood"]) == [1, 2, 3]
+    assert table["holdout_mae"].is_monotonic_increasing  # sorted by the first ranking
+    # the MAE of BG/NBD, recomputed customer by customer
+    s = clv.summaries(transactions, date(1997, 9, 30), "weeks", date(1998, 6, 30))
+    bg = clv.BetaGeometricNBD.fit(s["frequency"], s["recency"], s["T"])
+    pred = bg.conditional_expected_number_of_purchases_up_to_time(s["holdout_length"], s["frequency"], s["recency"], s["T"])
+    row = table.set_index("model").loc["bgnbd"]
+    assert row["holdout_mae"] == pytest.approx(np.mean(np.abs(pred - s["holdout_frequency"])))
+    assert row["log_likelihood"] == pytest.approx(-9582.43, abs=0.01)
+    ll = table.set_index("model")["log_likelihood"]
+    assert ll["pareto-nbd"] == pytest.approx(-9595.0, abs=0.05)
+    assert warnings == []
+
+
+@needs_cdnow
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("model", ["pareto-nbd", "mbg-nbd"])
+def test_the_other_models_analyse_cdnow_without_warnings(transactions, model):
+    a = clv.analyse(transactions, calibration_end=date(1997, 9, 30), holdout_end=date(1998, 6, 30), model=model,
+                    horizon=39)
+    assert a.warnings == [] and a.model.option == model
+    assert a.customers["p_alive"].between(0, 1).all() and (a.customers["expected_purchases"] >= 0).all()
+    t = a.tracking
+    assert t["expected_cumulative"].is_monotonic_increasing
+    assert t["expected_cumulative"].iloc[-1] == pytest.approx(t["actual_cumulative"].iloc[-1], rel=0.1)
