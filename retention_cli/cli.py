@@ -342,7 +342,7 @@ def init_cmd(
                                 markup=False)
 
 
-@command("churn", help="Customers at the start and end of each period, new, lost, retained and reactivated ones, churn rate with its 95 % Wilson interval, and retention rate (SPEC §3). Needs purchases (inactivity model) or customers with signup_date and churn_date (contract model).")
+@command("churn", help="Customers at the start and end of each period, new, lost, retained and reactivated ones, churn rate with its 95 % Wilson interval, and retention rate. Needs purchases (inactivity model) or customers with signup_date and churn_date (contract model).")
 def churn_cmd(opts: Options) -> None:
     from retention_cli.kpis.base import CHURN_RATIOS, churn_flows
     from retention_cli.session import Run
@@ -360,7 +360,7 @@ def churn_cmd(opts: Options) -> None:
          transpose_key=None if run.by else "period")
 
 
-@command("purchases", help="Orders, buyers, revenue, average order value, purchase frequency, repurchase rate, first vs repeat order value, multi-product buyers, revenue concentration, net revenue retention, lifetime, simple CLV, acquisition cost, loyalty participation and sales cycle, per period (SPEC §4.1). KPIs whose input column is absent are left out with a note.")
+@command("purchases", help="Orders, buyers, revenue, average order value, purchase frequency, repurchase rate, first vs repeat order value, multi-product buyers, revenue concentration, net revenue retention, lifetime, simple CLV, acquisition cost, loyalty participation and sales cycle, per period. KPIs whose input column is absent are left out with a note.")
 def purchases_cmd(opts: Options) -> None:
     from retention_cli.kpis.purchasing import PURCHASE_RATIOS, purchase_kpis
     from retention_cli.session import Run
@@ -395,7 +395,7 @@ class Relative(str, Enum):
     previous = "previous"
 
 
-@command("cohorts", help="Customers grouped by the period of their first purchase (contract model: signup), and the share of each cohort active k periods later (SPEC §4.2). A heat map on a terminal; tidy rows (cohort, offset, cohort_size, active, retention) in csv/json.")
+@command("cohorts", help="Customers grouped by the period of their first purchase (contract model: signup), and the share of each cohort active k periods later. A heat map on a terminal; tidy rows (cohort, offset, cohort_size, active, retention) in csv/json.")
 def cohorts_cmd(
     opts: Options,
     revenue: Annotated[bool, typer.Option("--revenue", help="Add cumulative revenue per cohort member.")] = False,
@@ -456,7 +456,7 @@ def summary_cmd(opts: Options) -> None:
     show(run, df, title="Summary")
 
 
-@command("satisfaction", help="NPS (with its 95 % margin of error and whether the change from the previous period exceeds the noise), promoter/passive/detractor shares, CSAT mean and top-two-box share, per period (SPEC §4.3). --link: retention of the customers who answered, by NPS category and CSAT score.")
+@command("satisfaction", help="NPS (with its 95 % margin of error and whether the change from the previous period exceeds the noise), promoter/passive/detractor shares, CSAT mean and top-two-box share, per period. --link: retention of the customers who answered, by NPS category and CSAT score.")
 def satisfaction_cmd(
     opts: Options,
     link: Annotated[bool, typer.Option("--link", help="Retention over the next satisfaction.horizon_periods of the customers who answered, by NPS category and by CSAT score, with the gaps promoters - detractors and top box - rest.")] = False,
@@ -494,10 +494,10 @@ def satisfaction_cmd(
     show(run, df, title="Satisfaction", percent=SATISFACTION_RATIOS, transpose_key=None if run.by else "period")
 
 
-@command("complaints", help="Complaints opened, complaining customers and their rate, complaints per 100 orders, resolution share and days, SLA attainment, open backlog, traceability, and the return rate of complainers by outcome beside the seeds' benchmarks (SPEC §4.4). --reasons: why lost customers left.")
+@command("complaints", help="Complaints opened, complaining customers and their rate, complaints per 100 orders, resolution share and days, SLA attainment, open backlog, traceability, and the return rate of complainers by outcome beside the benchmarks of the customer-service literature. --reasons: why lost customers left.")
 def complaints_cmd(
     opts: Options,
-    reasons: Annotated[bool, typer.Option("--reasons", help="Instead: the lost customers of each period by churn reason (customers.churn_reason mapped through churn_reasons.map) beside the seed benchmark, and the share the company controls.")] = False,
+    reasons: Annotated[bool, typer.Option("--reasons", help="Instead: the lost customers of each period by churn reason (customers.churn_reason mapped through churn_reasons.map) beside the benchmark of the customer-service literature, and the share the company controls.")] = False,
 ) -> None:
     from retention_cli.kpis.complaints import (BENCHMARKS, COMPLAINT_RATIOS, REASON_BENCHMARK, churn_reasons,
                                                complaint_notes, complaint_table)
@@ -514,7 +514,7 @@ def complaints_cmd(
         if unmapped:
             run.warnings.append(f"churn reasons not mapped to a benchmark category (churn_reasons.map): {', '.join(unmapped)}")
         show(run, df, title="Why lost customers left", percent=("share_of_known", "benchmark_share"),
-             meta=run.meta(benchmark=REASON_BENCHMARK, benchmark_source="seeds (SPEC §4.4)"))
+             meta=run.meta(benchmark=REASON_BENCHMARK, benchmark_source="IPeut, \"Aller plus loin que le service clients\""))
         return
     run.load(("complaints",), ("customers", "purchases"), orders_only=True)
     periods = run.periods()
@@ -529,13 +529,13 @@ def complaints_cmd(
     run.warnings.extend(complaint_notes(complaints, data_end=run.data_end(), resolved_statuses=statuses,
                                         purchases=base is not None))
     show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key=None if run.by else "period",
-         meta=run.meta(benchmarks=BENCHMARKS, benchmark_source="seed 000 (SPEC §4.4, §4.5)"))
+         meta=run.meta(benchmarks=BENCHMARKS, benchmark_source="IPeut, \"Aller plus loin que le service clients\""))
 
 
-WOM = "Word-of-mouth assumptions (default: config wom:, else the seeds)"
+WOM = "Word-of-mouth assumptions (default: config wom:, else the customer-service literature)"
 
 
-@command("wom", exclude=("complaints",), help="Word-of-mouth loss estimate (SPEC §4.5): from the complaints seen, the dissatisfied customers not seen, the defections expected, the people they tell, the prospects lost and the revenue at risk, each as central, low (optimistic) and high (pessimistic), with every assumption and its source. What-if without data: --unhappy U or --complaints N.")
+@command("wom", exclude=("complaints",), help="Word-of-mouth loss estimate: from the complaints seen, the dissatisfied customers not seen, the defections expected, the people they tell, the prospects lost and the revenue at risk, each as central, low (optimistic) and high (pessimistic), with every assumption and its source. What-if without data: --unhappy U or --complaints N.")
 def wom_cmd(
     opts: Options,
     unhappy: Annotated[Optional[float], typer.Option("--unhappy", min=0, help="What-if: this many dissatisfied customers in all (no data needed).")] = None,
@@ -598,9 +598,9 @@ def wom_cmd(
         situations, a, estimates = result.situations, result.assumptions, result.table
         run.warnings.extend(result.warnings)
         if base is None:
-            run.warnings.append("no purchases: every assumption is the seeds' or the config's, and revenue needs economics.customer_value")
+            run.warnings.append("no purchases: every assumption is the literature's or the config's, and revenue needs economics.customer_value")
         elif run.inputs.get("purchases") is None:
-            run.warnings.append("no purchases: the return rates are the seeds' or the config's, and revenue needs economics.customer_value")
+            run.warnings.append("no purchases: the return rates are the literature's or the config's, and revenue needs economics.customer_value")
         meta_extra = {"mode": "data"}
     table = wom.assumption_table(a)
     meta = run.meta(assumptions=table.to_dict("records"), note="estimates from general studies, not measurements of this business", **meta_extra)

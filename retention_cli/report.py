@@ -344,7 +344,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                            html=f"<p>Estimate for {H.esc(last_row['period'])}: what the complaints seen imply "
                                 "about the customers not seen.</p>" + H.table(view) + cap
                                 + "<h3>Assumptions</h3>" + H.table(assumptions)
-                                + '<p class="note">Estimates from general studies (the seeds), not measurements of '
+                                + '<p class="note">Estimates from general studies of customer service, not measurements of '
                                   "this business.</p>"))
     return out, periods, notes
 
@@ -374,7 +374,7 @@ def _reasons_html(reasons: pd.DataFrame) -> str:
     missing = int(reasons.loc[reasons["reason"] == "(missing)", "lost_customers"].sum())
     controllable = pooled.loc[~pooled["reason"].isin(["died", "moved"]), "lost_customers"].sum()
     note = (f'<p class="note">{missing:,} lost customers have no recorded reason. The company controls '
-            f"{controllable / known:.0%} of the known reasons (all but died and moved; seed benchmark 96 %).</p>"
+            f"{controllable / known:.0%} of the known reasons (all but died and moved; literature benchmark 96 %).</p>"
             if known else "")
     return "<h3>Why lost customers left (periods pooled)</h3>" + H.table(pooled, ("share_of_known", "benchmark_share")) + note
 

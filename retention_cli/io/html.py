@@ -115,7 +115,7 @@ def bar_chart(labels: list[str], values: list[float], *, percent: bool = True,
     ax.bar(x, np.nan_to_num(v), color="#2364aa", width=.6, label="observed")
     if reference is not None:
         ref = _floats(reference)
-        ax.scatter(x, ref, marker="_", s=600, color="#b3261e", zorder=3, label="seed benchmark")
+        ax.scatter(x, ref, marker="_", s=600, color="#b3261e", zorder=3, label="benchmark (literature)")
     if counts is not None:
         for xi, vi, n in zip(x, v, counts):
             ax.annotate(f"n={n}", (xi, 0 if math.isnan(vi) else vi), textcoords="offset points", xytext=(0, 3),

@@ -492,7 +492,7 @@ def wom_view(row: pd.Series, assumptions: pd.DataFrame):
     for r in assumptions.itertuples():
         rng = "" if r.low == r.high else f"{min(r.low, r.high):g}–{max(r.low, r.high):g}"
         a.add_row(r.assumption, f"{r.value:.4g}", rng, r.status, r.source)
-    note = "Estimates from general studies (the seeds), not measurements of this business."
+    note = "Estimates from general studies of customer service, not measurements of this business."
     clv = row.get("customer_value")
     clv_line = f"Customer value: {clv:,.2f} ({row['customer_value_source']})" if clv is not None and not (isinstance(clv, float) and math.isnan(clv)) \
         else f"Customer value: none ({row['customer_value_source']}): revenue at risk is not computed"

@@ -37,18 +37,18 @@ class Assumption:
 
 # low = optimistic, high = pessimistic, per the direction each one pushes the loss
 DEFAULTS: dict[str, Assumption] = {a.name: a for a in [
-    Assumption("complaint_share", 0.04, 0.05, 0.04, "seeds 000, 001 (4 %), 004 (5 %)"),
-    Assumption("silent_per_complaint", 26, 25, 26, "seed 000"),
-    Assumption("serious_share_of_silent", 6 / 26, 6 / 26, 6 / 26, "seed 000 (6 of 26 serious)"),
-    Assumption("silent_defection_rate", 0.91, 0.91, 1.0, "seed 000 (91 %); seed 001's arithmetic loses all"),
-    Assumption("return_if_resolved", 0.62, 0.70, 0.54, "seed 000 (54-70 %)"),
-    Assumption("return_if_resolved_fast", 0.95, 0.95, 0.95, "seed 000"),
+    Assumption("complaint_share", 0.04, 0.05, 0.04, "IPeut, Capital Client (4 %); V-RATIO (5 %)"),
+    Assumption("silent_per_complaint", 26, 25, 26, "IPeut"),
+    Assumption("serious_share_of_silent", 6 / 26, 6 / 26, 6 / 26, "IPeut (6 of 26 serious)"),
+    Assumption("silent_defection_rate", 0.91, 0.91, 1.0, "IPeut (91 %); Capital Client's arithmetic loses all"),
+    Assumption("return_if_resolved", 0.62, 0.70, 0.54, "IPeut (54-70 %)"),
+    Assumption("return_if_resolved_fast", 0.95, 0.95, 0.95, "IPeut"),
     Assumption("return_if_unresolved", 0.09, 0.09, 0.09, "assumed equal to the silent (1 - 0.91)"),
-    Assumption("negative_reach", 11.3, 10, 15, "seed 000 (10, of which 13 % tell 20), seed 001 (15)"),
-    Assumption("positive_reach", 4, 5, 3, "seed 000 (3-5)"),
-    Assumption("prospect_loss_per_told", 1.0, 1.0, 1.0, "seed 001's arithmetic (96 lost × 15 = 1,440): an upper bound"),
+    Assumption("negative_reach", 11.3, 10, 15, "IPeut (10, of which 13 % tell 20), Capital Client (15)"),
+    Assumption("positive_reach", 4, 5, 3, "IPeut (3-5)"),
+    Assumption("prospect_loss_per_told", 1.0, 1.0, 1.0, "Capital Client's arithmetic (96 lost × 15 = 1,440): an upper bound"),
     Assumption("dissatisfaction_share", 0.82, 0.82, 0.82,
-               "seeds: of the customers who leave, 14 % for the product, 68 % for how they were treated"),
+               "IPeut: of the customers who leave, 14 % for the product, 68 % for how they were treated"),
 ]}
 # The churn-reason categories (churn_reasons.map) that are dissatisfaction: the product
 # and the treatment (SPEC §4.4's benchmark, 14 % + 68 %).
