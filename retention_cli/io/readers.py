@@ -498,6 +498,10 @@ def resolve_mapping(
 
 # --- parsing by kind ----------------------------------------------------------------
 
+# A number of this size or more is a typing error or a placeholder (1e308, 9.99e99):
+# a quadrillion is beyond any business's books, and sums of such values overflow.
+MAX_NUMBER = 1e15
+
 _CURRENCY = re.compile(r"[€$£¥₹]|EUR|USD|GBP|CHF", re.IGNORECASE)
 
 
@@ -514,6 +518,8 @@ def _number_reasons(bad_values: pd.Series, decimal: str, thousands: str | None) 
         reason[comma & ~(reason != "not a number")] = "not a number (decimal comma? set `decimal: \",\"`)"
     reason[v.str.contains(_CURRENCY, regex=True)] = "not a number (currency sign: export plain numbers)"
     reason[v.str.lower().isin(["inf", "-inf", "+inf", "infinity", "-infinity"])] = "not a finite number"
+    size = pd.to_numeric(v.str.replace(",", ".", regex=False), errors="coerce").abs()
+    reason[(size >= MAX_NUMBER) & np.isfinite(size)] = "implausible number (1e15 or more in size)"
     return reason
 
 
@@ -521,8 +527,9 @@ def parse_number(s: pd.Series, decimal: str, thousands: str | None) -> tuple[pd.
     """Float values, the mask of bad values, and their reasons. Empty is missing (NaN)."""
     if pd.api.types.is_numeric_dtype(s):
         v = s.astype("float64")
-        bad = ~np.isfinite(v) & v.notna()
-        return v.where(~bad), bad, pd.Series("not a finite number", index=s.index[bad])
+        bad = ~(np.abs(v) < MAX_NUMBER) & v.notna()
+        why = np.where(np.isfinite(v[bad]), "implausible number (1e15 or more in size)", "not a finite number")
+        return v.where(~bad), bad, pd.Series(why, index=s.index[bad], dtype=object)
     t = s.str.strip()
     empty = t == ""
     u = t
@@ -533,7 +540,7 @@ def parse_number(s: pd.Series, decimal: str, thousands: str | None) -> tuple[pd.
     if decimal == ",":
         u = u.str.replace(",", ".", regex=False)
     v = pd.to_numeric(u.where(~empty, None), errors="coerce").astype("float64")
-    bad = ~empty & (v.isna() | ~np.isfinite(v))
+    bad = ~empty & (v.isna() | ~(np.abs(v) < MAX_NUMBER))
     reasons = _number_reasons(t[bad], decimal, thousands) if bad.any() else pd.Series(dtype=object)
     return v.where(~bad), bad, reasons
 
@@ -658,8 +665,8 @@ def fast_number(s: pd.Series, decimal: str, thousands: str | None, na: set[str] 
     except pa.ArrowInvalid:
         return None
     nan = np.isnan(v)
-    if nan.sum() != t.null_count or not np.isfinite(v[~nan]).all():
-        return None  # a literal "NaN" or "inf": the careful parser says it is not a number
+    if nan.sum() != t.null_count or not (np.abs(v[~nan]) < MAX_NUMBER).all():
+        return None  # a literal "NaN" or "inf", or 1e308: the careful parser says why
     if decimal == "." and pc.any(pc.match_substring(_arrow(s), ",")).as_py():
         return None  # "1,5" must not pass; only the careful parser says why
     return pd.Series(v, index=s.index)
@@ -1025,10 +1032,10 @@ def _typed_values(col) -> pd.Series | None:
         return pd.Series(pd.arrays.ArrowExtensionArray(enc))
     values = col.to_numpy()
     if pa.types.is_floating(col.type):
-        if not col.null_count and np.isfinite(values.sum()):
-            return pd.Series(values)  # no null, no NaN, no infinity (the sum would show it)
+        if not col.null_count and len(values) and np.abs(values).max() < MAX_NUMBER:
+            return pd.Series(values)  # no null, no NaN, no infinity, nothing implausible
         nan = np.isnan(values)
-        if nan.sum() != col.null_count or not np.isfinite(values[~nan]).all():
+        if nan.sum() != col.null_count or not (np.abs(values[~nan]) < MAX_NUMBER).all():
             return None
         return pd.Series(values)
     # seconds since 1970: within 1900-01-01 .. 2199-12-31, and cut to the day (only

@@ -220,4 +220,7 @@ CASES: dict = {
     "NUL in the file name": ({}, 'inputs:\n  purchases: {path: "p\\0.csv"}\n', ["churn"], 66,
                              "p\ufffd.csv: cannot read the purchases file: its name holds a NUL character"),
     "path through a file": ({"p.csv": OK.encode()}, inp("p.csv/q.csv"), ["churn"], 66, "p.csv/q.csv: purchases file not found"),
+    # a number too large to be money, in a typed Parquet column: the same rule as in CSV
+    "Parquet amount 1e20": ({"p.parquet": parquet(purchases_table(amount=pa.array([10.0, 1e20])))},
+                            inp("p.parquet"), ["validate"], 65, "value '1e+20': implausible number"),
 }
