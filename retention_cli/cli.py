@@ -568,10 +568,13 @@ def wom_cmd(
     merged = {**cfg.wom.model_dump(), **{k: v for k, v in given.items() if v is not None}}
     try:
         WomConfig.model_validate(merged)
-    except Exception as e:  # the same limits as the config's wom: section (exit 78)
+    except Exception as e:  # the limits of the config's wom: section; a value typed here is a usage error (2)
         err = e.errors()[0]
         key = err["loc"][0]
-        raise ConfigError(f"wom.{key} (--{str(key).replace('_', '-')}): {err['msg'][0].lower() + err['msg'][1:]}") from None
+        problem = err["msg"][0].lower() + err["msg"][1:]
+        if given.get(key) is not None:
+            raise UsageError(f"--{str(key).replace('_', '-')} {given[key]:g}: {problem}") from None
+        raise ConfigError(f"wom.{key}: {problem}") from None
     value = customer_value if customer_value is not None else cfg.economics.customer_value
     if unhappy is not None and complaints_n is not None:
         raise UsageError("give --unhappy or --complaints, not both")
@@ -707,7 +710,7 @@ def clv_cmd(
     time_unit: Annotated[Optional[TimeUnit], typer.Option("--time-unit", metavar="UNIT", help="Unit of frequency, recency, T and --horizon: days, weeks or months (day, week, month too) \\[default: clv.time_unit, else weeks].")] = None,
     horizon: Annotated[Optional[float], typer.Option("--horizon", metavar="N", help="Horizon of expected purchases and CLV, in --time-unit (at most 20 years) \\[default: clv.horizon, else 12 months].")] = None,
     calibration_end: Annotated[Optional[str], typer.Option("--calibration-end", metavar="DATE", help="Last day of the calibration period \\[default: clv.calibration_end, else the last day of the data].")] = None,
-    holdout: Annotated[bool, typer.Option("--holdout", help="Compare predicted and actual repeat purchases after --calibration-end (per frequency bucket, and the cumulative tracking).")] = False,
+    holdout: Annotated[Optional[bool], typer.Option("--holdout/--no-holdout", help="Compare predicted and actual repeat purchases after --calibration-end (per frequency bucket, and the cumulative tracking) \\[default: clv.holdout].")] = None,
     compare: Annotated[bool, typer.Option("--compare", help="Instead: fit every model on the calibration span and rank them by the mean absolute error per customer of their holdout predictions (the days after --calibration-end) and by log-likelihood.")] = False,
     horizon_months: Annotated[Optional[int], typer.Option("--horizon-months", min=1, max=240, help="Horizon in months (the same as --horizon N --time-unit months, but frequency, recency and T keep their unit) \\[default: clv.horizon_months, else 12].")] = None,
     customers_out: Annotated[Optional[str], typer.Option("--customers-out", metavar="FILE", help="Write the per-customer table (customer_id, frequency, recency, T, p_alive, expected_purchases, expected_avg_order_value, clv) to FILE (csv, json or jsonl by extension).")] = None,
@@ -736,7 +739,7 @@ def clv_cmd(
     end = parse_date(calibration_end, "--calibration-end") if calibration_end else cfg.clv.calibration_end
     last_day = run.data_end() - timedelta(days=1)
     end = end or last_day
-    use_holdout = holdout or cfg.clv.holdout
+    use_holdout = cfg.clv.holdout if holdout is None else holdout
     if use_holdout and end >= last_day:
         raise UsageError("--holdout needs a --calibration-end before the last day of the data")
     purchases = run.inputs.get("purchases").df
@@ -875,10 +878,31 @@ def main() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _on_signal)
     try:
-        app()
+        _run()
     except Terminated as t:
         name = signal.Signals(t.signum).name
         # the output is the previous one, or (when the signal came as it was put in
         # place) the complete new one: never a mixture, never a temporary left
         sys.stderr.write(f"retention: stopped by {name}; nothing half-written is left\n")
         sys.exit(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP
+
+
+def _run() -> None:
+    try:
+        # the parser's own usage errors (an unknown option, a value not among the
+        # choices) become one line like every other error, not a framed box. They are
+        # known by their class names: typer brings click itself or a copy of it
+        code = app(standalone_mode=False)
+    except Exception as e:
+        kinds = {c.__name__ for c in type(e).__mro__}
+        if "NoArgsIsHelpError" in kinds:  # `retention` alone: the help was printed
+            sys.exit(2)
+        if "UsageError" in kinds and hasattr(e, "format_message"):
+            ctx = getattr(e, "ctx", None)
+            where = ctx.command_path if ctx is not None else "retention"
+            sys.stderr.write(f"retention: error: {e.format_message()} (see: {where} --help)\n")
+            sys.exit(2)
+        if "Abort" in kinds:  # ^C while the arguments were read
+            sys.exit(130)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -43,3 +43,15 @@ def test_quiet_still_prints_the_error(tmp_path):
     assert r.returncode == 65
     assert r.stderr.startswith("retention: error: clv: BG/NBD: too few customers to fit: 3 customers")
     assert r.stderr.count("\n") == 1 and "Warning" not in r.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["churn", "--nope"], "retention: error: No such option: --nope"),
+    (["churn", "--freq", "fortnight"], "retention: error: Invalid value for '--freq'"),
+    (["report", "-f", "json"], "retention: error: No such option: -f"),  # a report's formats are its config's
+])
+def test_usage_errors_are_one_line_with_exit_2(args, message, tmp_path):
+    r = run(args, tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith(message) and r.stderr.count("\n") == 1, r.stderr
+    assert r.stdout == ""

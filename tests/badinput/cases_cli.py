@@ -52,4 +52,7 @@ CASES = {
     # --- the config is no config ----------------------------------------------------------------
     "config of 2 MiB of zeros": ({}, b"\0" * (2 << 20), ["validate"], 78, "larger than 1 MiB: not a config file"),
     "config of 2 MiB of text": ({}, b"# " + b"x" * (2 << 20) + b"\n", ["validate"], 78, "larger than 1 MiB"),
+    # a value typed on the command line is a usage error (2); the same in the config is 78
+    "--complaint-share 0": ({}, "", ["wom", "--unhappy", "5", "--complaint-share", "0"], 2,
+                            "--complaint-share 0: input should be greater than 0"),
 }
