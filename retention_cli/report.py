@@ -259,7 +259,8 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
             horizon = result.horizon_label.replace("_", " ")
             deciles = result.summary[result.summary["kind"] == "clv_deciles"]
             if len(deciles):
-                parts.append(H.figure(H.bar_chart(deciles["name"].tolist(), deciles["value"].tolist(), percent=False),
+                parts.append(H.figure(H.bar_chart(deciles["name"].tolist(), deciles["value"].tolist(), percent=False,
+                                                          series="predicted"),
                                       f"Customer value over the next {horizon}, deciles"))
             shown = result.summary[result.summary["kind"].isin([result.model.name, "gamma_gamma", "summary"])]
             hold = ("<h3>Holdout: repeat purchases per customer</h3>" + H.table(result.holdout)

@@ -108,11 +108,15 @@ def line_chart(labels: list[str], series: dict[str, list[float]], *, percent: bo
 
 
 def bar_chart(labels: list[str], values: list[float], *, percent: bool = True,
-              reference: list[float | None] | None = None, counts: list[int] | None = None) -> str:
+              reference: list[float | None] | None = None, counts: list[int] | None = None,
+              series: str = "observed") -> str:
+    """Bars, with a benchmark mark per bar when ``reference`` is given; ``series``
+    names the bars in the legend (a legend only where there are two things to tell
+    apart, above the plot, never on the data)."""
     fig, ax = _figure()
     x = np.arange(len(labels))
     v = _floats(values)
-    ax.bar(x, np.nan_to_num(v), color="#2364aa", width=.6, label="observed")
+    ax.bar(x, np.nan_to_num(v), color="#2364aa", width=.6, label=series)
     if reference is not None:
         ref = _floats(reference)
         ax.scatter(x, ref, marker="_", s=600, color="#b3261e", zorder=3, label="benchmark (literature)")
@@ -124,7 +128,8 @@ def bar_chart(labels: list[str], values: list[float], *, percent: bool = True,
     if percent:
         ax.yaxis.set_major_formatter(_pct())
         ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    if reference is not None:
+        ax.legend(fontsize=8, frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     return _svg(fig)
 
 
