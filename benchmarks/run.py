@@ -203,13 +203,19 @@ def main_report(args, data: Path) -> None:
     size_mb = (data / "purchases.csv").stat().st_size / 1e6
     print(f"size {args.size} ({size_mb:.0f} MB purchases.csv), {args.runs} runs, {os.cpu_count()} cores; "
           "ratio = ours / the reference scan of the same run")
-    print(f"{'':13s} {'median s':>9s} {'min-max s':>13s} {'peak MiB':>9s} {'ratio (median, min-max)':>26s}")
+    print_figures(walls, peaks, ratios, "ratio (median, min-max)")
+
+
+def print_figures(walls: dict, peaks: dict, ratios: dict, ratio_title: str) -> None:
+    """Per command: median and min-max wall seconds, peak MiB, the ratio's median and range."""
+    print(f"{'':13s} {'median s':>9s} {'min-max s':>13s} {'peak MiB':>9s}   {ratio_title}")
     for name in walls:
         w = walls[name]
-        line = f"{name:13s} {statistics.median(w):9.2f} {min(w):6.2f}-{max(w):<6.2f}"
+        line = f"{name:13s} " + (f"{statistics.median(w):9.2f} {min(w):6.2f}-{max(w):<6.2f}" if w else f"{'':9s} {'':13s}")
+        line += f" {max(peaks[name]):9.0f}" if peaks.get(name) else f" {'':9s}"
         if name in ratios:
             r = ratios[name]
-            line += f" {max(peaks[name]):9.0f}   {statistics.median(r):6.2f} ({min(r):.2f}-{max(r):.2f})"
+            line += f"   {statistics.median(r):6.2f} ({min(r):.2f}-{max(r):.2f})"
         print(line)
 
 
@@ -254,16 +260,7 @@ def main() -> None:
               file=sys.stderr)
     size_mb = (data / "purchases.csv").stat().st_size / 1e6
     print(f"size {args.size} ({size_mb:.0f} MB purchases.csv), {args.runs} runs, {os.cpu_count()} cores")
-    print(f"{'':12s} {'median s':>9s} {'min-max s':>13s} {'peak MiB':>9s} {'ratio vs duckdb (median, min-max)':>36s}")
-    for name in walls:
-        w = walls[name]
-        line = f"{name:12s} {statistics.median(w):9.2f} {min(w):6.2f}-{max(w):<6.2f} {max(peaks[name]):9.0f}"
-        if name in ratios:
-            r = ratios[name]
-            line += f"   {statistics.median(r):6.2f} ({min(r):.2f}-{max(r):.2f})"
-        print(line)
-    r = ratios["together"]
-    print(f"{'together':12s} {'':9s} {'':13s} {'':9s}   {statistics.median(r):6.2f} ({min(r):.2f}-{max(r):.2f})")
+    print_figures({**walls, "together": []}, peaks, ratios, "ratio vs duckdb (median, min-max)")
     print("results identical to DuckDB: " + ("yes" if not problems else "NO: " + "; ".join(problems)))
 
 
