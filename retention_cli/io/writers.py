@@ -357,6 +357,16 @@ def tidy_numbers(df: pd.DataFrame) -> pd.DataFrame:
                     else:
                         values.append(v)
                 out[c] = pd.Series(values, index=df.index, dtype=object)
+            # a change of money is the difference of the two amounts as written
+            # (rounded, then subtracted: 14631.49 - 15531.43 = -899.94, not -899.95)
+            for c in df.columns:
+                base = c.removeprefix("change_vs_")
+                if c == base or base not in df.columns or "value" not in df.columns:
+                    continue
+                fixed = [round(now - then, 2) + 0.0 if k == "money" and isinstance(now, float)
+                         and isinstance(then, float) else ch
+                         for k, now, then, ch in zip(kinds, out["value"], out[base], out[c])]
+                out[c] = pd.Series(fixed, index=df.index, dtype=object)
     return out
 
 

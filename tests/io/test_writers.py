@@ -203,3 +203,13 @@ def test_tables_of_named_quantities_are_tidied_by_name_and_kind():
         "clv_deciles,p10,11.41",                            # a decile of customer value: money
         "bgnbd,r,1.0080612293721363",                       # a parameter: as computed
     ]
+
+
+def test_a_change_of_money_is_the_difference_of_the_amounts_as_written():
+    # 14631.494 and 15531.436 are written 14631.49 and 15531.44: their change as a
+    # reader subtracts them is -899.95; the unrounded change -899.942 would be -899.94
+    df = pd.DataFrame({"kpi": ["revenue_at_risk", "churn_rate"], "value": [14631.494, 0.054],
+                       "previous": [15531.436, 0.064], "change_vs_previous": [14631.494 - 15531.436, 0.054 - 0.064]})
+    rows = writers.render(df, "csv", {}).decode().splitlines()[1:]
+    assert rows[0] == "revenue_at_risk,14631.49,15531.44,-899.95"
+    assert rows[1] == f"churn_rate,0.054,0.064,{0.054 - 0.064!r}"  # a rate: as computed
