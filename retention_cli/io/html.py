@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from retention_cli.io.writers import format_cell, plain
+from retention_cli.io.writers import format_cell, plain, tidy_numbers
 
 CSS = """
 :root { --ink:#1d2733; --muted:#5b6775; --line:#d9dee4; --accent:#2364aa; --bad:#b3261e; --good:#1e7b34; }
@@ -194,6 +194,7 @@ LOWER_IS_BETTER = {"lost_customers", "churn_rate", "complaints", "median_resolut
 
 
 def cards(summary: pd.DataFrame, ratios: set[str]) -> str:
+    summary = tidy_numbers(summary)  # the numbers of summary.csv: a change adds up to the cent
     out = []
     for r in summary.itertuples():
         def change(v: Any, vs: Any) -> str:

@@ -295,10 +295,13 @@ def rich_table(df: pd.DataFrame, title: str | None = None, percent: Iterable[str
     from rich.table import Table as RichTable
 
     percent = set(percent)
+    df = tidy_numbers(df)  # the numbers of the data output (a change of money adds up to the cent)
     t = RichTable(title=None if title is None else cell(title), caption=None if caption is None else cell(caption),
                   header_style="bold", title_justify="left")
     for c in df.columns:
-        numeric = pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+        numeric = (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])) or (
+            df[c].dtype == object and df[c].map(lambda v: v is None or isinstance(v, (int, float))).all()
+            and df[c].notna().any())
         t.add_column(cell(str(c).replace("_", " ")), justify="right" if numeric else "left", overflow="fold")
     for row in df.itertuples(index=False, name=None):
         t.add_row(*[cell(format_cell(v, c, percent)) for c, v in zip(df.columns, row)])
@@ -458,6 +461,7 @@ def summary_view(df: pd.DataFrame, ratios: set[str]):
 
     if df.empty:
         return RichTable(title="Summary: no KPI")
+    df = tidy_numbers(df)  # the numbers of the CSV: a change of money adds up to the cent
     first = df.iloc[0]
     t = RichTable(title=f"Summary {first['period']}", title_justify="left", header_style="bold")
     t.add_column("kpi")
