@@ -196,6 +196,7 @@ class Run:
         import numpy as np
         import pandas as pd
 
+        from retention_cli.errors import UsageError
         from retention_cli.periods import parse_label
 
         if df is None or not len(df) or not self.inputs:
@@ -205,7 +206,7 @@ class Run:
         def starts_after(label, offset=0) -> bool:
             try:
                 p = parse_label(str(label), end)
-            except Exception:  # "all", or not a label: a row of another kind
+            except UsageError:  # "all", or not a label: a row of another kind
                 return False
             return (p.shift(offset) if offset else p).start >= end
 

@@ -216,14 +216,21 @@ def _hessian(grad, theta: np.ndarray) -> np.ndarray:
 BG_STARTS = [np.array(v) for v in ([1.0, 1.0, 1.0, 1.0], [0.25, 4.0, 0.8, 2.5], [0.5, 10.0, 0.5, 5.0], [2.0, 20.0, 2.0, 2.0])]
 
 
+def _summaries(frequency, recency, T, title: str):
+    """What every fit starts from: the distinct (x, t_x, T) histories and their counts,
+    the number of customers (checked against the model's minimums), and the mean T,
+    the scale of the rate parameters."""
+    (x, tx, TT), w = _compress(np.asarray(frequency, float), np.asarray(recency, float), np.asarray(T, float))
+    n = _check_data(x, w, title)
+    return x, tx, TT, w, n, float(np.average(TT, weights=w)) or 1.0
+
+
 def fit_bgnbd(frequency, recency, T) -> Fit:
     """BG/NBD by maximum likelihood. Raises DegenerateFit (a DataError) when the data
     cannot support the model: fewer than MIN_CUSTOMERS customers or MIN_REPEAT_BUYERS
     repeat buyers, an estimate on a bound, or a log-likelihood that is not finite or
     is above the largest the data allows."""
-    (x, tx, TT), w = _compress(np.asarray(frequency, float), np.asarray(recency, float), np.asarray(T, float))
-    n = _check_data(x, w, "BG/NBD")
-    scale = float(np.average(TT, weights=w)) or 1.0
+    x, tx, TT, w, n, scale = _summaries(frequency, recency, T, "BG/NBD")
     unit = np.array([1.0, scale, 1.0, 1.0])
     starts = [s * np.array([1, scale / 40, 1, 1]) for s in BG_STARTS]
     fit = _fit(lambda th: bgnbd_ll(th, x, tx, TT, w), starts, BG_NAMES, unit, "BG/NBD", n)
@@ -695,9 +702,7 @@ class ParetoNBD(BuyTillYouDie):
     @classmethod
     def fit(cls, frequency, recency, T) -> "ParetoNBD":
         """Maximum likelihood; raises DegenerateFit as BG/NBD does."""
-        (x, tx, TT), w = _compress(np.asarray(frequency, float), np.asarray(recency, float), np.asarray(T, float))
-        n = _check_data(x, w, cls.title)
-        scale = float(np.average(TT, weights=w)) or 1.0
+        x, tx, TT, w, n, scale = _summaries(frequency, recency, T, cls.title)
         unit = np.array([1.0, scale, 1.0, scale])
         starts = [np.array(v) * np.array([1, scale / 40, 1, scale / 40])
                   for v in ([0.5, 10.0, 0.5, 10.0], [1.0, 20.0, 1.0, 40.0], [0.25, 5.0, 2.0, 20.0])]
@@ -758,9 +763,7 @@ class ModifiedBetaGeometricNBD(BuyTillYouDie):
 
     @classmethod
     def fit(cls, frequency, recency, T) -> "ModifiedBetaGeometricNBD":
-        (x, tx, TT), w = _compress(np.asarray(frequency, float), np.asarray(recency, float), np.asarray(T, float))
-        n = _check_data(x, w, cls.title)
-        scale = float(np.average(TT, weights=w)) or 1.0
+        x, tx, TT, w, n, scale = _summaries(frequency, recency, T, cls.title)
         unit = np.array([1.0, scale, 1.0, 1.0])
         starts = [s * np.array([1, scale / 40, 1, 1]) for s in BG_STARTS]
         fit = _fit(lambda th: mbgnbd_ll(th, x, tx, TT, w), starts, cls.names, unit, cls.title, n)
