@@ -99,6 +99,8 @@ _COMMON: dict[str, tuple[Any, Any]] = {
                    help="Complaints file (overrides the config; - for stdin).")),
     "responses": (Optional[str], typer.Option("--responses", metavar="PATH", rich_help_panel=IN,
                   help="Survey responses file (overrides the config; - for stdin).")),
+    "invoices": (Optional[str], typer.Option("--invoices", metavar="PATH", rich_help_panel=IN,
+                 help="Invoices file (overrides the config; - for stdin).")),
     "period": (Optional[str], typer.Option("--period", metavar="LABEL", rich_help_panel=PER,
                help="One period: 2024-03, 2024-Q1, 2024-W05, 2024, all, last-month, this-year…")),
     "from_": (Optional[str], typer.Option("--from", metavar="LABEL", rich_help_panel=PER,
@@ -259,7 +261,7 @@ def validate_cmd(
     from retention_cli.validate import validate
 
     run = Run(opts)
-    overrides = {t: getattr(opts, t) for t in ("customers", "purchases", "complaints", "responses")}
+    overrides = {t: getattr(opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
     checks, code = validate(run.cfg, overrides, strict=strict)
     from retention_cli.io import writers
 
@@ -329,11 +331,16 @@ def init_cmd(
     files: Annotated[list[Path], typer.Argument(help="The exports to map: customers, purchases, complaints and/or survey answers.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the config.")] = Path("retention.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
+    profile: Annotated[Optional[str], typer.Option("--profile", metavar="NAME", help="Read every file with this platform profile (shopify-orders, stripe-subscriptions, zendesk-tickets…; see docs/exports.md) instead of recognising it from the header.")] = None,
 ) -> None:
     from retention_cli.init import write_config
     from retention_cli.io import writers
 
-    written = write_config(files, output, force=force)
+    def echo(line: str) -> None:  # what init recognised and what it could not decide: stderr
+        if not opts.quiet:
+            print(line, file=sys.stderr)
+
+    written = write_config(files, output, force=force, profile=profile, echo=echo)
     if str(output) == "-":
         return
     typer.echo(writers.shown(written))
@@ -344,7 +351,7 @@ def init_cmd(
 
 @command("churn", help="Customers at the start and end of each period, new, lost, retained and reactivated ones, churn rate with its 95 % Wilson interval, and retention rate. Needs purchases (inactivity model) or customers with signup_date and churn_date (contract model).")
 def churn_cmd(opts: Options) -> None:
-    from retention_cli.kpis.base import CHURN_RATIOS, churn_flows
+    from retention_cli.kpis.base import CHURN_RATIOS
     from retention_cli.session import Run
 
     run = Run(opts)
@@ -354,26 +361,21 @@ def churn_cmd(opts: Options) -> None:
     run.load(needed, optional, orders_only=True)
     periods = run.periods()
     run.horizon_warning(periods)
-    df = churn_flows(run.base(), periods, model, run.cfg.churn.inactivity_days, run.data_end(),
-                     run.cfg.churn.denominator, run.by)
+    df = run.workspace().flows(periods, run.by)
     show(run, df, title=f"Churn ({model} model)", percent=CHURN_RATIOS,
          transpose_key=None if run.by else "period")
 
 
 @command("purchases", help="Orders, buyers, revenue, average order value, purchase frequency, repurchase rate, first vs repeat order value, multi-product buyers, revenue concentration, net revenue retention, lifetime, simple CLV, acquisition cost, loyalty participation and sales cycle, per period. KPIs whose input column is absent are left out with a note.")
 def purchases_cmd(opts: Options) -> None:
-    from retention_cli.kpis.purchasing import PURCHASE_RATIOS, purchase_kpis
+    from retention_cli.kpis.purchasing import PURCHASE_RATIOS
     from retention_cli.session import Run
 
     run = Run(opts)
     run.load(("purchases",), ("customers",), orders_only=True, products=True)
     periods = run.periods()
     run.horizon_warning(periods)
-    cfg = run.cfg
-    df = purchase_kpis(run.base(), periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
-                       data_end=run.data_end(), denominator=cfg.churn.denominator, by=run.by,
-                       top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin,
-                       acquisition_spend=cfg.economics.acquisition_spend)
+    df = run.workspace().purchases(periods, run.by)
     run.note_omitted(df)
     show(run, df, title="Purchasing", percent=PURCHASE_RATIOS, transpose_key=None if run.by else "period")
 
@@ -427,7 +429,7 @@ def cohorts_cmd(
 
 @command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention; NPS and CSAT, complaints and their resolution, and the revenue at risk from unseen dissatisfaction when those inputs are configured) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
 def summary_cmd(opts: Options) -> None:
-    from retention_cli.kpis.summary import RATIOS, summary_table
+    from retention_cli.kpis.summary import RATIOS
     from retention_cli.session import Run
 
     run = Run(opts)
@@ -435,18 +437,10 @@ def summary_cmd(opts: Options) -> None:
     if opts.from_ or opts.to:
         raise UsageError("summary takes one period (--period), not a series")
     period = run.periods()[-1]
-    cfg = run.cfg
-    responses, complaints = run.inputs.get("responses"), run.inputs.get("complaints")
+    responses = run.inputs.get("responses")
     if responses is not None and "answered_date" not in responses.df:
         run.warnings.append("the responses have no answered_date: no satisfaction lines in the summary")
-    df = summary_table(run.base(), period, model=cfg.churn.model, window=cfg.churn.inactivity_days,
-                       data_end=run.data_end(), denominator=cfg.churn.denominator,
-                       top_share=cfg.concentration.top_share, gross_margin=cfg.economics.gross_margin,
-                       responses=responses.df if responses else None, complaints=complaints.df if complaints else None,
-                       nps_count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days,
-                       wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value,
-                       churn_reason_map=cfg.churn_reasons.map,
-                       resolved_statuses=cfg.complaints.resolved_statuses)
+    df = run.workspace().summary(period)
     if run.output_format() == "table" and not opts.output:
         from retention_cli.io import writers
 
@@ -500,7 +494,7 @@ def complaints_cmd(
     reasons: Annotated[bool, typer.Option("--reasons", help="Instead: the lost customers of each period by churn reason (customers.churn_reason mapped through churn_reasons.map) beside the benchmark of the customer-service literature, and the share the company controls.")] = False,
 ) -> None:
     from retention_cli.kpis.complaints import (BENCHMARKS, COMPLAINT_RATIOS, REASON_BENCHMARK, churn_reasons,
-                                               complaint_notes, complaint_table)
+                                               complaint_notes)
     from retention_cli.session import Run
 
     run = Run(opts)
@@ -518,14 +512,13 @@ def complaints_cmd(
         return
     run.load(("complaints",), ("customers", "purchases"), orders_only=True)
     periods = run.periods()
-    base = run.base() if run.inputs.get("purchases") or cfg.churn.model == "contract" and run.inputs.get("customers") else None
+    ws = run.workspace()
+    base = ws.base
     if base is None:
         run.warnings.append("no purchases: complaint_rate, complaints_per_100_orders and the return rates are left out")
     complaints = run.inputs.get("complaints").df
     statuses = cfg.complaints.resolved_statuses
-    df = complaint_table(complaints, periods, data_end=run.data_end(), base=base,
-                         model=cfg.churn.model, window=cfg.churn.inactivity_days, sla_days=cfg.complaints.sla_days,
-                         by=run.by, resolved_statuses=statuses)
+    df = ws.complaint_kpis(periods, run.by, with_base=base is not None)
     run.warnings.extend(complaint_notes(complaints, data_end=run.data_end(), resolved_statuses=statuses,
                                         purchases=base is not None))
     show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key=None if run.by else "period",
@@ -589,15 +582,9 @@ def wom_cmd(
         run.load(("complaints",), ("customers", "purchases"), orders_only=True)
         periods = run.periods()
         # the customer base as the report builds it (contract model: from the customers alone)
-        base = run.base() if run.inputs.get("purchases") or (
-            cfg.churn.model == "contract" and run.inputs.get("customers")) else None
+        base = run.workspace().base
         # the same computation as summary's and the report's revenue at risk
-        result = wom.wom_from_data(run.inputs.get("complaints").df, periods, base=base, data_end=run.data_end(),
-                                   model=cfg.churn.model, window=cfg.churn.inactivity_days,
-                                   sla_days=cfg.complaints.sla_days, configured=merged, customer_value=value,
-                                   gross_margin=cfg.economics.gross_margin, denominator=cfg.churn.denominator,
-                                   reason_map=cfg.churn_reasons.map,
-                                   resolved_statuses=cfg.complaints.resolved_statuses)
+        result = run.workspace().wom(periods, configured=merged, customer_value=value)
         situations, a, estimates = result.situations, result.assumptions, result.table
         run.warnings.extend(result.warnings)
         if base is None:
@@ -791,6 +778,34 @@ def clv_cmd(
             con.print(writers.rich_table(result.holdout, title="Holdout: repeat purchases per customer, actual vs predicted"))
         return
     show(run, result.summary, title="Customer value", meta=meta)
+
+
+@command("collections", help="Invoices and what customers owe (SPEC §4.7): invoices issued and their amount, the share paid and paid on time, mean days late, receivables at the start and end, overdue amount and share, days sales outstanding (DSO), the collection effectiveness index (CEI), disputed share, amounts to write off and customers with overdue invoices, per period. --churn: churn of the customers with and without an overdue invoice at each period start. Needs an invoices input.")
+def collections_cmd(
+    opts: Options,
+    churn: Annotated[bool, typer.Option("--churn", help="Instead: churn of the customers active at each period start, with and without an overdue invoice then (needs purchases, or customers under the contract model).")] = False,
+) -> None:
+    from retention_cli.kpis.collections import (COLLECTION_RATIOS, OVERDUE_CHURN_RATIOS, collection_notes)
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    cfg = run.cfg
+    if churn:
+        run.load(("invoices", "purchases" if cfg.churn.model == "inactivity" else "customers"),
+                 ("customers", "purchases"), orders_only=True)
+    else:
+        run.load(("invoices",), ("customers",))
+    periods = run.periods()
+    ws = run.workspace()
+    run.warnings.extend(collection_notes(ws.invoices, data_end=run.data_end(), terms_days=cfg.collections.terms_days))
+    if churn:
+        df = ws.overdue_churn(periods, run.by)
+        show(run, df, title="Churn and overdue invoices", percent=OVERDUE_CHURN_RATIOS,
+             transpose_key=None if run.by else "period")
+        return
+    df = ws.collections(periods, run.by)
+    show(run, df, title="Collections", percent=COLLECTION_RATIOS, transpose_key=None if run.by else "period",
+         meta=run.meta(terms_days=cfg.collections.terms_days, write_off_days=cfg.collections.write_off_days))
 
 
 @command("survival", help="Survival of subscribers: the share of each signup cohort still a customer at the end of each later period, and the shifted-beta-geometric model (Fader & Hardie 2007) fitted on every cohort at once, overall and per --by segment, projected --horizon periods past the data. Prints per offset the observed and fitted survival and retention rate and the discounted expected residual lifetime (DERL); --parameters: α, β with standard errors, log-likelihood and lifetimes; --cohorts: the cohort table. Needs customers with signup_date and churn_date.")

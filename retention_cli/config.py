@@ -24,26 +24,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from retention_cli.errors import ConfigError, UsageError
 from retention_cli.periods import Period, parse_label
 
-TABLES = ("customers", "purchases", "complaints", "responses")
+TABLES = ("customers", "purchases", "complaints", "responses", "invoices")
 
 # Canonical column names per table (SPEC §1); the first ones are required.
 CANONICAL: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id", "signup_date", "churn_date", "churn_reason",
                   "loyalty_member", "first_contact_date"),
     "purchases": ("customer_id", "order_date", "amount", "quantity", "unit_price",
-                  "order_id", "product_id"),
+                  "order_id", "product_id", "cost", "unit_cost"),
     "complaints": ("customer_id", "opened_date", "resolved_date", "status", "category",
                    "complaint_id", "channel"),
     "responses": ("nps_score", "csat_score", "answered_date", "customer_id"),
+    "invoices": ("customer_id", "invoice_date", "amount", "due_date", "paid_date", "invoice_id",
+                 "disputed", "status"),
 }
 REQUIRED: dict[str, tuple[str, ...]] = {
     "customers": ("customer_id",),
     "purchases": ("customer_id", "order_date"),
     "complaints": ("customer_id", "opened_date"),
     "responses": (),  # at least one of nps_score, csat_score: checked by the reader
+    "invoices": ("customer_id", "invoice_date", "amount"),
 }
 
-SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "clv", "survival")
+SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "clv", "survival",
+            "collections")
 FORMATS = ("table", "csv", "json", "jsonl")
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -63,6 +67,28 @@ def _int_keys_as_text(v: Any) -> Any:
     return v
 
 
+class SubscriptionsConfig(_Strict):
+    """A customers file of one row per subscription (Stripe, Chargebee): signup_date
+    is a subscription's start, churn_date its end; the reader folds the rows into one
+    customer each (a customer is one while a subscription of theirs is paying)."""
+
+    trial_end: str | None = None              # header of the trial's end: paying starts there
+    period_end: str | None = None             # header of the current period's end
+    cancel_at_period_end: str | None = None   # header of the flag: the subscription ends at period_end
+
+
+def _texts(v: Any) -> Any:
+    """Values compared with a file's cells: numbers (Freshdesk's status 5) as
+    written; yes/no/true/false would reach us as booleans, which is never meant."""
+    if isinstance(v, (str, int, float)) and not isinstance(v, bool):
+        v = [v]
+    if isinstance(v, list):
+        if any(isinstance(x, bool) for x in v):
+            raise ValueError('yes, no, true and false are read by YAML as true/false: quote the value, as "yes"')
+        return [str(x) if isinstance(x, (int, float)) else x for x in v]
+    return v
+
+
 class InputConfig(_Strict):
     path: str = Field(description="the file: .csv, .csv.gz, .zip, .parquet, or - for stdin")
     header: bool = True
@@ -75,6 +101,30 @@ class InputConfig(_Strict):
     na_values: list[str] = []
     columns: dict[str, str | int] = {}
     on_bad_rows: Literal["error", "skip"] | None = None
+    # What real exports need (docs/exports.md); each costs nothing when unset.
+    header_row: int = Field(1, ge=1, le=1000)    # the line of the header: lines above it are a banner
+    skip_rows: int = Field(0, ge=0, le=1000)     # records after the header that are no data (a second header row)
+    exclude: dict[str, list[str]] = {}           # column -> values whose rows are left out ("" empty, "*" any value)
+    inherit: list[str] = []                      # columns an order's continuation lines take from its first line
+    amount_scope: Literal["line", "order"] = "line"  # order: the order's total, repeated on its lines, counted once
+    refund_amount: str | None = None             # header of the amount refunded on the order
+    refund_date: str | None = None               # header of the refund's date (else the order's date)
+    customer_key: Literal["id", "email"] = "id"  # email: ids compared lower-case, trimmed
+    normalise_ids: Literal["none", "lower"] = "none"
+    subscriptions: SubscriptionsConfig | None = None
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclude_values(cls, v: Any) -> Any:
+        return {k: _texts(x) for k, x in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("exclude")
+    @classmethod
+    def _exclude(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for k, values in v.items():
+            if not values:
+                raise ValueError(f"exclude.{k}: an empty list: list the values whose rows are left out")
+        return v
 
     @field_validator("delimiter")
     @classmethod
@@ -137,7 +187,13 @@ class InputConfig(_Strict):
             raise ValueError("thousands and decimal cannot be the same character")
         if not self.header and any(isinstance(p, str) for p in self.columns.values()):
             raise ValueError("with header: false, columns map names to 1-based positions")
+        if not self.header and self.header_row != 1:
+            raise ValueError("header_row needs a header: with header: false, skip_rows skips the first lines")
         return self
+
+    @property
+    def lower_ids(self) -> bool:
+        return self.customer_key == "email" or self.normalise_ids == "lower"
 
 
 class InputsConfig(_Strict):
@@ -145,6 +201,44 @@ class InputsConfig(_Strict):
     purchases: InputConfig | None = None
     complaints: InputConfig | None = None
     responses: InputConfig | None = None
+    invoices: InputConfig | None = None
+
+
+class ProfileConfig(InputConfig):
+    """A platform's export (retention_cli/profiles/*.yaml, or the config's
+    ``profiles:``): the headers that recognise it, the table it feeds, and the
+    input keys `init` writes for it."""
+
+    path: str | None = None
+    title: str                     # what init names it: "Shopify orders"
+    table: str
+    match: list[str]               # headers that must all be in the file (case-insensitive)
+    notes: list[str] = []          # what the profile assumes, written as comments
+    model: Literal["inactivity", "contract"] | None = None  # the churn model the export calls for
+    # canonical name -> regular expressions for a header that varies (a survey question's
+    # text), searched case-insensitively in the header and in the rows skip_rows leaves out
+    patterns: dict[str, list[str]] = {}
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, v: str) -> str:
+        if v not in TABLES:
+            raise ValueError(f"not a table ({', '.join(TABLES)})")
+        return v
+
+    @field_validator("match")
+    @classmethod
+    def _match(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("list the headers that recognise the export")
+        return v
+
+    @model_validator(mode="after")
+    def _columns_of_table(self) -> "ProfileConfig":
+        for key in self.columns:
+            if msg := _columns_problem(self.table, key):
+                raise ValueError(f"columns.{key}: {msg}")
+        return self
 
 
 class ChurnConfig(_Strict):
@@ -162,8 +256,10 @@ class EconomicsConfig(_Strict):
     acquisition_spend: dict[str, Annotated[float, Field(ge=0)]] = {}
     annual_discount_rate: float = Field(0.10, ge=0, le=1)
     customer_value: float | None = Field(None, ge=0)
+    # the size of the market (its revenue, in the currency of the amounts) per period label
+    market_size: dict[str, Annotated[float, Field(gt=0)]] = {}
 
-    @field_validator("acquisition_spend", mode="before")
+    @field_validator("acquisition_spend", "market_size", mode="before")
     @classmethod
     def _spend_keys(cls, v: Any) -> Any:
         return _int_keys_as_text(v)
@@ -265,6 +361,14 @@ class SurvivalConfig(_Strict):
     horizon_periods: int = Field(12, ge=1, le=1200)   # projected periods past the data
 
 
+class CollectionsConfig(_Strict):
+    # an invoice without due_date is due this many days after its invoice_date
+    # (30: the common "net 30" term); 0 is "due on receipt"
+    terms_days: int = Field(30, ge=0, le=3660)
+    # an invoice still unpaid this many days after its due date counts as written off
+    write_off_days: int = Field(180, ge=1, le=3660)
+
+
 OUTPUT_PLACEHOLDERS = ("period", "as_of", "freq")
 
 
@@ -325,8 +429,11 @@ class Config(_Strict):
     churn_reasons: ChurnReasonsConfig = ChurnReasonsConfig()
     clv: ClvConfig = ClvConfig()
     survival: SurvivalConfig = SurvivalConfig()
+    collections: CollectionsConfig = CollectionsConfig()
     wom: WomConfig = WomConfig()
     report: ReportConfig = ReportConfig()
+    # the user's own platform profiles, which `retention init` recognises as the built-in ones
+    profiles: dict[str, ProfileConfig] = {}
 
     # Not part of the YAML: where the file was, for relative paths and messages.
     source: Path | None = Field(None, exclude=True)
@@ -536,14 +643,14 @@ def _report_period(text: str) -> None:
         raise ValueError(f"period {text!r}: {ends[0][0].label} is after {ends[1][0].label}")
 
 
-def _spend_key(key: str) -> None:
-    """A key of economics.acquisition_spend is matched to the label of a period
-    as the output writes it, so it must be one."""
+def _spend_key(key: str, what: str = "spend") -> None:
+    """A key of economics.acquisition_spend (or market_size) is matched to the
+    label of a period as the output writes it, so it must be one."""
     if key.strip().lower() == "all":
-        raise ValueError("'all' is not one period: spend is given per period label (2024-01, 2024-Q1, …)")
+        raise ValueError(f"'all' is not one period: {what} is given per period label (2024-01, 2024-Q1, …)")
     p, relative = _label(key)
     if relative:
-        raise ValueError(f"period {key!r} is relative: spend is given per fixed period label (2024-01, 2024-Q1, …)")
+        raise ValueError(f"period {key!r} is relative: {what} is given per fixed period label (2024-01, 2024-Q1, …)")
     if p.label != key:
         raise ValueError(f"write the period as {p.label!r}, the label the output uses")
 
@@ -601,6 +708,11 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple, str]]:
             _spend_key(key)
         except ValueError as e:
             out.append((("economics", "acquisition_spend", key), str(e)))
+    for key in cfg.economics.market_size:
+        try:
+            _spend_key(key, "the market size")
+        except ValueError as e:
+            out.append((("economics", "market_size", key), str(e)))
     if cfg.report.period is not None:
         try:
             _report_period(cfg.report.period)

@@ -17,6 +17,7 @@ class Options:
     purchases: str | None = None
     complaints: str | None = None
     responses: str | None = None
+    invoices: str | None = None
     period: str | None = None
     from_: str | None = None
     to: str | None = None

@@ -21,7 +21,7 @@ from retention_cli.io import html as H
 from retention_cli.io import writers
 from retention_cli.periods import Period, series
 
-TABLES = ("customers", "purchases", "complaints", "responses")
+TABLES = ("customers", "purchases", "complaints", "responses", "invoices")
 
 
 @dataclass
@@ -38,7 +38,7 @@ def needs(section: str, model: str) -> tuple[str, ...]:
     return {
         "summary": ("purchases",), "churn": base, "purchases": ("purchases",), "cohorts": base,
         "satisfaction": ("responses",), "complaints": ("complaints",), "wom": ("complaints",),
-        "clv": ("purchases",), "survival": ("customers",),
+        "clv": ("purchases",), "survival": ("customers",), "collections": ("invoices",),
     }[section]
 
 
@@ -62,12 +62,12 @@ def output_dir(template: str, periods: list[Period], as_of, freq: str) -> str:
 def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[Period], list[str]]:
     """Compute every section; a section whose input is absent is left out with a note."""
     from retention_cli.kpis import wom
-    from retention_cli.kpis.base import CHURN_RATIOS, churn_flows
+    from retention_cli.kpis.base import CHURN_RATIOS
     from retention_cli.kpis.cohorts import cohort_table
-    from retention_cli.kpis.complaints import BENCHMARKS, COMPLAINT_RATIOS, churn_reasons, complaint_table
-    from retention_cli.kpis.purchasing import PURCHASE_RATIOS, purchase_kpis
-    from retention_cli.kpis.satisfaction import SATISFACTION_RATIOS, satisfaction_link, satisfaction_table
-    from retention_cli.kpis.summary import RATIOS, summary_table
+    from retention_cli.kpis.complaints import BENCHMARKS, COMPLAINT_RATIOS, churn_reasons
+    from retention_cli.kpis.purchasing import PURCHASE_RATIOS
+    from retention_cli.kpis.satisfaction import SATISFACTION_RATIOS, satisfaction_link
+    from retention_cli.kpis.summary import RATIOS, comparison_periods
 
     cfg = run.cfg
     model, window = cfg.churn.model, cfg.churn.inactivity_days
@@ -106,37 +106,27 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
     run.horizon_warning(periods)
     trend = trend_window(periods)
     has = {t: run.inputs.get(t) is not None for t in TABLES}
-    base = run.base() if (has["purchases"] or (model == "contract" and has["customers"])) else None
+    ws = run.workspace()  # every section reads the tables it computes, each made once
+    base = ws.base
     out: list[Section] = []
     last = periods[-1]
+    ws.plan(periods, trend, [q for q in comparison_periods(last) if q is not None] if "summary" in wanted else [])
 
     if "summary" in wanted:
-        responses, complaints = run.inputs.get("responses"), run.inputs.get("complaints")
-        df = summary_table(base, last, model=model, window=window, data_end=data_end,
-                           denominator=cfg.churn.denominator, top_share=cfg.concentration.top_share,
-                           gross_margin=cfg.economics.gross_margin,
-                           responses=responses.df if responses is not None and "answered_date" in responses.df else None,
-                           complaints=complaints.df if complaints is not None else None, nps_count=cfg.nps.count,
-                           csat_scale=cfg.satisfaction.csat_scale, sla_days=cfg.complaints.sla_days,
-                           wom_config=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value,
-                           churn_reason_map=cfg.churn_reasons.map,
-                           resolved_statuses=cfg.complaints.resolved_statuses)
+        df = ws.summary(last)
         out.append(Section("summary", {"summary": df}, html=H.cards(df, RATIOS), headline=df))
 
     if "churn" in wanted:
-        df = churn_flows(base, periods, model, window, data_end, cfg.churn.denominator, by)
-        t = churn_flows(base, trend, model, window, data_end, cfg.churn.denominator)
+        df = ws.flows(periods, by)
+        t = ws.flows(trend)
         chart = H.line_chart([p.label for p in trend], {"customers at the end": t["customers_end"].tolist()},
                              right={"churn rate": t["churn_rate"].tolist()}, right_percent=True)
         out.append(Section("churn", {"churn": df}, html=H.charts_row([H.figure(chart, "Customers and churn rate, last 12 periods")])
                            + H.kpi_tables(df, by, CHURN_RATIOS)))
 
     if "purchases" in wanted:
-        df = purchase_kpis(base, periods, model=model, window=window, data_end=data_end,
-                           denominator=cfg.churn.denominator, by=by, top_share=cfg.concentration.top_share,
-                           gross_margin=cfg.economics.gross_margin, acquisition_spend=cfg.economics.acquisition_spend)
-        t = purchase_kpis(base, trend, model=model, window=window, data_end=data_end,
-                          denominator=cfg.churn.denominator, top_share=cfg.concentration.top_share)
+        df = ws.purchases(periods, by)
+        t = ws.purchases(trend)
         parts = []
         if "revenue" in t:
             parts.append(H.figure(H.line_chart([p.label for p in trend], {"revenue": t["revenue"].tolist()},
@@ -160,12 +150,10 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
             from retention_cli.periods import Period as P
 
             use = [P(periods[0].start, data_end, "all")]
-        df = satisfaction_table(responses, use, data_end=data_end, base=base, by=by, count=cfg.nps.count,
-                                csat_scale=cfg.satisfaction.csat_scale, min_responses=cfg.satisfaction.min_responses)
+        df = ws.satisfaction(use, by)
         files["satisfaction"] = df
         if dated and trend[0].freq != "all":
-            t = satisfaction_table(responses, trend, data_end=data_end, count=cfg.nps.count,
-                                   csat_scale=cfg.satisfaction.csat_scale)
+            t = ws.satisfaction(trend)
             if "nps" in t:
                 parts.append(H.figure(H.line_chart(
                     [p.label for p in trend], {"NPS": t["nps"].tolist()},
@@ -184,14 +172,12 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
 
         complaints = run.inputs.get("complaints").df
         statuses = cfg.complaints.resolved_statuses
-        df = complaint_table(complaints, periods, data_end=data_end, base=base, model=model, window=window,
-                             sla_days=cfg.complaints.sla_days, by=by, resolved_statuses=statuses)
+        df = ws.complaint_kpis(periods, by, with_base=base is not None)
         notes.extend(f"complaints: {n}" for n in complaint_notes(complaints, data_end=data_end,
                                                                   resolved_statuses=statuses,
                                                                   purchases=base is not None))
         files = {"complaints": df}
-        t = complaint_table(complaints, trend, data_end=data_end, base=None, model=model, window=window,
-                            sla_days=cfg.complaints.sla_days, resolved_statuses=statuses)
+        t = ws.complaint_kpis(trend, with_base=False)
         # a line only for what the file can tell (a null KPI is no line at 0)
         known = {name: t[kpi].tolist() for name, kpi in (("resolved", "resolved_share"), ("within SLA", "sla_attainment"))
                  if t[kpi].notna().any()}
@@ -203,9 +189,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         if base is not None:
             from retention_cli.periods import Period as P
 
-            pooled = complaint_table(complaints, [P(periods[0].start, periods[-1].end, "all")], data_end=data_end,
-                                     base=base, model=model, window=window, sla_days=cfg.complaints.sla_days,
-                                     resolved_statuses=statuses).iloc[0]
+            pooled = ws.complaint_kpis([P(periods[0].start, periods[-1].end, "all")]).iloc[0]
             # the outcomes the file can tell (dated: fast and late; a status: resolved or
             # not; nothing: none of them), then the customers who did not complain
             bars = [(n, label, ref) for n, label, ref in (
@@ -222,7 +206,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         customers = run.inputs.get("customers")
         if base is not None and customers is not None and "churn_reason" in customers.df:
             reasons = churn_reasons(base, periods, model=model, window=window, data_end=data_end,
-                                    mapping=cfg.churn_reasons.map)
+                                    mapping=cfg.churn_reasons.map, facts=ws.facts)
             files["churn_reasons"] = reasons
             extra = _reasons_html(reasons)
         out.append(Section("complaints", files, meta={"benchmarks": BENCHMARKS},
@@ -319,14 +303,32 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                     + "<h3>Survival by tenure, all customers</h3>"  # per segment in survival.csv
                     + H.table(total, survival.SURVIVAL_RATIOS)))
 
+    if "collections" in wanted:
+        from retention_cli.kpis.collections import COLLECTION_RATIOS, OVERDUE_CHURN_RATIOS, collection_notes
+
+        df = ws.collections(periods, by)
+        notes.extend(f"collections: {n}" for n in collection_notes(ws.invoices, data_end=data_end,
+                                                                    terms_days=cfg.collections.terms_days))
+        files = {"collections": df}
+        t = ws.collections(trend)
+        parts = []
+        if t["dso"].notna().any():
+            parts.append(H.figure(H.line_chart([p.label for p in trend], {"days sales outstanding": t["dso"].tolist()},
+                                               right={"overdue share at the end": t["overdue_share_end"].tolist()},
+                                               right_percent=True),
+                                  "Days sales outstanding and overdue share, last 12 periods"))
+        extra = ""
+        if base is not None:
+            link = ws.overdue_churn(periods)
+            files["collections_churn"] = link
+            extra = ("<h3>Churn of customers with and without an overdue invoice at the period start</h3>"
+                     + H.table(link, OVERDUE_CHURN_RATIOS))
+        out.append(Section("collections", files, meta={"terms_days": cfg.collections.terms_days},
+                           html=H.charts_row(parts) + H.kpi_tables(df, by, COLLECTION_RATIOS) + extra))
+
     if "wom" in wanted:
         # the same computation as the `wom` command and the summary's revenue at risk
-        result = wom.wom_from_data(run.inputs.get("complaints").df, periods, base=base, data_end=data_end,
-                                   model=model, window=window, sla_days=cfg.complaints.sla_days,
-                                   configured=cfg.wom.model_dump(), customer_value=cfg.economics.customer_value,
-                                   gross_margin=cfg.economics.gross_margin, denominator=cfg.churn.denominator,
-                                   reason_map=cfg.churn_reasons.map,
-                                   resolved_statuses=cfg.complaints.resolved_statuses)
+        result = ws.wom(periods)
         run.warnings.extend(result.warnings)
         df = result.table
         assumptions = wom.assumption_table(result.assumptions)
@@ -406,13 +408,14 @@ def write(run, built: list[Section], periods: list[Period], notes: list[str], fo
 
 TITLES = {"summary": "Headline", "churn": "Customers and churn", "purchases": "Purchasing",
           "cohorts": "Cohorts", "satisfaction": "Satisfaction", "complaints": "Complaints and loyalty",
-          "wom": "Word of mouth", "clv": "Predicted customer value", "survival": "Subscriber survival"}
+          "wom": "Word of mouth", "clv": "Predicted customer value", "survival": "Subscriber survival",
+          "collections": "Invoices and collections"}
 
 
 def page(run, built: list[Section], periods: list[Period], notes: list[str]) -> str:
     label = periods[0].label if len(periods) == 1 else f"{periods[0].label} to {periods[-1].label}"
     parts = [(TITLES[s.name], s.html) for s in built]
-    quality = [f"<li>{H.esc(n)}</li>" for n in notes + run.warnings]
+    quality = [f"<li>{H.esc(H.words(n))}</li>" for n in notes + run.warnings]  # ids read as words
     inputs = pd.DataFrame([{"table": name, "file": t.display, "rows": t.rows_read, "rejected": t.rejected_rows,
                             "sha256": t.sha256[:16] + "…"} for name, t in run.inputs.tables.items()])
     parts.append(("Data quality", H.table(inputs) + (f'<ul class="notes">{"".join(quality)}</ul>' if quality

@@ -82,7 +82,7 @@ class Run:
         """Read the tables. ``orders_only``: of purchases, only what makes the
         orders (customer, order, date, amount), for commands that use nothing else;
         with ``products``, product_id too."""
-        overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses")}
+        overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())} if orders_only else None
         with progress(self.opts) as on_table:
             self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
@@ -241,6 +241,22 @@ class Run:
         purchases = self.inputs.get("purchases")
         return build_base(customers.df if customers else None, purchases.df if purchases else None,
                           self.cfg.churn.model, self.inputs.encoded)
+
+    def workspace(self):
+        """The run's application workspace (``app.Workspace``): the loaded tables,
+        the customer base when the inputs make one, and every KPI table computed
+        once. Made once per run."""
+        if getattr(self, "_workspace", None) is None:
+            from retention_cli.app import Workspace
+
+            t = self.inputs.get
+            has_base = t("purchases") is not None or (self.cfg.churn.model == "contract" and t("customers") is not None)
+            self._workspace = Workspace(self.cfg, self.data_end(), base=self.base() if has_base else None,
+                                        complaints=t("complaints").df if t("complaints") is not None else None,
+                                        responses=t("responses").df if t("responses") is not None else None,
+                                        invoices=t("invoices").df if t("invoices") is not None else None,
+                                        customers=t("customers").df if t("customers") is not None else None)
+        return self._workspace
 
     def horizon_warning(self, periods: list[Period]) -> None:
         """An inactivity window reaching before the first purchase of the data

@@ -70,3 +70,20 @@ def write(folder: Path, name: str, text: str | bytes, encoding: str = "utf-8") -
     p = folder / name
     p.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
     return p
+
+
+def workspace(base, data_end, *, model: str = "inactivity", window: int = 180, denominator: str = "start",
+              top_share: float = 0.2, gross_margin: float = 1.0, sla_days: float = 2, wom: dict | None = None,
+              customer_value: float | None = None, reason_map: dict | None = None, complaints=None, responses=None):
+    """An application workspace (``app.Workspace``) over tables made in a test, with
+    the settings a test names (the rest at their defaults)."""
+    from retention_cli.app import Workspace
+    from retention_cli.config import Config
+
+    cfg = Config.model_validate({
+        "churn": {"model": model, "inactivity_days": window, "denominator": denominator},
+        "concentration": {"top_share": top_share},
+        "economics": {"gross_margin": gross_margin, "customer_value": customer_value},
+        "complaints": {"sla_days": sla_days}, "wom": {k: v for k, v in (wom or {}).items() if v is not None},
+        "churn_reasons": {"map": reason_map or {}}})
+    return Workspace(cfg, data_end, base=base, complaints=complaints, responses=responses)

@@ -194,9 +194,10 @@ def test_sample_data_validates(cli):
     r = cli("validate", "-c", str(ROOT / "config.example.yaml"), "--format", "json")
     assert r.exit_code == 0, r.stderr
     rows = {row["table"]: row for row in json.loads(r.stdout)["rows"]}
-    assert set(rows) == {"customers", "purchases", "complaints", "responses"}
+    assert set(rows) == {"customers", "purchases", "complaints", "responses", "invoices"}
     assert all(row["status"] == "ok" for row in rows.values())
     assert "Montant TTC -> amount" in rows["purchases"]["mapping"]
+    assert rows["invoices"]["rows"] == 1826  # sample_data/invoices.csv: one invoice or credit note a row
 
 
 def test_internal_error_is_one_line_and_traceback_only_with_verbose(cli, monkeypatch):

@@ -103,7 +103,7 @@ def test_column_key_must_be_a_canonical_name_of_its_table():
     # a complaints column under purchases: nothing close, so the table's columns are listed
     assert problem("inputs:\n  purchases: {path: p.csv, columns: {channel: Canal}}\n") == (
         "retention.yaml:2: inputs.purchases.columns.channel: not a column of purchases (its columns: "
-        "customer_id, order_date, amount, quantity, unit_price, order_id, product_id)")
+        "customer_id, order_date, amount, quantity, unit_price, order_id, product_id, cost, unit_cost)")
 
 
 def test_customers_attributes_come_from_headers_not_from_columns():

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.config import Config, InputConfig
-from retention_cli.errors import DataError, InputMissingError, UsageError
+from retention_cli.errors import ConfigError, DataError, InputMissingError, UsageError
 from retention_cli.io.writers import shown
 from retention_cli.io.schemas import (FALSE_WORDS, KIND_WORDS, NPS_RANGE, SCHEMAS, TRUE_WORDS, compatible_kinds,
                                       normalise_header)
@@ -56,6 +56,7 @@ class Table:
     extras: list[str] = field(default_factory=list)
     bad: pd.DataFrame | None = None   # line, column, value, reason (every bad value found)
     rejected_rows: int = 0
+    excluded_rows: int = 0             # left out by the input's `exclude` (and never-paying trials)
     reject_bytes: bytes | None = None  # header + rejected records, byte for byte (Parquet: those rows)
     reject_ext: str = "csv"            # the rejects file's extension: csv, or parquet for a Parquet input
     warnings: list[str] = field(default_factory=list)
@@ -450,6 +451,9 @@ def resolve_mapping(
         found[canon] = pos
 
     for canon, target in inp.columns.items():
+        if canon not in kinds:  # a config read without its checks (a profile, a library caller)
+            raise ConfigError(f"inputs.{table}.columns.{canon}: not a column of {table} "
+                              f"(its columns: {', '.join(kinds)})")
         if isinstance(target, int):
             if target > len(headers):
                 raise DataError(f"{display}: {canon} is mapped to column {target}, but the file has {len(headers)} columns")
@@ -719,10 +723,15 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
     buf, head, back = _utf8(raw, inp.encoding, display)
     if not head.strip():
         raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
+    skip = None
+    if inp.header_row != 1 or inp.skip_rows:
+        buf, skip = _banner_out(buf, inp, display)
+        head = buf[:65536].decode("utf-8", errors="ignore")
     delimiter = inp.delimiter or sniff_delimiter(head)
     if delimiter == "whitespace":
         return _whitespace_source(buf, inp, display, back)
-    first = next(csv.reader(io.StringIO(head, newline=""), delimiter=delimiter), [])
+    rows = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
+    first = next(rows, []) if skip is None else next((r for r in rows if r), [])
     if inp.header:
         headers = [h.strip() for h in first]
         _check_header(headers, display)
@@ -730,9 +739,39 @@ def _source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> _Source:
         headers = [f"column {i + 1}" for i in range(len(first))]
 
     def read(positions: list[int], types: dict | None = None) -> pd.DataFrame:
-        return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types)
+        return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types, skip=skip)
 
     return _Source(headers, buf, read, lambda rows: back(_reject_bytes(buf, rows, inp.header)))
+
+
+def _banner_out(buf: bytes, inp: InputConfig, display: str) -> tuple[bytes, int]:
+    """``header_row`` / ``skip_rows``: the lines above the header (a banner) and the
+    records right after it that are no data (SurveyMonkey's second header row,
+    Qualtrics' question texts) become empty lines, which both parsers skip, so that
+    every line keeps its number in messages. Returns those bytes and the number of
+    physical lines before the data (for pyarrow's ``skip_rows``)."""
+    starts, ends, lines = record_spans(buf)
+    nl = b"\n" if b"\n" in buf else b"\r"
+    h = int(np.searchsorted(lines, inp.header_row)) if inp.header else -1
+    if inp.header and h >= len(starts):
+        raise DataError(f"{display}: no header at line {inp.header_row} (header_row): the file has "
+                        f"{int(lines[-1]) if len(lines) else 0} lines with text")
+    cut = []  # byte ranges to empty
+    if h > 0:
+        cut.append((0, int(starts[h])))
+    if inp.skip_rows and h + 1 < len(starts):
+        last = min(h + inp.skip_rows, len(starts) - 1)
+        cut.append((int(starts[h + 1]), int(ends[last])))
+    parts, at = [], 0
+    for a, b in cut:
+        parts += [buf[at:a], nl * buf.count(nl, a, b)]
+        at = b
+    parts.append(buf[at:])
+    out = b"".join(parts)
+    if not inp.header:
+        return out, 0
+    end = int(ends[h])  # an offset in ``buf``: the lines up to it are as many in ``out``
+    return out, buf.count(nl, 0, end) + (0 if buf[end - 1:end] in (b"\n", b"\r") else 1)
 
 
 def _parquet_source(raw: bytes, display: str) -> _Source:
@@ -903,7 +942,7 @@ CSV_BLOCK = 1 << 24  # bytes per block of pyarrow's CSV reader (a block per thre
 
 def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, headers: list[str],
                    positions: list[int], display: str, types: dict | None = None,
-                   multiline: bool | None = None) -> pd.DataFrame:
+                   multiline: bool | None = None, skip: int | None = None) -> pd.DataFrame:
     """Only the asked columns, by pyarrow's multi-threaded CSV reader: as text, or
     converted by the reader itself where ``types`` asks (``typed_plan``). A typed
     column comes back only when every value converted cleanly (dates within
@@ -939,7 +978,8 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
     try:
         table = pcsv.read_csv(
             pa.BufferReader(pa.py_buffer(buf)),
-            read_options=pcsv.ReadOptions(column_names=names, skip_rows=1 if inp.header else 0,
+            read_options=pcsv.ReadOptions(column_names=names,
+                                          skip_rows=(1 if inp.header else 0) if skip is None else skip,
                                           block_size=CSV_BLOCK),
             parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
                                             newlines_in_values=multiline, ignore_empty_lines=True,
@@ -952,9 +992,11 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
         )
     except pa.ArrowInvalid as e:
         if quoted and not multiline:  # perhaps a quoted line break at a block's edge: read quote-aware
-            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types, multiline=True)
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types, multiline=True,
+                                  skip=skip)
         if types and not invalid and "conversion error" in str(e):  # not clean: as text
-            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, multiline=multiline)
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, multiline=multiline,
+                                  skip=skip)
         if invalid:
             row = invalid[0]
             offset = raw.find(row.text.encode("utf-8")) if row.text else -1
@@ -975,7 +1017,8 @@ def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, hea
         out[p] = col.to_pandas(types_mapper=pd.ArrowDtype).astype("str") if p not in types else _typed_values(col)
         if out[p] is None:
             del table, out, col  # not clean: everything as text, without holding this read
-            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, multiline=multiline)
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, multiline=multiline,
+                                  skip=skip)
     # copy=False: the columns as they are (pandas would otherwise copy them into
     # one block per type: 0.35 s and a second copy at 10M rows)
     return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows), copy=False)
@@ -1114,6 +1157,270 @@ def _parser_message(msg: str, display: str, span_bytes: bytes) -> str:
     return f"{display}: cannot parse the file as CSV: {msg}"
 
 
+# --- what real exports need (docs/exports.md) ------------------------------------
+# Each option of an input is applied only when it is set: a clean export without
+# them is read exactly as before, at the same cost.
+
+def uses_options(inp: InputConfig) -> bool:
+    return bool(inp.exclude or inp.inherit or inp.refund_amount or inp.refund_date or inp.subscriptions
+                or inp.amount_scope != "line")
+
+
+def _needed_by_options(inp: InputConfig, use: set[str]) -> set[str]:
+    """Canonical columns the options need besides those a command reads."""
+    need: set[str] = set()
+    if inp.inherit or ((inp.amount_scope == "order" or inp.refund_amount) and "amount" in use):
+        need.add("order_id")
+    if inp.subscriptions:
+        need |= {"signup_date", "churn_date"}
+    return need
+
+
+def option_columns(table: str, inp: InputConfig, headers: list[str], found: dict[str, int],
+                   display: str) -> dict[str, int]:
+    """The position of every column an option names (``exclude``, ``inherit``, the
+    refund and subscription columns): a canonical name the file maps, or a header,
+    matched as mapped columns are (exactly, else ignoring case, spaces, - and _)."""
+    def wrong(key: str, what: str) -> None:
+        raise ConfigError(f"inputs.{table}.{key}: {what}")
+
+    if table != "purchases":
+        for key in ("refund_amount", "refund_date"):
+            if getattr(inp, key):
+                wrong(key, "refunds are read with the purchases")
+        if inp.amount_scope != "line":
+            wrong("amount_scope", "only purchases have order amounts")
+    if inp.subscriptions and table != "customers":
+        wrong("subscriptions", "a subscriptions export is read as the customers input")
+    if inp.refund_date and not inp.refund_amount:
+        wrong("refund_date", "set refund_amount too: the date of which refund?")
+    names = [(f"exclude.{k}", k) for k in inp.exclude] + [("inherit", n) for n in inp.inherit]
+    names += [(k, getattr(inp, k)) for k in ("refund_amount", "refund_date") if getattr(inp, k)]
+    if inp.subscriptions:
+        names += [(f"subscriptions.{k}", v) for k, v in inp.subscriptions.model_dump().items() if v]
+    listed = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
+    out: dict[str, int] = {}
+    for key, name in names:
+        if name in found:
+            out[name] = found[name]
+            continue
+        exact = [i for i, h in enumerate(headers) if h == name.strip()]
+        loose = [i for i, h in enumerate(headers) if normalise_header(h) == normalise_header(name)]
+        if not (exact or loose):
+            raise DataError(f"{display}: column '{name}' ({key} in the config) is not in the file; "
+                            f"headers found: {listed}{_closest(name, headers)}")
+        out[name] = (exact or loose)[0]
+    if inp.inherit and "order_id" not in found:
+        raise DataError(f"{display}: inherit fills an order's continuation lines, found by their order_id: "
+                        "map order_id in the config")
+    return out
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_string_dtype(s) and not _is_dictionary(s):
+        return s
+    return s.astype("str").where(s.notna(), "")
+
+
+def _inherit(cells: pd.DataFrame, positions: list[int], order_pos: int) -> pd.DataFrame:
+    """Continuation lines (Shopify: only an order's first line carries Email,
+    Created at, Total): an empty cell takes the value of its order's first line
+    that has one. Lines without an order id keep their cells."""
+    key = _as_text(cells[order_pos]).str.strip()
+    keyed = (key != "").to_numpy()
+    for p in dict.fromkeys(positions):
+        s = _as_text(cells[p])
+        empty = (s.str.strip() == "").to_numpy()
+        if not empty.any():
+            continue
+        first = s.where(~empty).groupby(key, sort=False).transform("first")
+        fill = empty & keyed & first.notna().to_numpy()
+        cells[p] = s.where(~fill, first)
+    return cells
+
+
+def _exclude(cells: pd.DataFrame, exclude: dict[str, list[str]], aux: dict[str, int],
+             display: str) -> tuple[pd.DataFrame, int, str | None]:
+    """Rows whose column holds one of the listed values (trimmed, case-insensitive;
+    "" an empty cell, "*" any value) are left out, and counted in a note by value."""
+    drop = np.zeros(len(cells), dtype=bool)
+    parts = []
+    for name, values in exclude.items():
+        s = _as_text(cells[aux[name]]).str.strip().str.lower()
+        wanted = {v.strip().lower() for v in values}
+        hit = s.isin(wanted - {"*"}).to_numpy()
+        if "*" in wanted:
+            hit = hit | (s != "").to_numpy()
+        new = hit & ~drop
+        drop |= hit
+        if new.any():
+            v = s[new]
+            labels = v.where(v.isin(wanted - {"*"}), "any value").where(v != "", "empty")
+            counts = labels.value_counts()
+            counts = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            parts.append(f"{name}: " + ", ".join(f"{label} {n}" for label, n in counts))
+    n = int(drop.sum())
+    if not n:
+        return cells, 0, None
+    note = f"{display}: left out {n} row{'s' if n != 1 else ''} by exclude ({'; '.join(parts)})"
+    return cells[~drop], n, note
+
+
+def _parse_option_columns(table: str, inp: InputConfig, cells: pd.DataFrame, aux: dict[str, int], na: set[str],
+                          tz: str | None, flag) -> dict[str, pd.Series]:
+    """The refund and subscription columns, parsed as their kind; a bad value is a
+    bad row under the column's header, as for any mapped column."""
+    out: dict[str, pd.Series] = {}
+
+    def text(name: str) -> pd.Series:
+        return _trimmed(_as_text(cells[aux[name]]), na)
+
+    def date(key: str, name: str | None) -> None:
+        if name:
+            s = text(name)
+            v, bad, reasons = parse_date(s, inp.date_format, inp.dayfirst, tz)
+            flag(name, bad, reasons, s)
+            out[key] = v
+
+    if inp.refund_amount:
+        s = text(inp.refund_amount)
+        v, bad, reasons = parse_number(s, inp.decimal, inp.thousands)
+        flag(inp.refund_amount, bad, reasons, s)
+        out["refund"] = v
+    date("refund_date", inp.refund_date)
+    sub = inp.subscriptions
+    if sub:
+        date("trial_end", sub.trial_end)
+        date("period_end", sub.period_end)
+        if sub.cancel_at_period_end:
+            s = text(sub.cancel_at_period_end)
+            v, bad, reasons = parse_bool(s)
+            flag(sub.cancel_at_period_end, bad, reasons, s)
+            out["cancel"] = v
+    return out
+
+
+def _lower_ids(s: pd.Series) -> pd.Series:
+    """Ids compared case-insensitively (e-mail addresses): lower-cased, on the
+    distinct values of a dictionary-encoded column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not _is_dictionary(s):
+        return s.str.lower()
+    dictionary, indices = dictionary_parts(s)
+    lower = pc.utf8_lower(dictionary)
+    if pc.all(pc.equal(lower, dictionary)).as_py() is not False:
+        return s
+    merged = pc.dictionary_encode(lower)
+    remap = merged.indices.to_numpy(zero_copy_only=False)
+    arr = pa.DictionaryArray.from_arrays(pa.array(remap[indices].astype(np.int32)), merged.dictionary)
+    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=s.index)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _first_lines(order_id: pd.Series) -> np.ndarray:
+    """The first line of each order (a line without order id is an order of its own)."""
+    return (~order_id.duplicated() | (order_id == "")).to_numpy()
+
+
+def _apply_meaning(result: Table, inp: InputConfig, parsed: dict[str, pd.Series]) -> pd.DataFrame:
+    """What the export means, on the rows that are kept: an order total counted
+    once, refunds, subscriptions folded into customers."""
+    if inp.subscriptions:
+        return _fold_subscriptions(result, parsed)
+    df, display = result.df, result.display
+    first = None
+    if inp.amount_scope == "order" and "amount" in df:
+        if "order_id" not in df:
+            raise DataError(f"{display}: amount_scope: order takes the amount once per order_id: map order_id")
+        first = _first_lines(df["order_id"])
+        df = df.assign(amount=df["amount"].where(first, 0.0))
+    if "refund" in parsed and "amount" in df:
+        # refund columns are order-level in the exports we know (Shopify, WooCommerce):
+        # with order ids, an order's refund is taken once
+        r = parsed["refund"].reindex(df.index).abs().fillna(0.0)
+        if "order_id" in df:
+            r = r.where(first if first is not None else _first_lines(df["order_id"]), 0.0)
+        has = (r > 0).to_numpy()
+        if has.any():
+            dated = np.zeros(len(df), dtype=bool)
+            if "refund_date" in parsed:
+                day = parsed["refund_date"].reindex(df.index)
+                dated = has & (day.notna() & (day != df["order_date"])).to_numpy()
+            df = df.assign(amount=df["amount"] - r.where(has & ~dated, 0.0))
+            if dated.any():  # a return of its own, dated when the money went back
+                back = df[dated].assign(order_date=day[dated], amount=-r[dated])
+                if "order_id" in back:
+                    oid = back["order_id"]
+                    back = back.assign(order_id=oid.where(oid == "", oid + " (refund)"))
+                start = int(df.index.max()) + 1
+                back.index = pd.RangeIndex(start, start + len(back))
+                if _is_dictionary(df["customer_id"]):
+                    df = df.assign(customer_id=df["customer_id"].astype("str"))
+                    back = back.assign(customer_id=back["customer_id"].astype("str"))
+                df = pd.concat([df, back])
+            when = (f"{int(dated.sum())} dated by {inp.refund_date}, the others in the order's period"
+                    if dated.any() else "each in the order's period")
+            result.warnings.append(f"{display}: {_plural(int(has.sum()), 'refund')} ({r[has].sum():,.2f}) "
+                                   f"lower revenue ({when})")
+    return df
+
+
+def _fold_subscriptions(result: Table, parsed: dict[str, pd.Series]) -> pd.DataFrame:
+    """One row per subscription -> one customer each. A subscription pays from its
+    trial's end (else its start) to its end (cancel at period end: the period's
+    end); a customer is one from their first paying day until the end of their last
+    subscription, open while one is. Trials that ended before paying, and those
+    still running at the end of the export, make no customer."""
+    df, display = result.df, result.display
+    start = df["signup_date"]
+    end = df["churn_date"] if "churn_date" in df else pd.Series(pd.NaT, index=df.index, dtype="datetime64[s]")
+    # the last day the export knows of: its latest start or end (ends scheduled at a
+    # period's end are not known yet)
+    known = max(start.max(), end.max()) if end.notna().any() else start.max()
+    if "cancel" in parsed and "period_end" in parsed:
+        cancel = parsed["cancel"].reindex(df.index).fillna(False).astype(bool)
+        end = end.where(end.notna() | ~cancel, parsed["period_end"].reindex(df.index))
+    paying = start
+    if "trial_end" in parsed:
+        trial = parsed["trial_end"].reindex(df.index)
+        paying = trial.where(trial.notna() & (trial > start), start)
+    never = (end.notna() & (end <= paying)).to_numpy()
+    in_trial = ~never & (paying > known).to_numpy()
+    keep = ~never & ~in_trial
+    k = df[keep].assign(signup_date=paying[keep], churn_date=end[keep])
+    k = k.sort_values(["customer_id", "signup_date"], kind="stable")
+    who = k["customer_id"].to_numpy()
+    ends = k["churn_date"].to_numpy("datetime64[D]").astype(np.int64)
+    ends[np.isnat(k["churn_date"].to_numpy("datetime64[D]"))] = np.iinfo(np.int64).max
+    covered = pd.Series(ends, index=k.index).groupby(who, sort=False).cummax().groupby(who, sort=False).shift(1)
+    starts = k["signup_date"].to_numpy("datetime64[D]").astype(np.int64)
+    gap = (covered.notna() & (starts > covered.fillna(0))).to_numpy()
+    open_ = k["churn_date"].isna().groupby(who, sort=False).transform("any").to_numpy()
+    k = k.assign(signup_date=k["signup_date"].groupby(who, sort=False).transform("min"),
+                 churn_date=k["churn_date"].groupby(who, sort=False).transform("max").where(~open_))
+    folded = k[~k["customer_id"].duplicated(keep="last")].sort_index()
+    result.warnings.append(f"{display}: {_plural(len(df), 'subscription')} read as "
+                           f"{_plural(len(folded), 'customer')} (from the first paying day, after any trial, "
+                           "to the end of the last subscription)")
+    if never.any():
+        result.warnings.append(f"{display}: {_plural(int(never.sum()), 'trial')} that ended before paying left out")
+    if in_trial.any():
+        result.warnings.append(f"{display}: {_plural(int(in_trial.sum()), 'subscription')} still in trial at the "
+                               "end of the export left out")
+    if gap.any():
+        n = len(set(who[gap]))
+        result.warnings.append(f"{display}: {_plural(n, 'customer')} ended every subscription and later started "
+                               "a new one; one signup and one churn date per customer count them as customers "
+                               "in between")
+    result.excluded_rows += int(never.sum() + in_trial.sum())
+    return folded
+
+
 def read_table(
     table: str,
     inp: InputConfig,
@@ -1149,12 +1456,18 @@ def read_table(
     del raw
     wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
     found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
+    # the columns the input's options name (exclude, inherit, refunds, subscriptions): {} when none is set
+    aux = option_columns(table, inp, headers, found, display) if uses_options(inp) else {}
     if columns is not None:
         use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
+        if aux or inp.amount_scope == "order" or inp.subscriptions:
+            use |= _needed_by_options(inp, use)
         found = {c: p for c, p in found.items() if c in use}
     extras = {k: v for k, v in extras.items() if v not in found.values()}
     plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
-    cells = source.read(sorted(set(found.values()) | set(extras.values())), plan)
+    if aux:  # the cells options compare or fill are read as text
+        plan = {p: t for p, t in plan.items() if p not in aux.values()}
+    cells = source.read(sorted(set(found.values()) | set(extras.values()) | set(aux.values())), plan)
 
     # Rows with no value in any column read (Excel's trailing ",,,") are not
     # data: left out, and counted in a warning. Empty lines are skipped by the parser.
@@ -1169,7 +1482,11 @@ def read_table(
         if empty_rows:
             cells = cells[~blank]
     na = set(inp.na_values)
-
+    excluded, exclude_note = 0, None
+    if inp.inherit:
+        cells = _inherit(cells, [aux[n] for n in inp.inherit], found["order_id"])
+    if inp.exclude:
+        cells, excluded, exclude_note = _exclude(cells, inp.exclude, aux, display)
     out: dict[str, pd.Series] = {}
     bad_parts: list[pd.DataFrame] = []
 
@@ -1249,6 +1566,11 @@ def read_table(
         s = cells[pos]
         out[name] = s.astype(str).str.strip() if fmt == "csv" else s
 
+    if aux:  # the further columns options read: refunds, trial and period ends
+        parsed = _parse_option_columns(table, inp, cells, aux, na, cfg.timezone, flag)
+    if inp.lower_ids and "customer_id" in out:
+        out["customer_id"] = _lower_ids(out["customer_id"])
+
     if table == "responses":
         scores = [c for c in ("nps_score", "csat_score") if c in out]
         none = pd.concat([out[c].isna() for c in scores], axis=1).all(axis=1)
@@ -1258,14 +1580,15 @@ def read_table(
 
     # dates that contradict each other: the later one is the wrong one to trust
     for early, late, reason in (("opened_date", "resolved_date", "resolved_date before opened_date"),
-                                ("signup_date", "churn_date", "churn_date before signup_date")):
+                                ("signup_date", "churn_date", "churn_date before signup_date"),
+                                ("invoice_date", "due_date", "due_date before invoice_date")):
         if early in out and late in out:
             wrong = (out[late] < out[early]).fillna(False).astype(bool)
             flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]])
     df = pd.DataFrame(out, index=cells.index, copy=False)
     if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
         df["amount"] = df["quantity"] * df["unit_price"]
-    rows_read = len(df)
+    rows_read = len(df) + excluded
 
     bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
     result = Table(table, path, display, df, rows_read, sha(),
@@ -1287,6 +1610,11 @@ def read_table(
         result.reject_bytes = source.rejects(bad_rows)
         result.reject_ext = source.reject_ext
         result.warnings.append(f"{display}: skipped {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} (on_bad_rows: skip)")
+    result.excluded_rows = excluded
+    if exclude_note:
+        result.warnings.insert(0, exclude_note)
+    if inp.amount_scope == "order" or inp.refund_amount or inp.subscriptions:
+        result.df = _apply_meaning(result, inp, parsed if aux else {})
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt)
     return result
@@ -1470,6 +1798,8 @@ EVENT_DATES = {
     "purchases": ("order_date",),
     "complaints": ("opened_date", "resolved_date"),
     "responses": ("answered_date",),
+    # a due date is a promise, not an event: only issue and payment move the data end
+    "invoices": ("invoice_date", "paid_date"),
     # churn_date is left out: contract businesses record cancellations that take
     # effect in the future, which must not move the data end (README: data end).
     "customers": ("signup_date",),
@@ -1576,7 +1906,7 @@ def load_inputs(
     return Inputs(tables, _reference_warnings(tables, encoded), encoded)
 
 
-TABLE_ORDER = ("customers", "purchases", "complaints", "responses")
+TABLE_ORDER = ("customers", "purchases", "complaints", "responses", "invoices")
 
 
 def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int, int, str]]:
@@ -1590,7 +1920,7 @@ def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int
     import pyarrow.compute as pc
 
     known = _arrow(customers.df["customer_id"])
-    for name in ("purchases", "complaints", "responses"):
+    for name in ("purchases", "complaints", "responses", "invoices"):
         t = tables.get(name)
         if t is None or "customer_id" not in t.df:
             continue

@@ -26,6 +26,9 @@ _KINDS = {
     "amount": "number", "quantity": "number", "unit_price": "number",
     "nps_score": "score", "csat_score": "score",
     "loyalty_member": "bool",
+    # invoices (collections) and the cost of purchases (gross margin)
+    "invoice_id": "id", "invoice_date": "date", "due_date": "date", "paid_date": "date", "disputed": "bool",
+    "cost": "number", "unit_cost": "number",
     "churn_reason": "text", "status": "text", "category": "text", "channel": "text",
 }
 

@@ -11,7 +11,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from retention_cli.model.customers import Base, active_matrix, activity_intervals, first_event
+from retention_cli.model.customers import Base, Facts, facts_for, first_event
 from retention_cli.periods import Period, bounds_days
 
 ALL = "(all)"
@@ -78,9 +78,15 @@ def _unknown(b: str, base: Base) -> Exception:
     return UsageError(f"--by {b}: not a customers attribute nor a purchases column (known: {known})")
 
 
-def segment_codes(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+def segment_codes(base: Base, by: list[str], facts: Facts | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """Per customer code, the code of its segment (the combination of the ``by``
-    customers attributes; empty -> "(missing)"), and the segments' labels sorted."""
+    customers attributes; empty -> "(missing)"), and the segments' labels sorted.
+    With the run's ``facts``, made once per ``by`` and kept there."""
+    if facts is not None and facts.base is base:
+        key = tuple(by)
+        if key not in facts.segments:
+            facts.segments[key] = segment_codes(base, by)
+        return facts.segments[key]
     if not by:
         return np.zeros(base.n, dtype=np.int64), pd.DataFrame(index=[0])
     attrs = base.attributes
@@ -96,13 +102,13 @@ def segment_codes(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
     return _codes(frame, by)
 
 
-def order_segments(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame, bool]:
+def order_segments(base: Base, by: list[str], facts: Facts | None = None) -> tuple[np.ndarray, pd.DataFrame, bool]:
     """Per order, the code of its segment; the labels; and whether every ``by``
     column is a customers attribute (then a customer belongs to one segment)."""
     o = base.orders
     attrs = base.attributes
     if all(attrs is not None and b in attrs for b in by):
-        codes, labels = segment_codes(base, by)
+        codes, labels = segment_codes(base, by, facts)
         return codes[o.cust], labels, True
     cols = {}
     for b in by:
@@ -116,34 +122,30 @@ def order_segments(base: Base, by: list[str]) -> tuple[np.ndarray, pd.DataFrame,
     return codes, labels, False
 
 
-def states(base: Base, periods: list[Period], model: str, window: int):
+def states(base: Base, periods: list[Period], model: str, window: int, facts: Facts | None = None):
     """Per period k: (k, period, S, E, N) as boolean vectors over customer codes:
-    active at the start, active at the end, new in the period (SPEC §3)."""
+    active at the start, active at the end, new in the period (SPEC §3). The
+    states come from the run's activity matrix (``facts``): rows, not copies."""
+    activity = facts_for(facts, base, model, window).activity
     starts, ends = bounds_days(periods)
-    instants = np.unique(np.concatenate([starts, ends]))
-    # one row per instant (contiguous: each state is one read of n bytes), kept on
-    # the base for a second pass over the same periods in the same run
-    key = ("states", model, window, instants.tobytes())
-    if key not in base.memo:
-        base.memo.clear()
-        base.memo[key] = np.ascontiguousarray(active_matrix(base.n, activity_intervals(base, model, window), instants).T)
-    active = base.memo[key]
+    activity.need(np.concatenate([starts, ends]))
+    at_start, at_end = activity.rows(starts), activity.rows(ends)
     first = first_event(base, model)
     for k, p in enumerate(periods):  # one step per period: a handful of vector ops
-        i, j = np.searchsorted(instants, starts[k]), np.searchsorted(instants, ends[k])
-        yield k, p, active[i], active[j], (first >= starts[k]) & (first < ends[k])
+        yield k, p, at_start[k], at_end[k], (first >= starts[k]) & (first < ends[k])
 
 
 def churn_flows(base: Base, periods: list[Period], model: str, window: int, data_end: date,
-                denominator: str = "start", by: list[str] | None = None) -> pd.DataFrame:
+                denominator: str = "start", by: list[str] | None = None,
+                facts: Facts | None = None) -> pd.DataFrame:
     """One row per (period, segment) with the flows and rates of SPEC §3; the total
     over all segments first in each period, with "(all)" in the ``by`` columns."""
     by = by or []
-    seg, labels = segment_codes(base, by)
+    seg, labels = segment_codes(base, by, facts)
     n_seg = len(labels)
 
     rows = []
-    for k, p, S, E, N in states(base, periods, model, window):
+    for k, p, S, E, N in states(base, periods, model, window, facts):
         flows = {
             "customers_start": S, "customers_end": E, "new_customers": N,
             "lost_customers": S & ~E, "retained_customers": S & E, "reactivated_customers": E & ~S & ~N,

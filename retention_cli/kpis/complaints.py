@@ -13,7 +13,7 @@ import pandas as pd
 from retention_cli.errors import UsageError
 from retention_cli.kpis.base import ALL, MISSING, churn_flows, ratio, states
 from retention_cli.kpis.purchasing import period_index
-from retention_cli.model.customers import NEVER, Base, day_numbers
+from retention_cli.model.customers import NEVER, Base, Facts, day_numbers, facts_for, first_event
 from retention_cli.periods import Period, bounds_days
 
 COMPLAINT_COLUMNS = [
@@ -166,11 +166,14 @@ def _segment_values(complaints: pd.DataFrame, base: Base | None, by: list[str]) 
 
 def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end: date, base: Base | None,
                     model: str, window: int, sla_days: float, by: list[str] | None = None,
-                    resolved_statuses: list[str] | tuple[str, ...] | None = None) -> pd.DataFrame:
+                    resolved_statuses: list[str] | tuple[str, ...] | None = None,
+                    facts: Facts | None = None, flows: pd.DataFrame | None = None) -> pd.DataFrame:
     """The complaint KPIs per period (and ``by`` segment). What the file cannot say
     is null, never 0: without resolved_date the timing KPIs (and, without
     ``resolved_statuses`` and a status column, every resolution KPI); without a
-    category column, traceability (``complaint_notes`` says why)."""
+    category column, traceability (``complaint_notes`` says why). ``flows``: the
+    churn flows of the same periods (denominator start, ``by`` when it is made of
+    customers attributes) when the caller has them; ``facts``: the run's."""
     by = by or []
     opened = day_numbers(complaints["opened_date"])
     end_day = (pd.Timestamp(data_end) - pd.Timestamp("1970-01-01")).days
@@ -178,7 +181,6 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
     resolved, is_resolved = res.day, res.resolved
     k = period_index(opened, periods)
     seg_df, customer_level = _segment_values(complaints, base, by)
-    seg_key = seg_df.astype(str).agg("\x1f".join, axis=1).to_numpy() if by else np.zeros(len(opened), dtype=object)
     # traceable: an outcome recorded (a status, or a resolution date) and a category;
     # unknown when the file has no category column or no column for the outcome
     traceability_known = "category" in complaints and ("status" in complaints or "resolved_date" in complaints)
@@ -194,14 +196,21 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
     starts, ends = bounds_days(periods)
     cust = complaints["customer_id"].to_numpy()
 
-    frame = pd.DataFrame({"k": k, "seg": seg_key, "cust": cust, "opened": opened, "resolved": resolved,
+    frame = pd.DataFrame({"k": k, "cust": cust, "opened": opened, "resolved": resolved,
                           "days": days_to, "is_resolved": is_resolved, "fast": fast, "traceable": traceable,
                           "outcome": outcome})
     for b in by:
         frame[b] = seg_df[b].to_numpy()
 
     # return after a complaint: the first complaint of the period per customer decides
-    purchases = _Purchases(base) if base is not None and base.orders is not None else None
+    if base is not None:
+        facts = facts_for(facts, base, model, window)
+    bought = None
+    if base is not None and base.orders is not None:
+        # active by purchases at each start (bought in the W days before it) and W
+        # days later (bought in the W days from it): one pass for every instant
+        bought = facts.purchase_activity
+        bought.need(np.concatenate([starts, starts + window]))
     seg_masks: dict = {}
 
     rows = []
@@ -221,23 +230,24 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
         if by and customer_level:
             from retention_cli.kpis.base import segment_codes
 
-            seg_of, seg_labels = segment_codes(base, by)
+            seg_of, seg_labels = segment_codes(base, by, facts)
             counts = np.bincount(k_o[ok] * len(seg_labels) + seg_of[o.cust[ok]],
                                  minlength=len(periods) * len(seg_labels)).reshape(len(periods), -1)
             for j, lab_row in enumerate(seg_labels.itertuples(index=False)):
                 orders_per[tuple(lab_row)] = counts[:, j]
-    flows = None
-    if base is not None and (base.orders is not None or model == "contract"):
-        flows = churn_flows(base, periods, model, window, data_end, "start", by if customer_level else [])
+    has_flows = base is not None and (base.orders is not None or model == "contract")
+    if has_flows:
+        if flows is None:
+            flows = churn_flows(base, periods, model, window, data_end, "start", by if customer_level else [], facts)
         # complaint_rate counts the complainers among the customers it divides by:
         # active at the period start, or new in it (one who complained without
         # being a customer then would make the rate exceed 1)
-        from retention_cli.model.customers import active_matrix, activity_intervals, first_event
-
         first = first_event(base, model)
-        population = active_matrix(base.n, activity_intervals(base, model, window), starts)
-        population |= (first[:, None] >= starts[None, :]) & (first[:, None] < ends[None, :])
+        facts.activity.need(starts)
+        at_start = facts.activity.rows(starts)
         cust_code = base.ids.get_indexer(complaints["customer_id"])
+    if bought is not None:
+        bought_at = bought.rows(np.concatenate([starts, starts + window]))
     for i, p in enumerate(periods):
         for lab, mask in segs:
             f = frame[mask & (k == i)]
@@ -245,14 +255,15 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
             n = len(f)
             row["complaints"] = n
             row["complaining_customers"] = f["cust"].nunique()
-            if flows is not None:
+            if has_flows:
                 sel = flows["period"] == p.label
                 for b in (by if customer_level else []):
                     sel &= flows[b] == (ALL if lab is None else lab[b])
                 fr = flows[sel].iloc[0]
                 codes = np.unique(cust_code[mask & (k == i)])
                 codes = codes[codes >= 0]
-                row["complaint_rate"] = ratio(int(population[codes, i].sum()),
+                among = at_start[i][codes] | ((first[codes] >= starts[i]) & (first[codes] < ends[i]))
+                row["complaint_rate"] = ratio(int(among.sum()),
                                               fr.customers_start + fr.new_customers).item()
             if orders_per is not None and (lab is None or customer_level):
                 n_orders = orders_per[None if lab is None else tuple(lab[b] for b in by)][i]
@@ -264,15 +275,15 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
             row["sla_attainment"] = ratio(f["fast"].sum(), n).item() if res.timed else np.nan
             row["open_backlog_end"] = _backlog(frame[mask], res, starts[i], ends[i], end_day)
             row["traceability_share"] = ratio(f["traceable"].sum(), n).item() if traceability_known else np.nan
-            if purchases is not None:
+            if bought is not None:
                 seg_mask = None
                 if lab is not None and customer_level:
                     if not seg_masks:
-                        seg_masks.update(_customer_masks(base, by))
+                        seg_masks.update(_customer_masks(base, by, facts))
                     seg_mask = seg_masks.get(tuple(lab[b] for b in by))
                     if seg_mask is None:  # a segment of the complaints that no customer has
                         seg_mask = np.zeros(base.n, dtype=bool)
-                row.update(_return_rates(f, base, purchases, starts[i], window, end_day, seg_mask,
+                row.update(_return_rates(f, base, facts, bought_at[i], bought_at[len(periods) + i], starts[i], window, end_day, seg_mask,
                                          frame[k == i]["cust"].unique(), res.outcomes()))
             rows.append(row)
     out = pd.DataFrame(rows)
@@ -280,39 +291,13 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
     return out[order]
 
 
-def _customer_masks(base: Base, by: list[str]) -> dict[tuple, np.ndarray]:
+def _customer_masks(base: Base, by: list[str], facts: Facts | None = None) -> dict[tuple, np.ndarray]:
     """Per segment of the ``by`` customers attributes (its values as a tuple), which
     customers are in it: one pass over the attributes for every segment."""
     from retention_cli.kpis.base import segment_codes
 
-    codes, labels = segment_codes(base, by)
+    codes, labels = segment_codes(base, by, facts)
     return {tuple(row): codes == j for j, row in enumerate(labels[by].itertuples(index=False, name=None))}
-
-
-class _Purchases:
-    """The purchase days of every customer, sorted once per table (customer, day) as
-    one int64 key, for the questions the return rates ask: did a customer buy within
-    W days of a day? who bought in the W days before a day?"""
-
-    def __init__(self, base: Base):
-        o = base.orders
-        buy = ~o.is_return
-        self.cust, self.day = o.cust[buy], o.day[buy]
-        self.key = np.sort(self.cust.astype(np.int64) * np.int64(1 << 31) + self.day)
-        self._active: dict[tuple[int, int], np.ndarray] = {}
-
-    def bought_within(self, codes: np.ndarray, from_day: np.ndarray, window: int) -> np.ndarray:
-        """For each (customer, from_day): a purchase dated in [from_day, from_day + W - 1]?"""
-        if len(codes) == 0:
-            return np.zeros(0, dtype=bool)
-        at = codes.astype(np.int64) * np.int64(1 << 31) + from_day
-        return np.searchsorted(self.key, at + window, side="left") > np.searchsorted(self.key, at, side="left")
-
-    def active_at(self, start: int, window: int) -> np.ndarray:
-        """The customers (codes, sorted) who bought in [start - W, start - 1]."""
-        if (start, window) not in self._active:
-            self._active[start, window] = np.unique(self.cust[(self.day >= start - window) & (self.day < start)])
-        return self._active[start, window]
 
 
 def _backlog(f: pd.DataFrame, res: Resolution, start: int, end: int, end_day: int) -> float:
@@ -328,9 +313,9 @@ def _backlog(f: pd.DataFrame, res: Resolution, start: int, end: int, end_day: in
     return np.nan
 
 
-def _return_rates(f: pd.DataFrame, base: Base, purchases: _Purchases, start: int, window: int,
-                  end_day: int, seg_mask: np.ndarray | None, complainers_in_period: np.ndarray,
-                  outcomes: tuple[str, ...]) -> dict:
+def _return_rates(f: pd.DataFrame, base: Base, facts: Facts, active_start: np.ndarray, bought_from_start: np.ndarray,
+                  start: int, window: int, end_day: int, seg_mask: np.ndarray | None,
+                  complainers_in_period: np.ndarray, outcomes: tuple[str, ...]) -> dict:
     """Share of customers who buy again within W days: after their first complaint of
     the period (1 to W days after it was opened), by its outcome; and, for the
     customers active at the period start who did not complain in it, within W days
@@ -342,7 +327,7 @@ def _return_rates(f: pd.DataFrame, base: Base, purchases: _Purchases, start: int
     codes = base.ids.get_indexer(first["cust"])
     first = first.assign(code=codes)[codes >= 0]
     first = first[first["opened"] + window < end_day]
-    bought = purchases.bought_within(first["code"].to_numpy(), first["opened"].to_numpy() + 1, window)
+    bought = facts.purchase_days.bought_within(first["code"].to_numpy(), first["opened"].to_numpy() + 1, window)
     outcome = first["outcome"].to_numpy()
     for name in ("resolved_fast", "resolved_slow", "resolved", "unresolved"):
         if name not in outcomes:
@@ -352,16 +337,17 @@ def _return_rates(f: pd.DataFrame, base: Base, purchases: _Purchases, start: int
         m = np.isin(outcome, ["resolved_fast", "resolved_slow", "resolved"]) if name == "resolved" else outcome == name
         out[f"customers_{name}"] = int(m.sum())
         out[f"return_rate_{name}"] = ratio(bought[m].sum(), m.sum()).item()
-    # non-complainers: customers active at the start (bought in [s - W, s - 1])
-    active = purchases.active_at(start, window)
+    # non-complainers: customers active at the start (bought in [s - W, s - 1]);
+    # they return when they buy in [s, s + W - 1], i.e. are active at s + W
     complained = base.ids.get_indexer(pd.Index(complainers_in_period))
-    silent = np.setdiff1d(active, complained)
+    silent = active_start.copy()
+    silent[complained[complained >= 0]] = False
     if seg_mask is not None:
-        silent = silent[seg_mask[silent]]
+        silent &= seg_mask
     if start + window - 1 < end_day:
-        b = purchases.bought_within(silent, np.full(len(silent), start), window)
-        out["customers_no_complaint"] = int(len(silent))
-        out["return_rate_no_complaint"] = ratio(b.sum(), len(silent)).item()
+        n_silent = int(silent.sum())
+        out["customers_no_complaint"] = n_silent
+        out["return_rate_no_complaint"] = ratio(int((silent & bought_from_start).sum()), n_silent).item()
     else:
         out["customers_no_complaint"] = 0
         out["return_rate_no_complaint"] = np.nan
@@ -377,7 +363,7 @@ UNCONTROLLABLE = ("died", "moved")
 
 
 def churn_reasons(base: Base, periods: list[Period], *, model: str, window: int, data_end: date,
-                  mapping: dict[str, str]) -> pd.DataFrame:
+                  mapping: dict[str, str], facts: Facts | None = None) -> pd.DataFrame:
     """Per period: the lost customers by reason (free text mapped to the benchmark's
     categories through ``mapping``; unmapped text stays as written), their share of
     the lost customers with a known reason beside the seed benchmark, and the share
@@ -389,7 +375,7 @@ def churn_reasons(base: Base, periods: list[Period], *, model: str, window: int,
     text = raw.where(raw.notna() & (raw.astype(str).str.strip() != ""), None)
     reason = text.map(lambda v: None if v is None else norm.get(str(v).strip().lower(), str(v).strip()))
     rows = []
-    for k, p, S, E, N in states(base, periods, model, window):
+    for k, p, S, E, N in states(base, periods, model, window, facts):
         lost = S & ~E
         r = reason[lost]
         n_lost = int(lost.sum())

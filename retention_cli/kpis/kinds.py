@@ -9,6 +9,8 @@ binary fractions (50398.729999999974). Writers use ``kind`` to write ``1116`` an
 from __future__ import annotations
 
 from retention_cli.kpis.base import CHURN_RATIOS
+from retention_cli.kpis.collections import (COLLECTION_COUNTS, COLLECTION_MONEY, COLLECTION_RATIOS,
+                                            OVERDUE_CHURN_COUNTS, OVERDUE_CHURN_RATIOS)
 from retention_cli.kpis.complaints import COMPLAINT_RATIOS
 from retention_cli.kpis.purchasing import PURCHASE_RATIOS
 from retention_cli.kpis.satisfaction import SATISFACTION_RATIOS
@@ -27,13 +29,15 @@ COUNTS = frozenset({
     # the clv summary and word of mouth (complainers: a count when observed; an
     # estimate in what-if mode, then not whole and written as it is)
     "customers", "repeat_buyers", "complaints_observed", "complainers",
+    # invoices
+    *COLLECTION_COUNTS, *OVERDUE_CHURN_COUNTS,
 })
 # tables of several quantities in one column name each row by a key column; some
 # group rows by a kind, all of one sort (the CLV deciles are money)
 GROUP_KINDS = {"clv_deciles": "money"}
 
 RATES = frozenset(CHURN_RATIOS) | frozenset(COMPLAINT_RATIOS) | frozenset(PURCHASE_RATIOS) \
-    | frozenset(SATISFACTION_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
+    | frozenset(SATISFACTION_RATIOS) | frozenset(COLLECTION_RATIOS) | frozenset(OVERDUE_CHURN_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
                                          "repeat_to_first_aov_ratio", "retention", "retention_relative"}
 # a name with one of these words is an amount of money, unless it is a rate
 MONEY_WORDS = ("revenue", "order_value", "aov", "clv", "cost", "customer_value", "gross_profit", "spend")
@@ -48,6 +52,6 @@ def kind(name: str) -> str | None:
         return "count"
     if base in RATES or base.endswith(("_rate", "_share", "_ratio")):
         return "rate"
-    if any(w in base for w in MONEY_WORDS):
+    if base in COLLECTION_MONEY or any(w in base for w in MONEY_WORDS):
         return "money"
     return None

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.kpis.base import ALL, churn_flows, order_segments, ratio, segment_codes, states
-from retention_cli.model.customers import NEVER, Base, day_numbers
+from retention_cli.model.customers import NEVER, Base, Facts, day_numbers, facts_for
 from retention_cli.periods import Period, bounds_days
 
 PURCHASE_COLUMNS = [
@@ -90,13 +90,17 @@ CUSTOMER_LEVEL = ("repurchase_rate", "returning_buyer_share", "net_revenue_reten
 
 def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int, data_end: date,
                   denominator: str = "start", by: list[str] | None = None, top_share: float = 0.2,
-                  gross_margin: float = 1.0, acquisition_spend: dict[str, float] | None = None) -> pd.DataFrame:
+                  gross_margin: float = 1.0, acquisition_spend: dict[str, float] | None = None,
+                  facts: Facts | None = None, flows: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per (period, segment), the total first. With a ``by`` column of the
     purchases table (not a customers attribute), a customer can be in several
-    segments, so the customer-level KPIs (CUSTOMER_LEVEL) are left out."""
+    segments, so the customer-level KPIs (CUSTOMER_LEVEL) are left out. ``flows``:
+    the churn flows of the same periods, ``by`` and denominator when the caller has
+    them (lifetime and clv_simple read them); ``facts``: the run's."""
     by = by or []
     o = base.orders
-    seg_order, labels, customer_level = order_segments(base, by) if by else (np.zeros(len(o.cust), np.int64), pd.DataFrame(index=[0]), True)
+    facts = facts_for(facts, base, model, window)
+    seg_order, labels, customer_level = order_segments(base, by, facts) if by else (np.zeros(len(o.cust), np.int64), pd.DataFrame(index=[0]), True)
     n_seg = len(labels)
     P, n = len(periods), base.n
     # Groups: g = k * (n_seg + 1) + s, with s = n_seg the total over all segments.
@@ -195,7 +199,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
 
     if customer_level:
-        seg_of, _ = segment_codes(base, by) if by else (np.zeros(n, np.int64), None)
+        seg_of, _ = segment_codes(base, by, facts) if by else (np.zeros(n, np.int64), None)
         starts, _ = bounds_days(periods)
         first = base.first_purchase
         # a returning buyer was known before the period's start: a property of the pair
@@ -210,7 +214,8 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         cols["returning_buyer_share"] = ratio(returning_buyers, buyers)
         cols["net_revenue_retention"] = _net_revenue_retention(o, periods, seg_of, n_seg, amount)
 
-        flows = churn_flows(base, periods, model, window, data_end, denominator, by)
+        if flows is None:
+            flows = churn_flows(base, periods, model, window, data_end, denominator, by, facts)
         churn_rate = _align(flows["churn_rate"].to_numpy(), P, n_seg, bool(by))
         with np.errstate(divide="ignore"):
             lifetime = np.where(churn_rate > 0, 1 / churn_rate, np.nan)
@@ -228,7 +233,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         if base.attributes is not None and "loyalty_member" in base.attributes:
             member = base.attributes["loyalty_member"].reindex(range(n)).fillna(False).to_numpy(dtype=bool)
             loyal_end, end_n = np.zeros(G), np.zeros(G)
-            for k, _, S, E, N in states(base, periods, model, window):
+            for k, _, S, E, N in states(base, periods, model, window, facts):
                 end_n[k * width: (k + 1) * width] = np.append(np.bincount(seg_of[E], minlength=n_seg), E.sum())
                 both = E & member
                 loyal_end[k * width: (k + 1) * width] = np.append(np.bincount(seg_of[both], minlength=n_seg), both.sum())

@@ -376,24 +376,25 @@ def reason_categories(base: Base, mapping: dict[str, str]) -> pd.Series:
 
 def from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | None, data_end: date, model: str,
               window: int, sla_days: float, configured: dict[str, float | None], customer_value: float | None = None,
-              gross_margin: float = 1.0, denominator: str = "start",
-              reason_map: dict[str, str] | None = None,
-              resolved_statuses: list[str] | tuple[str, ...] | None = None) -> tuple[list[Situation], dict[str, Assumption]]:
+              reason_map: dict[str, str] | None = None, pooled: pd.Series | None = None,
+              flows: pd.DataFrame | None = None, purchases: pd.DataFrame | None = None
+              ) -> tuple[list[Situation], dict[str, Assumption]]:
     """Situations per period from the complaints (and purchases), and the assumption
     set with the observed values in place of the assumed ones. Observations are
     pooled over observation_span (the first complaint to the data end), so one set
     serves every period, and a period's estimate does not depend on which other
     periods are asked for. Each period's clv is its clv_simple (or
-    ``customer_value``), and its lost customers cap the defections."""
-    from retention_cli.kpis.base import churn_flows
-    from retention_cli.kpis.complaints import complaint_table, outcome_counts
+    ``customer_value``), and its lost customers cap the defections.
+
+    What other families compute comes in made: ``pooled``, the complaint KPIs
+    (with return rates) over ``observation_span``; ``flows``, the churn flows of
+    ``periods``; ``purchases``, the purchase KPIs of ``periods`` (clv_simple)."""
+    from retention_cli.kpis.complaints import outcome_counts
 
     a = assumptions(configured)
     has_flows = base is not None and (base.orders is not None or model == "contract")
     span = observation_span(complaints, data_end)
-    if span is not None and base is not None and base.orders is not None:
-        pooled = complaint_table(complaints, [span], data_end=data_end, base=base, model=model, window=window,
-                                 sla_days=sla_days, resolved_statuses=resolved_statuses).iloc[0]
+    if pooled is not None:
         observe(a, "return_if_resolved_fast", pooled.get("return_rate_resolved_fast"),
                 int(pooled.get("customers_resolved_fast", 0)), "complaints (resolved within the SLA)")
         if "customers_resolved_slow" in pooled:
@@ -425,19 +426,13 @@ def from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | N
                     "the churn reasons of lost customers (product + treatment)")
 
     lost_by_period: dict[str, float] = {}
-    if has_flows:
-        flows = churn_flows(base, periods, model, window, data_end, denominator)
+    if flows is not None:
         for p, n in zip(periods, flows["lost_customers"]):
             if p.complete(data_end) and not pd.isna(n):  # a period not over yet has not lost its customers yet
                 lost_by_period[p.label] = float(n)
     clv_by_period: dict[str, float] = {}
-    if customer_value is None and base is not None and base.orders is not None:
-        from retention_cli.kpis.purchasing import purchase_kpis
-
-        pk = purchase_kpis(base, periods, model=model, window=window, data_end=data_end, denominator=denominator,
-                           gross_margin=gross_margin)
-        if "clv_simple" in pk:
-            clv_by_period = {p: float(v) for p, v in zip(pk["period"], pk["clv_simple"]) if not pd.isna(v)}
+    if customer_value is None and purchases is not None and "clv_simple" in purchases:
+        clv_by_period = {p: float(v) for p, v in zip(purchases["period"], purchases["clv_simple"]) if not pd.isna(v)}
     counts = outcome_counts(complaints, periods, data_end=data_end, sla_days=sla_days)
     after_end = {p.label for p in periods if p.start >= data_end}  # no data at all (SPEC §2): nothing to say
     situations = []
@@ -467,13 +462,13 @@ class WomResult:
 
 def wom_from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | None, data_end: date, model: str,
                   window: int, sla_days: float, configured: dict[str, float | None], customer_value: float | None,
-                  gross_margin: float, denominator: str, reason_map: dict[str, str] | None,
-                  resolved_statuses: list[str] | tuple[str, ...] | None = None) -> WomResult:
+                  reason_map: dict[str, str] | None, pooled: pd.Series | None = None,
+                  flows: pd.DataFrame | None = None, purchases: pd.DataFrame | None = None) -> WomResult:
     """The word-of-mouth estimate of every period: the one computation that `wom`,
-    `summary` and every section of `report` show, so that a period's
-    revenue_at_risk is the same number wherever it appears."""
+    `summary` and every section of `report` show (the application layer makes it
+    once per run), so that a period's revenue_at_risk is the same number wherever
+    it appears. ``pooled``, ``flows``, ``purchases``: as ``from_data``."""
     situations, a = from_data(complaints, periods, base=base, data_end=data_end, model=model, window=window,
                               sla_days=sla_days, configured=configured, customer_value=customer_value,
-                              gross_margin=gross_margin, denominator=denominator, reason_map=reason_map,
-                              resolved_statuses=resolved_statuses)
+                              reason_map=reason_map, pooled=pooled, flows=flows, purchases=purchases)
     return WomResult(wom_table(situations, a), a, situations, cap_warnings(situations, a))

@@ -16,7 +16,8 @@ without a scan of the purchases per period.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,6 @@ class Base:
     signup: np.ndarray | None     # per code (contract model)
     churn: np.ndarray | None
     attributes: pd.DataFrame | None  # customers' other columns, indexed by code
-    memo: dict = field(default_factory=dict, repr=False)  # one derived array kept for reuse (kpis.base.states)
 
     @property
     def n(self) -> int:
@@ -154,7 +154,8 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
         line_order = np.arange(len(purchases))
         order_day, order_amount, order_cust = day, amount, cust
     is_return = order_amount < 0
-    canonical = {"customer_id", "order_date", "amount", "quantity", "unit_price", "order_id", "product_id"}
+    canonical = {"customer_id", "order_date", "amount", "quantity", "unit_price", "order_id", "product_id",
+                 "cost", "unit_cost"}
     extra_cols = [c for c in purchases.columns if c not in canonical]
     extras = None
     if extra_cols:
@@ -248,3 +249,88 @@ def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.
 def first_event(base: Base, model: str) -> np.ndarray:
     """Day a customer became one: first purchase (inactivity) or signup (contract)."""
     return base.signup if model == "contract" else base.first_purchase
+
+
+class Activity:
+    """The active state of every customer at chosen instants, for one model and
+    window: one matrix (a contiguous row of n bytes per instant) for the whole run.
+    Instants announced with ``need`` before the first question are computed in the
+    same pass over the intervals; an instant asked for later is added by one more
+    pass over them, and the rows already made are kept."""
+
+    def __init__(self, base: Base, model: str, window: int):
+        self.base, self.model, self.window = base, model, window
+        self.instants = np.zeros(0, dtype=np.int64)
+        self.matrix = np.zeros((0, base.n), dtype=bool)
+        self._pending: set[int] = set()
+
+    def need(self, instants) -> None:
+        self._pending.update(int(t) for t in np.asarray(instants).ravel())
+
+    def rows(self, instants) -> list[np.ndarray]:
+        """Who is active at each of ``instants``: one row of the matrix each (views:
+        do not modify them; they stay valid when later instants are added)."""
+        instants = np.asarray(instants, dtype=np.int64)
+        wanted = np.union1d(instants, np.fromiter(self._pending, dtype=np.int64, count=len(self._pending)))
+        missing = np.setdiff1d(wanted, self.instants)
+        if len(missing):
+            new = np.ascontiguousarray(active_matrix(self.base.n, activity_intervals(self.base, self.model,
+                                                                                     self.window), missing).T)
+            every = np.concatenate([self.instants, missing])
+            order = np.argsort(every, kind="stable")
+            self.matrix = np.concatenate([self.matrix, new])[order] if len(self.instants) else new
+            self.instants = every[order]
+        self._pending.clear()
+        return [self.matrix[i] for i in np.searchsorted(self.instants, instants)]
+
+
+class PurchaseDays:
+    """The purchase days of every customer, returns left out, sorted once as one
+    int64 key (customer, day), for the question the complaint return rates ask:
+    did a customer buy within W days from a day?"""
+
+    def __init__(self, base: Base):
+        o = base.orders
+        buy = ~o.is_return
+        self.key = np.sort(o.cust[buy].astype(np.int64) * np.int64(1 << 31) + o.day[buy])
+
+    def bought_within(self, codes: np.ndarray, from_day: np.ndarray, window: int) -> np.ndarray:
+        """For each (customer, from_day): a purchase dated in [from_day, from_day + W - 1]?"""
+        if len(codes) == 0:
+            return np.zeros(0, dtype=bool)
+        at = codes.astype(np.int64) * np.int64(1 << 31) + from_day
+        return np.searchsorted(self.key, at + window, side="left") > np.searchsorted(self.key, at, side="left")
+
+
+class Facts:
+    """What the KPIs of one run read, computed once and handed down (never kept
+    inside the inputs): the customers' active states at every instant the run asks
+    about, their activity by purchases alone (the complaint return rates use it
+    under either churn model), their purchase days sorted, and the segment codes
+    of each ``by``. The application layer makes one per run; a KPI function called
+    on its own makes its own."""
+
+    def __init__(self, base: Base, model: str, window: int):
+        self.base, self.model, self.window = base, model, window
+        self.segments: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
+
+    @cached_property
+    def activity(self) -> Activity:
+        return Activity(self.base, self.model, self.window)
+
+    @cached_property
+    def purchase_activity(self) -> Activity:
+        """Active by purchases: bought in [t - W, t - 1] (the inactivity model)."""
+        return self.activity if self.model == "inactivity" else Activity(self.base, "inactivity", self.window)
+
+    @cached_property
+    def purchase_days(self) -> PurchaseDays:
+        return PurchaseDays(self.base)
+
+    def fits(self, base: Base, model: str, window: int) -> bool:
+        return base is self.base and model == self.model and window == self.window
+
+
+def facts_for(facts: Facts | None, base: Base, model: str, window: int) -> Facts:
+    """The run's facts when they are about this base, model and window; else new ones."""
+    return facts if facts is not None and facts.fits(base, model, window) else Facts(base, model, window)

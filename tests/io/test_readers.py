@@ -467,3 +467,52 @@ def test_a_column_cannot_be_an_id_and_a_date(tmp_path):
     with pytest.raises(DataError, match=r"k.csv: column 'Complaint ID' is mapped to both customer_id and opened_date: "
                                         r"one column cannot be an id and a date"):
         read(tmp_path, "complaints", '{path: k.csv, columns: {customer_id: "Complaint ID", opened_date: "complaint id"}}')
+
+
+# --- what real exports need -------------------------------------------------------
+
+def _read(tmp_path, table, text, **kw):
+    from retention_cli.config import Config, InputConfig
+    from retention_cli.io.readers import read_table
+
+    p = tmp_path / "f.csv"
+    p.write_text(text)
+    return read_table(table, InputConfig(path=str(p), **kw), Config())
+
+
+def test_header_row_and_skip_rows_keep_line_numbers(tmp_path):
+    import pytest as _pytest
+    from retention_cli.errors import DataError
+
+    text = "Report of sales\nexported 2024-02-01\ncustomer_id,order_date,amount\n(units),(date),(EUR)\nA,2024-01-02,5\nB,2024-01-03,x\n"
+    with _pytest.raises(DataError) as e:
+        _read(tmp_path, "purchases", text, header_row=3, skip_rows=1)
+    assert "f.csv:6: column 'amount': value 'x'" in e.value.details[0]
+    t = _read(tmp_path, "purchases", text.replace(",x", ",7"), header_row=3, skip_rows=1)
+    assert t.df["amount"].tolist() == [5.0, 7.0]
+
+
+def test_exclude_counts_and_amount_scope_order_and_lower_ids(tmp_path):
+    text = ("order_id,customer_id,order_date,amount,status\n1,A@x.com,2024-01-02,30,paid\n1,A@x.com,2024-01-02,30,paid\n"
+            "2,a@X.com,2024-01-05,8,cancelled\n3,a@x.com,2024-01-06,12,\n")
+    t = _read(tmp_path, "purchases", text, exclude={"status": ["Cancelled"]}, amount_scope="order", customer_key="email")
+    assert t.excluded_rows == 1 and "left out 1 row by exclude (status: cancelled 1)" in t.warnings[0]
+    assert t.df["amount"].tolist() == [30.0, 0.0, 12.0]  # order 1's total once
+    assert set(t.df["customer_id"].astype(str)) == {"a@x.com"}
+
+
+def test_refund_with_a_date_is_a_return_of_its_own(tmp_path):
+    text = "order_id,customer_id,order_date,amount,refunded,refund on\n1,A,2024-01-02,30,10,2024-02-01\n2,B,2024-01-03,20,5,\n"
+    t = _read(tmp_path, "purchases", text, refund_amount="refunded", refund_date="refund on")
+    df = t.df.reset_index(drop=True)
+    # order 2: 20 - 5 in its own month; order 1 keeps 30 and a return of -10 on 2024-02-01
+    assert df["amount"].tolist() == [30.0, 15.0, -10.0]
+    assert str(df["order_date"].iloc[2].date()) == "2024-02-01" and df["order_id"].iloc[2] == "1 (refund)"
+
+
+def test_a_purchases_name_under_customers_columns_is_a_config_error(tmp_path):
+    import pytest as _pytest
+    from retention_cli.errors import ConfigError
+
+    with _pytest.raises(ConfigError, match="inputs.customers.columns.order_date: not a column of customers"):
+        _read(tmp_path, "customers", "customer_id,order_date\nA,2024-01-01\n", columns={"order_date": "order_date"})

@@ -1,16 +1,15 @@
 import numpy as np
 import pytest
 
-from retention_cli.kpis.summary import summary_table
 from retention_cli.model.customers import build_base
 from retention_cli.periods import parse_label
+from tests.conftest import workspace
 from tests.kpis.test_purchasing import CUSTOMERS, END, LINES
 
 
 def test_summary_compares_previous_and_year_ago():
     base = build_base(CUSTOMERS, LINES, "inactivity")
-    df = summary_table(base, parse_label("2024-03", END), model="inactivity", window=20, data_end=END,
-                       denominator="start", top_share=0.2, gross_margin=1.0).set_index("kpi")
+    df = workspace(base, END, window=20).summary(parse_label("2024-03", END)).set_index("kpi")
     # March: 3 orders, revenue 160; February: 2 orders, revenue 90; March 2023: nothing
     assert (df.loc["orders", "value"], df.loc["orders", "previous"], df.loc["orders", "year_ago"]) == (3, 2, 0)
     assert df.loc["revenue", "change_vs_previous"] == 70 and df.loc["revenue", "change_vs_year_ago"] == 160
@@ -30,9 +29,8 @@ def test_summary_adds_satisfaction_and_complaints_lines():
                                "opened_date": pd.to_datetime(["2024-03-01", "2024-03-02"]).astype("datetime64[s]"),
                                "resolved_date": pd.to_datetime(["2024-03-02", None]).astype("datetime64[s]")})
     base = build_base(CUSTOMERS, LINES, "inactivity")
-    df = summary_table(base, parse_label("2024-03", END), model="inactivity", window=20, data_end=END,
-                       denominator="start", top_share=0.2, gross_margin=1.0,
-                       responses=responses, complaints=complaints).set_index("kpi")
+    df = workspace(base, END, window=20, responses=responses,
+                   complaints=complaints).summary(parse_label("2024-03", END)).set_index("kpi")
     # March NPS: one promoter, one detractor = 0; February: one promoter = 100
     assert (df.loc["nps", "value"], df.loc["nps", "previous"], df.loc["nps", "change_vs_previous"]) == (0, 100, -100)
     assert df.loc["complaints", "value"] == 2 and df.loc["resolved_share", "value"] == 0.5
@@ -45,9 +43,8 @@ def test_summary_revenue_at_risk_line():
     complaints = pd.DataFrame({"customer_id": ["A", "B"],
                                "opened_date": pd.to_datetime(["2024-03-01", "2024-03-02"]).astype("datetime64[s]")})
     base = build_base(CUSTOMERS, LINES, "inactivity")
-    df = summary_table(base, parse_label("2024-03", END), model="inactivity", window=20, data_end=END,
-                       denominator="start", top_share=0.2, gross_margin=1.0, complaints=complaints,
-                       customer_value=100.0).set_index("kpi")
+    df = workspace(base, END, window=20, complaints=complaints,
+                   customer_value=100.0).summary(parse_label("2024-03", END)).set_index("kpi")
     # 2 unresolved complainers: 2 / 0.04 = 50 dissatisfied, 48 silent × 0.91 = 43.68;
     # complainers: 2 × (1 − 0.09) = 1.82; 43.68 + 1.82 = 45.5 defections. But March lost one
     # customer (A, W = 20), so at most 1 × 0.82 (no churn reasons: the seeds' share) left for

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from retention_cli.kpis.wom import OUTPUTS, Situation, assumptions, from_data, sensitivity, wom_table
+from retention_cli.kpis.wom import OUTPUTS, Situation, assumptions, sensitivity, wom_table
+from tests.conftest import workspace
 from retention_cli.model.customers import build_base
 from retention_cli.periods import parse_label
 
@@ -90,8 +91,8 @@ def test_observed_values_replace_the_assumptions():
     for c in ("opened_date", "resolved_date"):
         comp[c] = pd.to_datetime(comp[c]).astype("datetime64[s]")
     base = build_base(None, purchases, "inactivity")
-    (s,), a = from_data(comp, [march], base=base, data_end=end, model="inactivity", window=30, sla_days=2,
-                        configured={"negative_reach": 15}, customer_value=500)
+    r = workspace(base, end, window=30, wom={"negative_reach": 15}, customer_value=500, complaints=comp).wom([march])
+    (s,), a = r.situations, r.assumptions
     assert a["return_if_resolved_fast"].value == 1.0 and a["return_if_resolved_fast"].status == "observed"
     assert a["complaint_share"].value == 0.5 and a["complaint_share"].status == "observed"  # 5 of 10 lost
     # every lens on the same share: 1 / 0.5 − 1 = 1 other per complainer

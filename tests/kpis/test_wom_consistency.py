@@ -11,11 +11,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from retention_cli.kpis.summary import summary_table
-from retention_cli.kpis.wom import OUTPUTS, wom_from_data
+from retention_cli.kpis.wom import OUTPUTS
 from retention_cli.model.customers import build_base
 from retention_cli.periods import parse_label, series
-from tests.conftest import write
+from tests.conftest import workspace, write
 
 # W = 30 days, data end 2024-04-01, every order 100.
 #   A: 01-15, 02-10, 03-10   active at 02-01, 03-01, 04-01
@@ -179,10 +178,10 @@ def data(draw):
 def test_invariants_on_generated_data(case):
     purchases, complaints, customers, configured, window, fixed_value = case
     base = build_base(customers, purchases, "inactivity")
-    kw = dict(base=base, data_end=END, model="inactivity", window=window, sla_days=2, configured=configured,
-              customer_value=150.0 if fixed_value else None, gross_margin=0.4, denominator="start", reason_map=MAP)
+    kw = dict(window=window, wom=configured, customer_value=150.0 if fixed_value else None, gross_margin=0.4,
+              reason_map=MAP, complaints=complaints)
     before = (purchases.copy(), complaints.copy())
-    result = wom_from_data(complaints, PERIODS, **kw)
+    result = workspace(base, END, **kw).wom(PERIODS)
     pd.testing.assert_frame_equal(purchases, before[0])   # inputs unchanged
     pd.testing.assert_frame_equal(complaints, before[1])
     share = result.assumptions["dissatisfaction_share"].value
@@ -210,11 +209,9 @@ def test_invariants_on_generated_data(case):
     # the period's value does not depend on the other periods asked for, and the summary
     # shows the very same number
     last = PERIODS[-1]
-    alone = wom_from_data(complaints, [last], **kw).table.iloc[0]
+    alone = workspace(base, END, **kw).wom([last]).table.iloc[0]
     assert alone["revenue_at_risk"] == t.iloc[-1]["revenue_at_risk"] or (
         np.isnan(alone["revenue_at_risk"]) and np.isnan(t.iloc[-1]["revenue_at_risk"]))
-    s = summary_table(base, last, model="inactivity", window=window, data_end=END, denominator="start",
-                      top_share=0.2, gross_margin=0.4, complaints=complaints, wom_config=configured,
-                      customer_value=kw["customer_value"], churn_reason_map=MAP).set_index("kpi")
+    s = workspace(base, END, **kw).summary(last).set_index("kpi")
     got = s.loc["revenue_at_risk", "value"]
     assert got == t.iloc[-1]["revenue_at_risk"] or (np.isnan(got) and np.isnan(t.iloc[-1]["revenue_at_risk"]))

@@ -1,0 +1,229 @@
+"""The application layer: what one run computes, composed once.
+
+A ``Workspace`` holds the loaded tables of one run (the customer base, the
+complaints, the responses), its settings and its facts (``model.customers.Facts``),
+and hands out the KPI tables every command and every report section shows. Each
+table is computed once per run: the summary, the wom estimate, the report's
+sections and its charts read the same tables instead of computing their own.
+
+Periods: a table of one frequency is computed once over every period the run
+announced (``plan``) and sliced for each question, which is exact because every
+KPI of a period depends on that period only (the tests check it).
+
+Nothing here reads files, prints, or knows a command-line flag: ``session.Run``
+loads, ``cli`` parses and renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.config import Config
+from retention_cli.model.customers import Base, Facts
+from retention_cli.periods import Period
+
+
+def _day(d: date) -> int:
+    return (d - date(1970, 1, 1)).days
+
+
+def rows_for(table: pd.DataFrame, periods: list[Period]) -> pd.DataFrame:
+    """The rows of ``periods`` (by label), in their order; each period's rows keep
+    their order (the total first, then the segments)."""
+    labels = [p.label for p in periods]
+    pos = pd.Series(range(len(labels)), index=labels)
+    where = table["period"].map(pos)
+    keep = where.notna().to_numpy()
+    if keep.all() and (np.diff(where.to_numpy()) >= 0).all():
+        return table
+    idx = np.flatnonzero(keep)
+    idx = idx[np.argsort(where.to_numpy()[idx], kind="stable")]
+    return table.iloc[idx].reset_index(drop=True)
+
+
+@dataclass
+class Workspace:
+    cfg: Config
+    data_end: date
+    base: Base | None = None
+    complaints: pd.DataFrame | None = None
+    responses: pd.DataFrame | None = None
+    invoices: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None   # the customers table (its attributes split the invoices)
+
+    def __post_init__(self) -> None:
+        self.model = self.cfg.churn.model
+        self.window = self.cfg.churn.inactivity_days
+        self.facts = Facts(self.base, self.model, self.window) if self.base is not None else None
+        self._tables: dict[tuple, Any] = {}
+        self._plan: dict[str, set[Period]] = {}
+
+    # --- periods ---------------------------------------------------------------------
+    def plan(self, *period_lists: list[Period]) -> None:
+        """Announce the periods the run will ask about: tables of one frequency are
+        then computed once over all of them, and the customers' states at all their
+        starts and ends in one pass."""
+        for periods in period_lists:
+            for p in periods:
+                if p.freq != "all":
+                    self._plan.setdefault(p.freq, set()).add(p)
+        if self.facts is None:
+            return
+        every = [p for ps in period_lists for p in ps]
+        if self.complaints is not None:
+            from retention_cli.kpis.wom import observation_span
+
+            span = observation_span(self.complaints, self.data_end)
+            every += [span] if span is not None else []
+        if not every:
+            return
+        starts = np.array([_day(p.start) for p in every], dtype=np.int64)
+        self.facts.activity.need(np.concatenate([starts, [_day(p.end) for p in every]]))
+        if self.complaints is not None and self.base.orders is not None:  # the return rates' instants
+            self.facts.purchase_activity.need(np.concatenate([starts, starts + self.window]))
+
+    def _cover(self, periods: list[Period]) -> list[Period]:
+        planned = self._plan.get(periods[0].freq) if periods else None
+        if planned and all(p in planned for p in periods):
+            return sorted(planned)
+        return list(periods)
+
+    def _table(self, name: str, periods: list[Period], key: tuple, compute: Callable[[list[Period]], pd.DataFrame],
+               cover: bool = True) -> pd.DataFrame:
+        """``cover``: whether a period's rows depend on that period only (then the
+        table is made once over the planned periods); satisfaction's change from
+        the previous row does not."""
+        cover = self._cover(periods) if cover else list(periods)
+        k = (name, tuple(cover), key)
+        if k not in self._tables:
+            self._tables[k] = compute(cover)
+        return rows_for(self._tables[k], periods)
+
+    def _once(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        if key not in self._tables:
+            self._tables[key] = compute()
+        return self._tables[key]
+
+    # --- the KPI families -----------------------------------------------------------
+    def flows(self, periods: list[Period], by: list[str] | tuple = (), denominator: str | None = None) -> pd.DataFrame:
+        from retention_cli.kpis.base import churn_flows
+
+        den = denominator or self.cfg.churn.denominator
+        return self._table("flows", periods, (tuple(by), den), lambda ps: churn_flows(
+            self.base, ps, self.model, self.window, self.data_end, den, list(by), self.facts))
+
+    def purchases(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
+        from retention_cli.kpis.purchasing import purchase_kpis
+
+        cfg = self.cfg
+
+        def compute(ps: list[Period]) -> pd.DataFrame:
+            return purchase_kpis(self.base, ps, model=self.model, window=self.window, data_end=self.data_end,
+                                 denominator=cfg.churn.denominator, by=list(by), top_share=cfg.concentration.top_share,
+                                 gross_margin=cfg.economics.gross_margin,
+                                 acquisition_spend=cfg.economics.acquisition_spend, facts=self.facts,
+                                 flows=self.flows(ps, by) if self._customer_level(by) else None)
+
+        return self._table("purchases", periods, (tuple(by),), compute)
+
+    def _customer_level(self, by) -> bool:
+        attrs = self.base.attributes
+        return all(attrs is not None and b in attrs for b in by)
+
+    def has_flows(self) -> bool:
+        return self.base is not None and (self.base.orders is not None or self.model == "contract")
+
+    def complaint_kpis(self, periods: list[Period], by: list[str] | tuple = (), with_base: bool = True) -> pd.DataFrame:
+        """The complaint KPIs; ``with_base`` False: without the customer base (no
+        complaint rate, orders or return rates: what a chart of resolution needs)."""
+        from retention_cli.kpis.complaints import _segment_values, complaint_table
+
+        base = self.base if with_base else None
+        cfg = self.cfg
+
+        def compute(ps: list[Period]) -> pd.DataFrame:
+            flows = None
+            if base is not None and self.has_flows():
+                level = _segment_values(self.complaints.iloc[:0], base, list(by))[1] if by else True
+                flows = self.flows(ps, list(by) if level else [], "start")
+            return complaint_table(self.complaints, ps, data_end=self.data_end, base=base, model=self.model,
+                                   window=self.window, sla_days=cfg.complaints.sla_days, by=list(by),
+                                   resolved_statuses=cfg.complaints.resolved_statuses, facts=self.facts,
+                                   flows=flows)
+
+        return self._table("complaints", periods, (tuple(by), with_base), compute)
+
+    def satisfaction(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
+        from retention_cli.kpis.satisfaction import satisfaction_table
+
+        cfg = self.cfg
+        return self._table("satisfaction", periods, (tuple(by),), lambda ps: satisfaction_table(
+            self.responses, ps, data_end=self.data_end, base=self.base if by else None, by=list(by),
+            count=cfg.nps.count, csat_scale=cfg.satisfaction.csat_scale, min_responses=cfg.satisfaction.min_responses),
+            cover=False)
+
+    def collections(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
+        """The collection KPIs of the invoices (SPEC §4.7)."""
+        from retention_cli.kpis.collections import collection_kpis
+
+        c = self.cfg.collections
+        return self._table("collections", periods, (tuple(by),), lambda ps: collection_kpis(
+            self.invoices, ps, data_end=self.data_end, terms_days=c.terms_days, write_off_days=c.write_off_days,
+            by=list(by), customers=self.customers), cover=False)
+
+    def overdue_churn(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
+        """Churn of the customers with and without an overdue invoice at each start."""
+        from retention_cli.kpis.base import states
+        from retention_cli.kpis.collections import overdue_churn
+
+        ids = self.base.ids.to_numpy(dtype=object)
+        churned = [(ids[S], ids[S & ~E]) for _, _, S, E, _ in
+                   states(self.base, periods, self.model, self.window, self.facts)]
+        return overdue_churn(self.invoices, periods, churned, data_end=self.data_end,
+                             terms_days=self.cfg.collections.terms_days, by=list(by), customers=self.customers)
+
+    def wom(self, periods: list[Period], configured: dict[str, float | None] | None = None,
+            customer_value: float | None = None):
+        """The word-of-mouth estimate (``kpis.wom.wom_from_data``) from this run's
+        tables: the same numbers in `wom`, `summary` and every report section."""
+        from retention_cli.kpis import wom
+
+        cfg = self.cfg
+        configured = configured if configured is not None else cfg.wom.model_dump()
+        value = customer_value if customer_value is not None else cfg.economics.customer_value
+
+        def compute():
+            pooled = None
+            span = wom.observation_span(self.complaints, self.data_end)
+            if span is not None and self.base is not None and self.base.orders is not None:
+                pooled = self.complaint_kpis([span]).iloc[0]
+            flows = self.flows(periods) if self.has_flows() else None
+            buy = self.purchases(periods) if value is None and self.base is not None \
+                and self.base.orders is not None else None
+            return wom.wom_from_data(self.complaints, periods, base=self.base, data_end=self.data_end,
+                                     model=self.model, window=self.window, sla_days=cfg.complaints.sla_days,
+                                     configured=configured, customer_value=value, reason_map=cfg.churn_reasons.map,
+                                     pooled=pooled, flows=flows, purchases=buy)
+
+        key = ("wom", tuple(periods), tuple(sorted(configured.items())), value)
+        return self._once(key, compute)
+
+    def summary(self, period: Period) -> pd.DataFrame:
+        """The headline KPIs of ``period`` beside the previous period and a year earlier."""
+        from retention_cli.kpis.summary import comparison_periods, summary_table
+
+        latest, previous, year_ago = comparison_periods(period)
+        ps = [q for q in (latest, previous, year_ago) if q is not None]
+        self.plan(ps)
+        sat = self.satisfaction(ps) if self.responses is not None and "answered_date" in self.responses else None
+        comp = risk = None
+        if self.complaints is not None:
+            comp = self.complaint_kpis(ps, with_base=False)
+            risk = self.wom(ps).table
+        return summary_table(period, churn=self.flows(ps), purchases=self.purchases(ps), satisfaction=sat,
+                             complaints=comp, risk=risk)
