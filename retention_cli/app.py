@@ -208,7 +208,7 @@ class Workspace:
             return wom.wom_from_data(self.complaints, periods, base=self.base, data_end=self.data_end,
                                      model=self.model, window=self.window, sla_days=cfg.complaints.sla_days,
                                      configured=configured, customer_value=value, reason_map=cfg.churn_reasons.map,
-                                     pooled=pooled, flows=flows, purchases=buy)
+                                     pooled=pooled, flows=flows, purchases=buy, facts=self.facts)
 
         key = ("wom", tuple(periods), tuple(sorted(configured.items())), value)
         return self._once(key, compute)

@@ -259,15 +259,18 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
                 sel = flows["period"] == p.label
                 for b in (by if customer_level else []):
                     sel &= flows[b] == (ALL if lab is None else lab[b])
-                fr = flows[sel].iloc[0]
                 codes = np.unique(cust_code[mask & (k == i)])
                 codes = codes[codes >= 0]
                 among = at_start[i][codes] | ((first[codes] >= starts[i]) & (first[codes] < ends[i]))
-                row["complaint_rate"] = ratio(int(among.sum()),
-                                              fr.customers_start + fr.new_customers).item()
+                if sel.any():
+                    fr = flows[sel].iloc[0]
+                    row["complaint_rate"] = ratio(int(among.sum()), fr.customers_start + fr.new_customers).item()
+                else:  # a segment no customer has (complaints of unknown customers): no one to divide by
+                    row["complaint_rate"] = np.nan
             if orders_per is not None and (lab is None or customer_level):
-                n_orders = orders_per[None if lab is None else tuple(lab[b] for b in by)][i]
-                row["complaints_per_100_orders"] = ratio(100 * n, n_orders).item()
+                per = orders_per.get(None if lab is None else tuple(lab[b] for b in by))
+                # a segment no customer has (complaints of unknown customers) has no orders to divide by
+                row["complaints_per_100_orders"] = ratio(100 * n, per[i]).item() if per is not None else np.nan
             row["resolved_share"] = ratio(f["is_resolved"].sum(), n).item() if res.source else np.nan
             days = f["days"].dropna()
             row["median_resolution_days"] = float(days.median()) if res.timed and len(days) else np.nan

@@ -21,7 +21,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from retention_cli.model.customers import Base, activity_intervals, day_numbers
+from retention_cli.model.customers import Base, Facts, activity_intervals, day_numbers
 from retention_cli.periods import Period, from_day, to_day
 
 
@@ -353,10 +353,17 @@ def observation_span(complaints: pd.DataFrame, data_end: date) -> Period | None:
     return Period(from_day(int(opened.min())), data_end, "all")
 
 
-def lost_by_end(base: Base, model: str, window: int, data_end: date, since: date) -> np.ndarray:
+def lost_by_end(base: Base, model: str, window: int, data_end: date, since: date,
+                facts: Facts | None = None) -> np.ndarray:
     """Per customer code: a customer at some instant on or after ``since`` who is not
     one at the data end (SPEC §3's lost, over the whole span rather than one
-    period: customers who joined and left inside it count too)."""
+    period: customers who joined and left inside it count too). With the run's
+    ``facts``, made once per (data end, since) and kept there."""
+    if facts is not None and facts.fits(base, model, window):
+        key = (data_end, since)
+        if key not in facts.lost:
+            facts.lost[key] = lost_by_end(base, model, window, data_end, since)
+        return facts.lost[key]
     cust, start, end = activity_intervals(base, model, window)
     de = to_day(data_end)
     began = start <= de
@@ -377,8 +384,8 @@ def reason_categories(base: Base, mapping: dict[str, str]) -> pd.Series:
 def from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | None, data_end: date, model: str,
               window: int, sla_days: float, configured: dict[str, float | None], customer_value: float | None = None,
               reason_map: dict[str, str] | None = None, pooled: pd.Series | None = None,
-              flows: pd.DataFrame | None = None, purchases: pd.DataFrame | None = None
-              ) -> tuple[list[Situation], dict[str, Assumption]]:
+              flows: pd.DataFrame | None = None, purchases: pd.DataFrame | None = None,
+              facts: Facts | None = None) -> tuple[list[Situation], dict[str, Assumption]]:
     """Situations per period from the complaints (and purchases), and the assumption
     set with the observed values in place of the assumed ones. Observations are
     pooled over observation_span (the first complaint to the data end), so one set
@@ -408,7 +415,7 @@ def from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | N
     if span is not None and has_flows:
         # the complaint share: of the customers lost while complaints were recorded,
         # those who had complained (the complaints seen per customer who left)
-        lost = lost_by_end(base, model, window, data_end, span.start)
+        lost = lost_by_end(base, model, window, data_end, span.start, facts)
         opened = day_numbers(complaints["opened_date"])
         codes = base.ids.get_indexer(complaints.loc[opened < to_day(data_end), "customer_id"])
         complained = np.zeros(base.n, dtype=bool)
@@ -418,7 +425,7 @@ def from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | N
             observe(a, "complaint_share", (lost & complained).sum() / n_lost, n_lost,
                     "customers lost who had complained")
     if has_flows and base.attributes is not None and "churn_reason" in base.attributes:
-        ever = lost_by_end(base, model, window, data_end, date.min)
+        ever = lost_by_end(base, model, window, data_end, date.min, facts)
         reason = reason_categories(base, reason_map or {})[ever]
         known = int(reason.notna().sum())
         if known:
@@ -463,12 +470,13 @@ class WomResult:
 def wom_from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | None, data_end: date, model: str,
                   window: int, sla_days: float, configured: dict[str, float | None], customer_value: float | None,
                   reason_map: dict[str, str] | None, pooled: pd.Series | None = None,
-                  flows: pd.DataFrame | None = None, purchases: pd.DataFrame | None = None) -> WomResult:
+                  flows: pd.DataFrame | None = None, purchases: pd.DataFrame | None = None,
+                  facts: Facts | None = None) -> WomResult:
     """The word-of-mouth estimate of every period: the one computation that `wom`,
     `summary` and every section of `report` show (the application layer makes it
     once per run), so that a period's revenue_at_risk is the same number wherever
     it appears. ``pooled``, ``flows``, ``purchases``: as ``from_data``."""
     situations, a = from_data(complaints, periods, base=base, data_end=data_end, model=model, window=window,
                               sla_days=sla_days, configured=configured, customer_value=customer_value,
-                              reason_map=reason_map, pooled=pooled, flows=flows, purchases=purchases)
+                              reason_map=reason_map, pooled=pooled, flows=flows, purchases=purchases, facts=facts)
     return WomResult(wom_table(situations, a), a, situations, cap_warnings(situations, a))

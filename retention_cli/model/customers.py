@@ -313,6 +313,7 @@ class Facts:
     def __init__(self, base: Base, model: str, window: int):
         self.base, self.model, self.window = base, model, window
         self.segments: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
+        self.lost: dict[tuple, np.ndarray] = {}  # kpis.wom.lost_by_end per (data end, since)
 
     @cached_property
     def activity(self) -> Activity:
