@@ -32,6 +32,13 @@ def _day(d: date) -> int:
     return (d - date(1970, 1, 1)).days
 
 
+def totals(table: pd.DataFrame, by: tuple[str, ...]) -> pd.DataFrame:
+    """The total rows of a table by ``by`` (each period's first row), without the
+    ``by`` columns: the table without segments."""
+    first = ~table["period"].duplicated().to_numpy()
+    return table[first].drop(columns=list(by)).reset_index(drop=True)
+
+
 def rows_for(table: pd.DataFrame, periods: list[Period]) -> pd.DataFrame:
     """The rows of ``periods`` (by label), in their order; each period's rows keep
     their order (the total first, then the segments)."""
@@ -62,12 +69,17 @@ class Workspace:
         self.facts = Facts(self.base, self.model, self.window) if self.base is not None else None
         self._tables: dict[tuple, Any] = {}
         self._plan: dict[str, set[Period]] = {}
+        self._by: tuple[str, ...] = ()
 
     # --- periods ---------------------------------------------------------------------
-    def plan(self, *period_lists: list[Period]) -> None:
+    def plan(self, *period_lists: list[Period], by: list[str] | tuple = ()) -> None:
         """Announce the periods the run will ask about: tables of one frequency are
         then computed once over all of them, and the customers' states at all their
-        starts and ends in one pass."""
+        starts and ends in one pass. ``by``: the segments the run splits by; a table
+        without segments is then the total rows of the table by them (computed in the
+        same pass, summed the same way: the same numbers)."""
+        if by:
+            self._by = tuple(by)
         for periods in period_lists:
             for p in periods:
                 if p.freq != "all":
@@ -121,12 +133,15 @@ class Workspace:
         from retention_cli.kpis.purchasing import purchase_kpis
 
         cfg = self.cfg
+        if not by and self._by and self._customer_level(self._by):
+            return totals(self.purchases(periods, self._by), self._by)
 
         def compute(ps: list[Period]) -> pd.DataFrame:
             return purchase_kpis(self.base, ps, model=self.model, window=self.window, data_end=self.data_end,
                                  denominator=cfg.churn.denominator, by=list(by), top_share=cfg.concentration.top_share,
                                  gross_margin=cfg.economics.gross_margin,
-                                 acquisition_spend=cfg.economics.acquisition_spend, facts=self.facts,
+                                 acquisition_spend=cfg.economics.acquisition_spend,
+                                 market_size=cfg.economics.market_size, facts=self.facts,
                                  flows=self.flows(ps, by) if self._customer_level(by) else None)
 
         return self._table("purchases", periods, (tuple(by),), compute)

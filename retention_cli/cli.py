@@ -10,6 +10,7 @@ import functools
 import inspect
 import os
 import sys
+import time
 import traceback
 from datetime import datetime
 from enum import Enum
@@ -52,15 +53,43 @@ class Format(str, Enum):
     jsonl = "jsonl"
 
 
+def plain_output(opts: Options | None = None) -> bool:
+    """--no-color or NO_COLOR (any value, no-color.org): no colour and no style at
+    all (bold, italics, reverse), on stdout and stderr alike."""
+    return bool(opts and opts.no_color) or bool(os.environ.get("NO_COLOR"))
+
+
+def _style(opts: Options | None) -> dict[str, Any]:
+    return {"no_color": True, "color_system": None} if plain_output(opts) else {}
+
+
 def err_console(opts: Options | None = None) -> Console:
-    no_color = bool(opts and opts.no_color) or "NO_COLOR" in os.environ
     # emoji=False: ":100:" in "retention.yaml:100:" is a line number, not an emoji code
-    return Console(stderr=True, no_color=no_color, highlight=False, soft_wrap=True, emoji=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False, **_style(opts))
 
 
 def out_console(opts: Options | None = None) -> Console:
-    no_color = bool(opts and opts.no_color) or "NO_COLOR" in os.environ
-    return Console(file=sys.stdout, no_color=no_color, highlight=False, emoji=False)
+    return Console(file=sys.stdout, highlight=False, emoji=False, **_style(opts))
+
+
+def render_view(opts: Options, make: Callable[[int | None], Any]) -> None:
+    """Print a terminal view: ``make(width)`` fitted to the terminal's width (no cell
+    is ever wrapped: wide tables come in blocks); to a file (``-o``) or a pipe, one
+    block as wide as it needs, without colour (``--format table`` in a pipe)."""
+    import io
+
+    from retention_cli.io import writers
+
+    con = out_console(opts)
+    if con.is_terminal and not opts.output:
+        con.print(make(con.width))
+        return
+    view = make(None)
+    buf = io.StringIO()
+    style = _style(opts) if not opts.output else {"no_color": True, "color_system": None}
+    Console(file=buf, width=writers.needed_width(view), highlight=False, emoji=False, **style).print(view)
+    text = "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+    writers.emit(text.encode("utf-8"), opts.output)
 
 
 def warn(opts: Options, messages: list[str]) -> None:
@@ -107,19 +136,19 @@ _COMMON: dict[str, tuple[Any, Any]] = {
               help="First period of a series (inclusive).")),
     "to": (Optional[str], typer.Option("--to", metavar="LABEL", rich_help_panel=PER,
            help="Last period of a series (inclusive).")),
-    "freq": (Optional[Freq], typer.Option("--freq", envvar="RETENTION_FREQ", rich_help_panel=PER,
+    "freq": (Optional[Freq], typer.Option("--freq", envvar="RETENTION_FREQ", case_sensitive=False, rich_help_panel=PER,
              help="Period length \\[default: the config's periods.freq, else month].")),
     "as_of": (Optional[str], typer.Option("--as-of", metavar="DATE", envvar="RETENTION_AS_OF", rich_help_panel=PER,
               help="Data end and anchor of relative periods (YYYY-MM-DD) \\[default: the day after the latest event; today for relative labels].")),
     "by": (Optional[list[str]], typer.Option("--by", metavar="COLUMN", rich_help_panel=PER,
            help="Split by this column (a customers attribute or an event column); repeatable.")),
-    "format": (Optional[Format], typer.Option("--format", "-f", envvar="RETENTION_FORMAT", rich_help_panel=OUT,
-               help="Output format \\[default: table on a terminal, else csv; or from --output's extension].")),
+    "format": (Optional[Format], typer.Option("--format", "-f", envvar="RETENTION_FORMAT", case_sensitive=False, rich_help_panel=OUT,
+               help="Output format, any case \\[default: from --output's extension (.csv, .json, .jsonl), else the config's format, else table on a terminal and csv in a pipe].")),
     "output": (Optional[str], typer.Option("--output", "-o", metavar="PATH", rich_help_panel=OUT,
-               help="Write the data to this file (atomically) instead of stdout.")),
+               help="Write the data to this file (atomically) instead of stdout; - is stdout. An extension other than .csv, .json, .jsonl needs --format.")),
     "quiet": (bool, typer.Option("--quiet", "-q", rich_help_panel=MSG, help="No warnings or progress on stderr.")),
-    "verbose": (bool, typer.Option("--verbose", "-v", rich_help_panel=MSG, help="More detail; tracebacks for internal errors.")),
-    "no_color": (bool, typer.Option("--no-color", rich_help_panel=MSG, help="No colours (NO_COLOR is honoured too).")),
+    "verbose": (bool, typer.Option("--verbose", "-v", rich_help_panel=MSG, help="On stderr: the config used, each input read (size, time) and the run's time; tracebacks for internal errors.")),
+    "no_color": (bool, typer.Option("--no-color", rich_help_panel=MSG, help="No colour and no style (bold, italics) in tables and progress (NO_COLOR is honoured too).")),
 }
 
 
@@ -155,13 +184,85 @@ def command(name: str, *, common: bool = True, exclude: tuple[str, ...] = (), **
         def wrapper(ctx: typer.Context, **kw: Any) -> Any:
             given = {k: kw.pop(k) for k in list(kw) if common and k in _COMMON and k not in exclude}
             early = _merge(ctx.obj, {k: v for k, v in given.items() if k in ("verbose", "quiet", "no_color")})
-            # options are checked inside the error handler: a bad value is one line, exit 2
-            return run_guarded(early, lambda: f(opts=_merge(ctx.obj, given), **kw))
+
+            def body() -> Any:
+                # options are checked inside the error handler: a bad value is one line, exit 2
+                opts = _merge(ctx.obj, given)
+                _check_output(opts, "--output")
+                started = time.perf_counter()
+                if opts.verbose and not opts.quiet:
+                    _config_line(opts)
+                out = f(opts=opts, **kw)
+                if opts.verbose and not opts.quiet:
+                    err_console(opts).print(f"retention: {name} done in {time.perf_counter() - started:.2f} s",
+                                            markup=False)
+                return out
+
+            return run_guarded(early, body)
 
         wrapper.__signature__ = inspect.Signature([ctx_param, *own, *extra])  # type: ignore[attr-defined]
+        kwargs.setdefault("epilog", _epilog(name))
         return app.command(name, **kwargs)(wrapper)
 
     return deco
+
+
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "validate": ("retention validate -c shop.yaml", "retention validate --purchases - -f json < orders.csv"),
+    "init": ("retention init customers.csv orders.csv", "retention init --profile shopify-orders orders_export.csv -o shop.yaml"),
+    "churn": ("retention churn --from 2025-01 --to 2025-06 --by segment", "retention churn --freq quarter -f json -o churn.json"),
+    "purchases": ("retention purchases --period last-month", "retention purchases --by country -o purchases.csv"),
+    "suggest-window": ("retention suggest-window", "retention suggest-window --purchases orders.csv -f json"),
+    "cohorts": ("retention cohorts --freq quarter", "retention cohorts --revenue --relative previous -f csv"),
+    "summary": ("retention summary", "retention summary --period 2025-06 -f json"),
+    "satisfaction": ("retention satisfaction --by segment", "retention satisfaction --link --freq quarter"),
+    "complaints": ("retention complaints --period last-quarter", "retention complaints --reasons --freq year"),
+    "wom": ("retention wom --period last-month", "retention wom --complaint-count 40 --customer-value 250"),
+    "report": ("retention report -c /etc/retention.yaml --period last-month", "retention report --period 2025-06 -o reports/2025-06"),
+    "clv": ("retention clv --customers-out scores.csv", "retention clv --compare --calibration-end 2025-06-30"),
+    "collections": ("retention collections --freq quarter", "retention collections --churn --by segment"),
+    "survival": ("retention survival --parameters", "retention survival --by segment --horizon 24"),
+    "completion": ("retention completion bash > ~/.local/share/bash-completion/completions/retention",
+                   "retention completion fish > ~/.config/fish/completions/retention.fish"),
+}
+
+
+def _epilog(name: str) -> str | None:
+    """Two examples per command under --help (blank lines: the help keeps each on its line)."""
+    lines = EXAMPLES.get(name)
+    if not lines:
+        return None
+    return "Examples:\n\n" + "\n\n".join(f"  {x}".replace("[", "\\[") for x in lines)
+
+
+DATA_FORMATS = ("csv", "json", "jsonl")
+
+
+def _check_output(opts: Options, option: str, path: str | None = None, fmt: str | None = None) -> None:
+    """An output file whose extension names no format is a usage error unless
+    --format says the format (``-o x.xlsx`` would otherwise be CSV by surprise)."""
+    path = opts.output if path is None else path
+    fmt = opts.format if fmt is None else fmt
+    if not path or path == "-" or fmt:
+        return
+    suffix = Path(path).suffix.lower()
+    if suffix and suffix.lstrip(".") not in DATA_FORMATS:
+        raise UsageError(f"{option} {path}: the extension {suffix} names no format (csv, json, jsonl); "
+                         f"give --format, or name the file .csv, .json or .jsonl")
+
+
+def _config_line(opts: Options) -> None:
+    """--verbose: which config file the run uses."""
+    from retention_cli.config import find_config
+
+    try:
+        path = find_config(opts.config, None)
+    except Exception:  # the command itself reports a config problem, with its exit code
+        return
+    from retention_cli.io.writers import shown
+
+    err_console(opts).print(f"retention: config: {shown(path) if path else 'none (defaults and options only)'}",
+                            markup=False)
 
 
 def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
@@ -212,7 +313,7 @@ def _global(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail; tracebacks for internal errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No warnings or progress on stderr.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colours (NO_COLOR is honoured too).")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     ctx.obj = Options(config=config, verbose=verbose, quiet=quiet, no_color=no_color)
 
@@ -234,23 +335,20 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
         kept = writers.write_rejects(run.inputs.tables, folder)
         warn(run.opts, [f"rejected rows kept in {writers.shown(p)}" for p in kept])
     if fmt == "table":
-        view = writers.transpose_for_terminal(df, transpose_key, percent) if transpose_key and len(df) <= 24 else df
-        table = writers.rich_table(view, title=title, percent=percent)
-        if run.opts.output:
-            import io
-
-            buf = io.StringIO()
-            Console(file=buf, width=160, no_color=True, emoji=False, color_system=None).print(table)
-            writers.emit(buf.getvalue().encode("utf-8"), run.opts.output)
+        # KPIs per period: always KPIs as rows and periods (with segments) as columns,
+        # in blocks of periods that fit the terminal, with or without --by
+        if transpose_key:
+            view = writers.transpose_for_terminal(df, transpose_key, percent, by=run.by)
+            render_view(run.opts, lambda w: writers.rich_table(view, title=title, width=w, keys=1, align="right"))
         else:
-            out_console(run.opts).print(table)
+            render_view(run.opts, lambda w: writers.rich_table(df, title=title, percent=percent, width=w))
         return
     writers.emit(writers.render(df, fmt, meta), run.opts.output)
 
 
 # --- commands -------------------------------------------------------------------------
 
-@command("validate", help="Load every configured input, check it and report problems. Exit 0 when clean, 65 when a table has bad rows (or warnings, with --strict), 66 when a file is missing.")
+@command("validate", exclude=("period", "from_", "to", "freq", "as_of", "by"), help="Load every configured input, check it and report problems. Exit 0 when clean, 65 when a table has bad rows (or warnings, with --strict), 66 when a file is missing.")
 def validate_cmd(
     opts: Options,
     strict: Annotated[bool, typer.Option("--strict", help="Warnings (rows whose customer is not in the customers file) count as problems.")] = False,
@@ -328,8 +426,8 @@ def _print_checks(opts: Options, checks) -> None:
 @command("init", common=False, help="Sniff the given exports and write a commented retention.yaml that maps them (never overwrites without --force).")
 def init_cmd(
     opts: Options,
-    files: Annotated[list[Path], typer.Argument(help="The exports to map: customers, purchases, complaints and/or survey answers.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the config.")] = Path("retention.yaml"),
+    files: Annotated[list[Path], typer.Argument(help="The exports to map: customers, purchases, complaints and/or survey answers; - reads one from stdin (the config then reads it from stdin too).", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the config; - is stdout.")] = Path("retention.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.")] = False,
     profile: Annotated[Optional[str], typer.Option("--profile", metavar="NAME", help="Read every file with this platform profile (shopify-orders, stripe-subscriptions, zendesk-tickets…; see docs/exports.md) instead of recognising it from the header.")] = None,
 ) -> None:
@@ -340,13 +438,49 @@ def init_cmd(
         if not opts.quiet:
             print(line, file=sys.stderr)
 
-    written = write_config(files, output, force=force, profile=profile, echo=echo)
+    if any(str(f) == "-" for f in files):
+        written = _init_from_stdin(files, output, force=force, profile=profile, echo=echo)
+    else:
+        written = write_config(files, output, force=force, profile=profile, echo=echo)
     if str(output) == "-":
         return
     typer.echo(writers.shown(written))
     if not opts.quiet:
         err_console(opts).print(f"retention: wrote {written}; check the guesses, then run `retention validate -c {written}`",
                                 markup=False)
+
+
+def _init_from_stdin(files: list[Path], output: Path, *, force: bool, profile: str | None, echo) -> Path:
+    """``init -``: the export on standard input is sniffed like a file (spooled to a
+    temporary folder) and the config reads it from standard input (``path: "-"``)."""
+    import re
+    import tempfile
+
+    from retention_cli.errors import OutputError
+    from retention_cli.init import write_config
+    from retention_cli.io import writers
+
+    if sum(str(f) == "-" for f in files) > 1:
+        raise UsageError("- (standard input) can be given once")
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("- is standard input, but it is a terminal: pipe or redirect the export (retention init - < orders.csv)")
+    if str(output) != "-" and output.exists() and not force:
+        raise OutputError(f"{output} exists; use --force to overwrite it")
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+    suffix = ".csv.gz" if data[:2] == b"\x1f\x8b" else ".parquet" if data[:4] == b"PAR1" else ".csv"
+    with tempfile.TemporaryDirectory(prefix="retention-init-") as tmp:
+        spooled = Path(tmp) / f"standard-input{suffix}"
+        spooled.write_bytes(data)
+        config = Path(tmp) / "retention.yaml"
+        write_config([spooled if str(f) == "-" else f.resolve() for f in files], config, force=True,
+                     profile=profile, echo=lambda line: echo(line.replace(str(spooled), "-").replace(spooled.name, "-")))
+        text = config.read_text(encoding="utf-8")
+    text = re.sub(r"(['\"]?)[^\s'\"]*" + re.escape(spooled.name) + r"\1", '"-"', text)
+    if str(output) == "-":
+        writers.emit(text.encode("utf-8"), None)
+    else:
+        writers.atomic_write(output, text.encode("utf-8"))
+    return output
 
 
 @command("churn", help="Customers at the start and end of each period, new, lost, retained and reactivated ones, churn rate with its 95 % Wilson interval, and retention rate. Needs purchases (inactivity model) or customers with signup_date and churn_date (contract model).")
@@ -363,7 +497,7 @@ def churn_cmd(opts: Options) -> None:
     run.horizon_warning(periods)
     df = run.workspace().flows(periods, run.by)
     show(run, df, title=f"Churn ({model} model)", percent=CHURN_RATIOS,
-         transpose_key=None if run.by else "period")
+         transpose_key="period")
 
 
 @command("purchases", help="Orders, buyers, revenue, average order value, purchase frequency, repurchase rate, first vs repeat order value, multi-product buyers, revenue concentration, net revenue retention, lifetime, simple CLV, acquisition cost, loyalty participation and sales cycle, per period. KPIs whose input column is absent are left out with a note.")
@@ -377,10 +511,10 @@ def purchases_cmd(opts: Options) -> None:
     run.horizon_warning(periods)
     df = run.workspace().purchases(periods, run.by)
     run.note_omitted(df)
-    show(run, df, title="Purchasing", percent=PURCHASE_RATIOS, transpose_key=None if run.by else "period")
+    show(run, df, title="Purchasing", percent=PURCHASE_RATIOS, transpose_key="period")
 
 
-@command("suggest-window", help="The distribution of gaps between a customer's consecutive purchase days (percentiles 50/75/90/95/99) and a proposed inactivity window W: the 90th percentile rounded up to a multiple of 30 days.")
+@command("suggest-window", exclude=("customers", "complaints", "responses", "invoices", "period", "from_", "to", "freq", "as_of", "by"), help="The distribution of gaps between a customer's consecutive purchase days (percentiles 50/75/90/95/99) and a proposed inactivity window W: the 90th percentile rounded up to a multiple of 30 days.")
 def suggest_window_cmd(opts: Options) -> None:
     from retention_cli.kpis.base import suggest_window
     from retention_cli.session import Run
@@ -388,9 +522,10 @@ def suggest_window_cmd(opts: Options) -> None:
     run = Run(opts)
     run.load(("purchases",), orders_only=True)
     df, w, sentence = suggest_window(run.base())
+    df = df.rename(columns={"days": "value"})  # it holds counts (purchase days, gaps) as well as days
     if not opts.quiet:
         err_console(opts).print(sentence, markup=False)
-    show(run, df, title="Gaps between purchases (days)", meta=run.meta(proposed_window=w, explanation=sentence))
+    show(run, df, title="Gaps between purchases: counts, and percentiles in days", meta=run.meta(proposed_window=w, explanation=sentence))
 
 
 class Relative(str, Enum):
@@ -414,20 +549,25 @@ def cohorts_cmd(
     periods = run.periods()
     df = cohort_table(run.base(), periods, model, run.cfg.churn.inactivity_days,
                       revenue=revenue, relative=relative.value if relative else None, by=run.by)
-    if run.output_format() == "table" and not opts.output:
+    if run.output_format() == "table":
+        from rich.console import Group
+
         warn(opts, run.warnings)
-        con = out_console(opts)
-        if not run.by:
-            con.print(writers.cohort_heatmap(df, width=con.width))
-            return
-        for key, part in df.groupby(run.by, sort=False):  # one heat map per segment
-            name = ", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-            con.print(writers.cohort_heatmap(part, width=con.width, title=name))
+        # a heat map per value asked for (retention; with --relative the retention
+        # relative to the previous offset; with --revenue the cumulative revenue per
+        # member), and per segment with --by
+        values = ["retention"] + (["retention_relative"] if relative else []) + (
+            ["cumulative_revenue_per_member"] if revenue else [])
+        parts = [(None, df)] if not run.by else [
+            (", ".join(str(k) for k in (key if isinstance(key, tuple) else (key,))), part)
+            for key, part in df.groupby(run.by, sort=False)]
+        render_view(opts, lambda w: Group(*[writers.cohort_heatmap(part, value=v, width=w, title=name)
+                                           for name, part in parts for v in values]))
         return
     show(run, df, title="Cohorts", percent=("retention", "retention_relative"))
 
 
-@command("summary", help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention; NPS and CSAT, complaints and their resolution, and the revenue at risk from unseen dissatisfaction when those inputs are configured) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
+@command("summary", exclude=("from_", "to", "by"), help="The headline KPIs (customers, churn, retention, orders, revenue, order value, repurchase, net revenue retention; NPS and CSAT, complaints and their resolution, and the revenue at risk from unseen dissatisfaction when those inputs are configured) of the latest complete period, or --period, beside the previous period and the same period a year earlier.")
 def summary_cmd(opts: Options) -> None:
     from retention_cli.kpis.summary import RATIOS
     from retention_cli.session import Run
@@ -441,11 +581,11 @@ def summary_cmd(opts: Options) -> None:
     if responses is not None and "answered_date" not in responses.df:
         run.warnings.append("the responses have no answered_date: no satisfaction lines in the summary")
     df = run.workspace().summary(period)
-    if run.output_format() == "table" and not opts.output:
+    if run.output_format() == "table":
         from retention_cli.io import writers
 
         warn(opts, run.warnings)
-        out_console(opts).print(writers.summary_view(df, RATIOS))
+        render_view(opts, lambda w: writers.summary_view(df, RATIOS, width=w))
         return
     show(run, df, title="Summary")
 
@@ -485,7 +625,7 @@ def satisfaction_cmd(
     if len(low):
         run.warnings.append(f"{len(low)} row{'s' if len(low) != 1 else ''} with fewer than "
                             f"{cfg.satisfaction.min_responses} answers (low_sample: true); their NPS is noise-prone")
-    show(run, df, title="Satisfaction", percent=SATISFACTION_RATIOS, transpose_key=None if run.by else "period")
+    show(run, df, title="Satisfaction", percent=SATISFACTION_RATIOS, transpose_key="period")
 
 
 @command("complaints", help="Complaints opened, complaining customers and their rate, complaints per 100 orders, resolution share and days, SLA attainment, open backlog, traceability, and the return rate of complainers by outcome beside the benchmarks of the customer-service literature. --reasons: why lost customers left.")
@@ -521,18 +661,18 @@ def complaints_cmd(
     df = ws.complaint_kpis(periods, run.by, with_base=base is not None)
     run.warnings.extend(complaint_notes(complaints, data_end=run.data_end(), resolved_statuses=statuses,
                                         purchases=base is not None))
-    show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key=None if run.by else "period",
+    show(run, df, title="Complaints", percent=COMPLAINT_RATIOS, transpose_key="period",
          meta=run.meta(benchmarks=BENCHMARKS, benchmark_source="IPeut, \"Aller plus loin que le service clients\""))
 
 
 WOM = "Word-of-mouth assumptions (default: config wom:, else the customer-service literature)"
 
 
-@command("wom", exclude=("complaints",), help="Word-of-mouth loss estimate: from the complaints seen, the dissatisfied customers not seen, the defections expected, the people they tell, the prospects lost and the revenue at risk, each as central, low (optimistic) and high (pessimistic), with every assumption and its source. What-if without data: --unhappy U or --complaints N.")
+@command("wom", exclude=("by",), help="Word-of-mouth loss estimate: from the complaints seen, the dissatisfied customers not seen, the defections expected, the people they tell, the prospects lost and the revenue at risk, each as central, low (optimistic) and high (pessimistic), with every assumption and its source. What-if without data: --unhappy U or --complaint-count N.")
 def wom_cmd(
     opts: Options,
     unhappy: Annotated[Optional[float], typer.Option("--unhappy", min=0, help="What-if: this many dissatisfied customers in all (no data needed).")] = None,
-    complaints_n: Annotated[Optional[float], typer.Option("--complaints", min=0, help="What-if: this many complaining customers (no data needed). On this command --complaints is a count; the complaints file comes from the config.")] = None,
+    complaints_n: Annotated[Optional[float], typer.Option("--complaint-count", min=0, metavar="N", help="What-if: this many complaining customers (no data needed). --complaints is the complaints file, as on every command.")] = None,
     customer_value: Annotated[Optional[float], typer.Option("--customer-value", min=0, help="Value of one customer for revenue_at_risk \\[default: economics.customer_value, else the observed clv_simple].")] = None,
     show_sensitivity: Annotated[bool, typer.Option("--sensitivity", help="Instead: how revenue_at_risk moves when each assumption goes from its low to its high value (a tornado), largest first.")] = False,
     show_assumptions: Annotated[bool, typer.Option("--assumptions", help="Instead: the assumptions used, with value, range, observed/assumed/configured and source.")] = False,
@@ -564,13 +704,18 @@ def wom_cmd(
     except Exception as e:  # the limits of the config's wom: section; a value typed here is a usage error (2)
         err = e.errors()[0]
         key = err["loc"][0]
-        problem = err["msg"][0].lower() + err["msg"][1:]
+        msg = err["msg"].removeprefix("Value error, ")  # pydantic's prefix is not for people
+        problem = msg[0].lower() + msg[1:]
         if given.get(key) is not None:
             raise UsageError(f"--{str(key).replace('_', '-')} {given[key]:g}: {problem}") from None
         raise ConfigError(f"wom.{key}: {problem}") from None
     value = customer_value if customer_value is not None else cfg.economics.customer_value
+    if opts.complaints and opts.complaints != "-" and not Path(opts.complaints).exists() and _is_number(opts.complaints):
+        # the spelling before 0.2: `wom --complaints 40` was a count
+        raise UsageError(f"--complaints is the complaints file, as on every command; for a what-if count "
+                         f"use --complaint-count {opts.complaints}")
     if unhappy is not None and complaints_n is not None:
-        raise UsageError("give --unhappy or --complaints, not both")
+        raise UsageError("give --unhappy or --complaint-count, not both")
     if unhappy is not None or complaints_n is not None:
         a = wom.assumptions(merged)
         situations = [wom.Situation("what-if", complaints=complaints_n, unhappy=unhappy, clv=value,
@@ -599,22 +744,20 @@ def wom_cmd(
         return
     if show_sensitivity:
         df = pd_concat([wom.sensitivity(s, a) for s in situations])
-        if run.output_format() == "table" and not opts.output:
+        if run.output_format() == "table":
             from retention_cli.io import writers
 
             warn(opts, run.warnings)
-            out_console(opts).print(writers.tornado(df))
+            render_view(opts, lambda w: writers.tornado(df, width=w))
             return
         show(run, df, title="Sensitivity", meta=meta)
         return
     df = estimates
-    if run.output_format() == "table" and not opts.output:
+    if run.output_format() == "table":
         from retention_cli.io import writers
 
         warn(opts, run.warnings)
-        con = out_console(opts)
-        for i in range(len(df)):
-            con.print(writers.wom_view(df.iloc[i], table))
+        render_view(opts, lambda w: writers.wom_view(df, table, width=w))
         return
     show(run, df, title="Word of mouth", meta=meta)
     from retention_cli.io import writers
@@ -624,6 +767,14 @@ def wom_cmd(
         name = writers.output_target(opts.output)[1].name
         writers.atomic_write(folder / ((name[:-4] if name.endswith(".csv") else name) + ".assumptions.csv"),
                              writers.to_csv(table))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def pd_concat(frames):
@@ -672,7 +823,8 @@ def report_cmd(
         if headline is not None and sys.stderr.isatty():
             from retention_cli.kpis.summary import RATIOS
 
-            err_console(opts).print(writers.summary_view(headline, RATIOS))
+            con = err_console(opts)
+            con.print(writers.summary_view(headline, RATIOS, width=con.width))
 
 
 class TimeUnit(str, Enum):
@@ -690,7 +842,7 @@ class ClvModel(str, Enum):
     mbg_nbd = "mbg-nbd"
 
 
-@command("clv", help="Predicted churn and customer value: a buy-till-you-die model (BG/NBD by default; Pareto/NBD or MBG/NBD with --model) fitted by maximum likelihood gives each customer's probability of still being a customer and expected purchases over any horizon; Gamma-Gamma the expected spend per purchase; CLV is their discounted product. Prints the parameters with standard errors, expected customers alive, expected revenue and the CLV deciles. --compare: every model ranked on the holdout.")
+@command("clv", exclude=("period", "from_", "to", "freq", "by"), help="Predicted churn and customer value: a buy-till-you-die model (BG/NBD by default; Pareto/NBD or MBG/NBD with --model) fitted by maximum likelihood gives each customer's probability of still being a customer and expected purchases over any horizon; Gamma-Gamma the expected spend per purchase; CLV is their discounted product. Prints the parameters with standard errors, expected customers alive, expected revenue and the CLV deciles. --compare: every model ranked on the holdout.")
 def clv_cmd(
     opts: Options,
     model: Annotated[Optional[ClvModel], typer.Option("--model", help="The purchase model: bgnbd (Fader, Hardie & Lee 2005), pareto-nbd (Schmittlein, Morrison & Colombo 1987) or mbg-nbd (Batislam, Denizel & Filiztekin 2007) \\[default: clv.model, else bgnbd].")] = None,
@@ -764,18 +916,21 @@ def clv_cmd(
     if customers_out:
         fmt = writers.format_from_path(customers_out) or "csv"
         writers.emit(writers.render(result.customers, fmt, meta), customers_out)
-    if run.output_format() == "table" and not opts.output:
+    if run.output_format() == "table":
+        from rich.console import Group
+
         warn(opts, run.warnings)
-        con = out_console(opts)
         exact = {fitted.name, "gamma_gamma", "new_customer"}
         view = result.summary.assign(  # parameters need four decimals, money two
             value=[f"{v:,.4f}" if k in exact and v is not None
                    else writers.format_cell(v, n, set()) for k, n, v in zip(result.summary["kind"], result.summary["name"], result.summary["value"])],
             standard_error=[writers.format_cell(v, "", set()) if v is None or v != v else f"{v:.4f}"
                             for v in result.summary["standard_error"]])
-        con.print(writers.rich_table(view, title=f"Customer value: {fitted.title} + Gamma-Gamma, calibration to {end} ({unit})"))
-        if result.holdout is not None:
-            con.print(writers.rich_table(result.holdout, title="Holdout: repeat purchases per customer, actual vs predicted"))
+        title = f"Customer value: {fitted.title} + Gamma-Gamma, calibration to {end} ({unit})"
+        render_view(opts, lambda w: Group(writers.rich_table(view, title=title, width=w), *(
+            [] if result.holdout is None else
+            [writers.rich_table(result.holdout, title="Holdout: repeat purchases per customer, actual vs predicted",
+                                width=w)])))
         return
     show(run, result.summary, title="Customer value", meta=meta)
 
@@ -801,10 +956,10 @@ def collections_cmd(
     if churn:
         df = ws.overdue_churn(periods, run.by)
         show(run, df, title="Churn and overdue invoices", percent=OVERDUE_CHURN_RATIOS,
-             transpose_key=None if run.by else "period")
+             transpose_key="period")
         return
     df = ws.collections(periods, run.by)
-    show(run, df, title="Collections", percent=COLLECTION_RATIOS, transpose_key=None if run.by else "period",
+    show(run, df, title="Collections", percent=COLLECTION_RATIOS, transpose_key="period",
          meta=run.meta(terms_days=cfg.collections.terms_days, write_off_days=cfg.collections.write_off_days))
 
 
@@ -850,20 +1005,39 @@ def survival_cmd(
     if parameters:
         show(run, result.parameters, title="Shifted-beta-geometric fit", meta=meta)
         return
-    if run.output_format() == "table" and not opts.output:
+    if run.output_format() == "table":
         from retention_cli.io import writers
 
+        from rich.console import Group
+
         warn(opts, run.warnings)
-        con = out_console(opts)
         view = result.parameters.assign(**{c: [None if v is None or v != v else f"{v:.4f}" for v in result.parameters[c]]
                                            for c in ("alpha", "alpha_se", "beta", "beta_se")})
-        con.print(writers.rich_table(view, title=f"Shifted-beta-geometric fit, cohorts {result.periods[0].label} to "
-                                                 f"{result.periods[-1].label} ({run.freq})"))
-        con.print(writers.rich_table(result.curve, title=f"Survival per {run.freq} of tenure, observed and fitted "
-                                                          f"(projected {h} past the data)",
-                                     percent=survival.SURVIVAL_RATIOS))
+        render_view(opts, lambda w: Group(
+            writers.rich_table(view, title=f"Shifted-beta-geometric fit, cohorts {result.periods[0].label} to "
+                                           f"{result.periods[-1].label} ({run.freq})", width=w),
+            writers.rich_table(result.curve, title=f"Survival per {run.freq} of tenure, observed and fitted "
+                                                   f"(projected {h} past the data)",
+                               percent=survival.SURVIVAL_RATIOS, width=w)))
         return
     show(run, result.curve, title="Survival", percent=survival.SURVIVAL_RATIOS, meta=meta)
+
+
+class Shell(str, Enum):
+    bash = "bash"
+    zsh = "zsh"
+    fish = "fish"
+
+
+@command("completion", common=False, help="Print the shell completion script for bash, zsh or fish (commands, options and their values complete on Tab). Save it where your shell loads completions, or eval it in your shell's startup file.")
+def completion_cmd(
+    opts: Options,
+    shell: Annotated[Shell, typer.Argument(help="The shell: bash, zsh or fish.", case_sensitive=False, show_default=False)],
+) -> None:
+    from typer._completion_shared import get_completion_script
+
+    script = get_completion_script(prog_name="retention", complete_var="_RETENTION_COMPLETE", shell=shell.value)
+    typer.echo(script)
 
 
 class Terminated(BaseException):
@@ -884,11 +1058,12 @@ def main() -> None:
     import os
     import signal
 
-    # numpy asks the kernel for transparent huge pages on large arrays; with the
-    # kernel's "defrag on madvise" setting each such fault may compact memory first,
-    # which cost more system time than it saved (10M rows: 0.3-0.7 s per command).
-    # Set before numpy is imported; a value the user set is kept.
-    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+    # The one process-wide setting, at the entry point only (library code never
+    # changes the process): pyarrow's jemalloc pool. The 10M churn peaks at 1.7 GiB
+    # with it, 1.9-2.1 GiB with the default pool, at the same speed
+    # (docs/performance.md). Set before pyarrow is imported; a pool the user chose is
+    # kept (ARROW_DEFAULT_MEMORY_POOL=system to opt out).
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _on_signal)
@@ -915,7 +1090,9 @@ def _run() -> None:
         if "UsageError" in kinds and hasattr(e, "format_message"):
             ctx = getattr(e, "ctx", None)
             where = ctx.command_path if ctx is not None else "retention"
-            sys.stderr.write(f"retention: error: {e.format_message()} (see: {where} --help)\n")
+            # one line, without pydantic's "Value error," (typer's enum choices go through it)
+            message = " ".join(e.format_message().replace("Value error, ", "").split())
+            sys.stderr.write(f"retention: error: {message} (see: {where} --help)\n")
             sys.exit(2)
         if "Abort" in kinds:  # ^C while the arguments were read
             sys.exit(130)

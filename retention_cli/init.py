@@ -24,7 +24,7 @@ import yaml
 
 from retention_cli.config import CANONICAL, REQUIRED, ProfileConfig, load_config, parse_config
 from retention_cli.errors import ConfigError, InputMissingError, OutputError, UsageError
-from retention_cli.io.readers import _decode, _read_bytes, _unpack, sniff_delimiter
+from retention_cli.io.readers import decode as _decode, read_bytes as _read_bytes, sniff_delimiter, unpack as _unpack
 from retention_cli.io.writers import emit, shown
 from retention_cli.profiles import absent_headers, all_profiles, recognise, resolve
 
@@ -68,6 +68,16 @@ SYNONYMS: dict[str, set[str]] = {
     "csat_score": {"csatscore", "csat", "satisfaction", "notesatisfaction"},
     "answered_date": {"answereddate", "datereponse", "responsedate", "surveydate", "dateenquete", "date",
                       "submitdate", "submitdateutc", "timestamp", "enddate", "recordeddate"},
+    # invoices (accounts receivable): what tells them from a sales journal is a due or paid date
+    "invoice_date": {"invoicedate", "datefacture", "datedefacture", "dateemission", "datedemission", "issuedate",
+                     "issuedon", "issued", "billdate", "documentdate", "rechnungsdatum"},
+    "due_date": {"duedate", "dueon", "due", "paymentdue", "paymentduedate", "echeance", "dateecheance",
+                 "datedecheance", "datelimite", "datelimitedepaiement", "faelligkeitsdatum", "faelligam"},
+    "paid_date": {"paiddate", "paidon", "paymentdate", "datepaiement", "datedepaiement", "datereglement",
+                  "datedereglement", "settleddate", "settledon", "zahlungsdatum", "bezahltam"},
+    "invoice_id": {"invoiceid", "invoiceno", "invoicenumber", "invoice", "nfacture", "nofacture", "numerofacture",
+                   "facture", "billid", "billnumber", "rechnungsnummer"},
+    "disputed": {"disputed", "dispute", "indispute", "contested", "litige", "enlitige", "conteste", "strittig"},
 }
 # A header holding an e-mail address (a customer key when ids are not shared).
 EMAIL_HEADERS = {"email", "emailaddress", "mail", "courriel", "adresseemail", "customeremail", "requesteremail",
@@ -79,6 +89,8 @@ NAME_HINTS = {
     "purchases": ("purchase", "order", "commande", "vente", "sale", "transaction", "achat", "payment", "facture"),
     "complaints": ("complaint", "reclamation", "ticket", "plainte"),
     "responses": ("response", "survey", "enquete", "nps", "csat", "reponse", "form"),
+    # "facture" names sales journals too (purchases, above): the columns decide between them
+    "invoices": ("invoice", "facture", "receivable", "billing", "creance", "rechnung"),
 }
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DIALECT = ("encoding", "delimiter", "decimal", "thousands", "date_format", "dayfirst", "header")
@@ -316,6 +328,9 @@ def _generic(g: Guess, rows: list[list[str]]) -> None:
             found["customer_id"] = email
         required = REQUIRED[table] or ("nps_score",)
         complete = all(r in found for r in required) and (table != "responses" or {"nps_score", "csat_score"} & found.keys())
+        if table == "invoices" and not {"due_date", "paid_date"} & found.keys():
+            # a list of invoices without a due or paid date is a sales journal: purchases
+            complete, found = False, {}
         if table == "customers" and "customer_id" in found:
             ids = [v.strip() for v in _column(body, g.headers, found["customer_id"]) if v.strip()]
             if len(set(ids)) < len(ids):  # ids repeat: an event table, not a list of customers

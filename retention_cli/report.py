@@ -110,7 +110,8 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
     base = ws.base
     out: list[Section] = []
     last = periods[-1]
-    ws.plan(periods, trend, [q for q in comparison_periods(last) if q is not None] if "summary" in wanted else [])
+    ws.plan(periods, trend, [q for q in comparison_periods(last) if q is not None] if "summary" in wanted else [],
+            by=by)
 
     if "summary" in wanted:
         df = ws.summary(last)
@@ -132,6 +133,29 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
             parts.append(H.figure(H.line_chart([p.label for p in trend], {"revenue": t["revenue"].tolist()},
                                                right={"repurchase rate": t["repurchase_rate"].tolist()},
                                                right_percent=True), "Revenue and repurchase rate, last 12 periods"))
+        # the revenue bridge of the last period: how its order revenue came from the one before
+        row = ws.purchases([last]).iloc[0]
+        if "new_revenue" in row and not np.isnan(row["previous_order_revenue"]):
+            before = last.shift(-1).label
+            # short labels: seven bars share the chart's width
+            steps = [("new", row["new_revenue"]), ("won back", row["reactivation_revenue"]),
+                     ("grew", row["expansion_revenue"]), ("shrank", -row["contraction_revenue"]),
+                     ("lost", -row["churned_revenue"])]
+            parts.append(H.figure(H.waterfall_chart((before, row["previous_order_revenue"]), steps,
+                                                    (last.label, row["order_revenue"]), ylabel="order revenue"),
+                                  f"Revenue bridge, {before} to {last.label}",
+                                  "Order revenue (returns excluded) from new customers, customers won back "
+                                  "(reactivation), customers who spent more (expansion) or less (contraction), "
+                                  "and the revenue of those who did not buy again (churned)"))
+        # margin and market share, when the purchases have costs and the config market sizes
+        kept = {name: t[c].tolist() for c, name in (("gross_margin_rate", "gross margin"),
+                                                     ("market_share", "market share")) if c in t and t[c].notna().any()}
+        if kept:
+            names = list(kept)
+            parts.append(H.figure(H.line_chart([p.label for p in trend], {names[0]: kept[names[0]]}, percent=True,
+                                               right={names[1]: kept[names[1]]} if len(names) > 1 else None,
+                                               right_percent=True), " and ".join(names).capitalize()
+                                  + ", last 12 periods"))
         out.append(Section("purchases", {"purchases": df}, html=H.charts_row(parts) + H.kpi_tables(df, by, PURCHASE_RATIOS)))
 
     if "cohorts" in wanted:

@@ -31,16 +31,113 @@ ORDER_COLUMNS = frozenset({"customer_id", "order_id", "order_date", "amount"})
 
 @contextmanager
 def progress(opts: Options):
-    """A transient status line on stderr while inputs are read, only when stderr
-    is a terminal (nothing in a pipe, a cron job or with --quiet)."""
-    if opts.quiet or not sys.stderr.isatty():
+    """A progress bar on stderr while the inputs are read, only when stderr is a
+    terminal (nothing in a pipe, a cron job or with --quiet). Per table: the bytes of
+    its file read so far against the file's size, when both are known (the size of a
+    regular file; the bytes from the process's own read counter, /proc/self/io on
+    Linux), else a spinner and the time. --no-color and NO_COLOR: no colour and no
+    style at all."""
+    if opts.quiet:
         yield lambda name, display: None
         return
-    from rich.console import Console
+    if not sys.stderr.isatty():
+        with _verbose_reads(opts) as on_table:
+            yield on_table
+        return
+    import threading
 
-    con = Console(stderr=True, no_color=opts.no_color)
-    with con.status("reading inputs…") as status:
-        yield lambda name, display: status.update(f"reading {name}: {display}…")
+    from rich.console import Console
+    from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
+                               TimeElapsedColumn)
+
+    plain = opts.no_color or bool(os.environ.get("NO_COLOR"))
+    con = Console(stderr=True, highlight=False, emoji=False,
+                  **({"no_color": True, "color_system": None} if plain else {}))
+    style = {"style": "none", "complete_style": "none", "finished_style": "none", "pulse_style": "none"} \
+        if plain else {}
+
+    def bytes_read() -> int | None:
+        try:
+            with open("/proc/self/io", "rb") as f:
+                for line in f:
+                    if line.startswith(b"rchar:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            return None
+        return None
+
+    bar = Progress(SpinnerColumn(style="none" if plain else "progress.spinner"),
+                   TextColumn("{task.description}", markup=False), BarColumn(**style),
+                   DownloadColumn(), TimeElapsedColumn(), console=con, transient=True)
+    state: dict[str, Any] = {"task": None, "start": None, "size": None}
+    stop = threading.Event()
+
+    def finish() -> None:  # one line at a time: the table read before makes way
+        if state["task"] is not None:
+            bar.update(state["task"], completed=state["size"] or 0, visible=False)
+
+    def on_table(name: str, display: str) -> None:
+        finish()
+        tell(name, display)
+        try:
+            size = os.path.getsize(display) if os.path.isfile(display) else None
+        except OSError:
+            size = None
+        start = bytes_read()
+        state.update(size=size if start is not None else None, start=start)
+        state["task"] = bar.add_task(f"reading {name}: {display}", total=state["size"])
+
+    def poll() -> None:
+        while not stop.wait(0.1):
+            task, size, start = state["task"], state["size"], state["start"]
+            now = bytes_read() if size else None
+            if task is not None and now is not None:
+                bar.update(task, completed=min(size, max(0, now - start)))
+
+    watcher = threading.Thread(target=poll, name="retention-progress", daemon=True)
+    with _verbose_reads(opts, con) as tell, bar:
+        watcher.start()
+        try:
+            yield on_table
+            finish()
+        finally:
+            stop.set()
+            watcher.join(1)
+
+
+@contextmanager
+def _verbose_reads(opts: Options, con=None):
+    """--verbose: a line on stderr per input read, with its size and the time it took."""
+    if not opts.verbose:
+        yield lambda name, display: None
+        return
+    import time
+
+    if con is None:
+        from rich.console import Console
+
+        con = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True, no_color=True, color_system=None)
+    current: list[Any] = []
+
+    def done() -> None:
+        if current:
+            name, display, size, started = current.pop()
+            what = f"{size / 1e6:,.1f} MB" if size and size >= 1e5 else f"{size:,} bytes" if size is not None else "not a file"
+            con.print(f"retention: read {name}: {display} ({what}) in {time.perf_counter() - started:.2f} s",
+                      markup=False)
+
+    def on_table(name: str, display: str) -> None:
+        done()
+        try:
+            size = os.path.getsize(display) if os.path.isfile(display) else None
+        except OSError:
+            size = None
+        current.append((name, display, size, time.perf_counter()))
+
+    try:
+        yield on_table
+    finally:
+        done()
 
 
 class Run:
@@ -84,13 +181,43 @@ class Run:
         with ``products``, product_id too."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())} if orders_only else None
-        with progress(self.opts) as on_table:
-            self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
-                                      on_table=on_table, columns=columns)
-            self._last_elsewhere = None if self.as_of else self._latest_event_elsewhere(overrides, on_table)
+        self._cache = self._cache_entry(overrides, needed, optional, columns)
+        self._base = None
+        hit = self._cache.get("run") if self._cache is not None else None
+        if hit is not None:  # the warm path: the same files and options as a run before
+            self.inputs, self._last_elsewhere, self._base = hit
+        else:
+            with progress(self.opts) as on_table:
+                self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
+                                          on_table=on_table, columns=columns)
+                self._last_elsewhere = None if self.as_of else self._latest_event_elsewhere(overrides, on_table)
         self.warnings.extend(self.inputs.warnings)
         self._data_warnings()
         return self.inputs
+
+    def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns):
+        """The warm-path entry of this load (``cache``), or None when an input is not
+        a regular file (standard input, a pipe) or the cache is off."""
+        from retention_cli import cache
+        from retention_cli.io.readers import TABLE_ORDER
+
+        if cache.folder() is None:
+            return None
+        files = {}
+        for name in TABLE_ORDER:
+            inp = self.cfg.input(name)
+            path = overrides.get(name) or (inp.path if inp is not None else None)
+            if not path:
+                continue
+            ident = cache.file_identity(path if overrides.get(name) else self.cfg.resolve_path(path))
+            if ident is None:
+                return None
+            files[name] = ident
+        key = cache.make_key({"files": files, "config": self.cfg.model_dump(mode="json", exclude={"report"}),
+                              "overrides": overrides, "needed": list(needed), "optional": list(optional),
+                              "by": self.by, "as_of": self.as_of,
+                              "columns": {k: sorted(v) for k, v in (columns or {}).items()}})
+        return cache.Entry(key)
 
     def purchases_last(self) -> date | None:
         """The latest order date read (None without purchases or orders)."""
@@ -237,10 +364,30 @@ class Run:
         """The customer universe and its facts (model/), built once per run."""
         from retention_cli.model.customers import build_base
 
+        if getattr(self, "_base", None) is not None:
+            return self._base
         customers = self.inputs.get("customers")
         purchases = self.inputs.get("purchases")
-        return build_base(customers.df if customers else None, purchases.df if purchases else None,
-                          self.cfg.churn.model, self.inputs.encoded)
+        self._base = build_base(customers.df if customers else None, purchases.df if purchases else None,
+                                self.cfg.churn.model, self.inputs.encoded)
+        entry = getattr(self, "_cache", None)
+        if entry is not None:
+            # the warm path keeps what was read and the base built from it, in one entry
+            # (consistent by construction); the order ids only made the orders, so the
+            # entry leaves them out (a third of its size on a large purchases file)
+            entry.put_soon("run", (self._slim_inputs(), self._last_elsewhere, self._base))
+        return self._base
+
+    def _slim_inputs(self):
+        """The inputs without the purchases' order_id column (the base holds the orders)."""
+        import dataclasses
+
+        t = self.inputs.get("purchases")
+        if t is None or "order_id" not in t.df:
+            return self.inputs
+        tables = dict(self.inputs.tables)
+        tables["purchases"] = dataclasses.replace(t, df=t.df.drop(columns=["order_id"]))
+        return dataclasses.replace(self.inputs, tables=tables)
 
     def workspace(self):
         """The run's application workspace (``app.Workspace``): the loaded tables,
@@ -281,6 +428,9 @@ class Run:
             "multi_product_ratio": "purchases.product_id", "multi_product_share": "purchases.product_id",
             "acquisition_cost": "economics.acquisition_spend", "loyalty_participation_rate": "customers.loyalty_member",
             "sales_cycle_days": "customers.first_contact_date", "revenue": "purchases.amount",
+            "gross_profit": "purchases.cost or unit_cost", "gross_margin_rate": "purchases.cost or unit_cost",
+            "costed_revenue_share": "purchases.cost or unit_cost", "market_share": "economics.market_size",
+            "market_share_change": "economics.market_size",
         }
         from retention_cli.kpis.purchasing import CUSTOMER_LEVEL
 

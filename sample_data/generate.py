@@ -14,9 +14,17 @@ Files, each in the style of a real export:
 - customers.csv        UTF-8 with BOM (an Excel export), comma separated, ISO dates
 - commandes.csv        French accounting export: ';', cp1252, decimal comma,
                        dd/mm/yyyy, French headers; one row per order line, returns
-                       as negative lines under their own order number
+                       as negative lines under their own order number; the line's
+                       cost price ("Coût de revient"), empty for the few products
+                       the costing does not cover yet
 - complaints.csv       helpdesk export: ISO timestamps, some never resolved
 - survey_responses.csv.gz  gzipped survey dump: NPS (0-10) and CSAT (1-5)
+- invoices.csv         the trade customers' invoices (accounting system export):
+                       one per order, a credit note per return; late, unpaid and
+                       disputed ones, worse among the customers who leave
+
+The costs and the invoices are drawn from generators of their own, after the rest:
+adding them changed no value of the other columns and files.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import numpy as np
 import pandas as pd
 
 SEED = 20230101
+INVOICE_SEED = 20230102
+COST_SEED = 20230103
 N_CUSTOMERS = 2000
 START = date(2023, 1, 1)
 END = date(2026, 1, 1)  # exclusive
@@ -157,14 +167,88 @@ def generate(rng: np.random.Generator) -> dict[str, pd.DataFrame]:
         })
     purchases = pd.DataFrame(lines, columns=["N° client", "N° commande", "Date commande", "Réf. produit", "Quantité", "Montant TTC"])
     purchases = purchases.sort_values(["Date commande", "N° commande"], kind="stable")
+    dates = purchases["Date commande"]
     purchases["Date commande"] = pd.to_datetime(purchases["Date commande"]).dt.strftime("%d/%m/%Y")
+    amounts = purchases["Montant TTC"].to_numpy()
     purchases["Montant TTC"] = purchases["Montant TTC"].map(lambda v: f"{v:.2f}".replace(".", ","))
+    purchases["Coût de revient"] = cost_prices(purchases["Réf. produit"], amounts, np.random.default_rng(COST_SEED))
+    customers = pd.DataFrame(customers)
+    bills = pd.DataFrame({"customer_id": purchases["N° client"], "order_id": purchases["N° commande"],
+                          "order_date": dates, "amount": amounts})
     return {
-        "customers": pd.DataFrame(customers),
+        "customers": customers,
         "purchases": purchases,
         "complaints": pd.DataFrame(complaints).sort_values("opened_date", kind="stable"),
         "responses": pd.DataFrame(responses).sort_values(["answered_date", "response_id"], kind="stable"),
+        "invoices": invoices(bills, customers, np.random.default_rng(INVOICE_SEED)),
     }
+
+
+def cost_prices(products: pd.Series, amounts: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """The cost price of each line, as the accounting export writes it: each product
+    costs a share of its price (55-75 %: a gross margin near 35 %, what the config's
+    economics.gross_margin assumed before costs were exported); a return's cost comes
+    back with it (negative). The last three products are new and not costed yet: empty."""
+    share = rng.uniform(0.55, 0.75, size=121)  # per product number (1-120)
+    number = products.str[1:].astype(int).to_numpy()
+    cost = np.round(share[number] * amounts, 2)
+    return ["" if n > 117 else f"{c:.2f}".replace(".", ",") for n, c in zip(number, cost)]
+
+
+def invoices(purchases: pd.DataFrame, customers: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The invoices of the trade customers: one per order (its lines summed), a
+    credit note per return. Each customer pays promptly, late or very late; those
+    who leave pay worse and often leave their last bills unpaid or disputed. Terms
+    are 30 days (the due date left empty, as the accounting system does) or 45."""
+    trade = customers.loc[customers["segment"] == "trade", ["customer_id", "churn_date"]]
+    lines = purchases[purchases["customer_id"].isin(trade["customer_id"])]
+    orders = (lines.groupby(["customer_id", "order_id"], sort=False)
+              .agg(invoice_date=("order_date", "first"), amount=("amount", "sum")).reset_index())
+    orders = orders.sort_values(["invoice_date", "order_id"], kind="stable").reset_index(drop=True)
+    # payment habits per customer: prompt, late, very late; customers who leave pay worse
+    leaving = (trade.set_index("customer_id")["churn_date"] != "")
+    profile = pd.Series(np.where(leaving, rng.choice(3, len(trade), p=[0.35, 0.40, 0.25]),
+                                 rng.choice(3, len(trade), p=[0.70, 0.25, 0.05])), index=trade["customer_id"])
+    terms = pd.Series(rng.choice([30, 30, 30, 45], len(trade)), index=trade["customer_id"])
+    n = len(orders)
+    issued = orders["invoice_date"].to_numpy()
+    prof = profile.reindex(orders["customer_id"]).to_numpy()
+    term = terms.reindex(orders["customer_id"]).to_numpy()
+    due = [d + timedelta(days=int(t)) for d, t in zip(issued, term)]
+    u = rng.random(n)
+    delay = np.select([prof == 0, prof == 1], [rng.integers(-20, 1, n), rng.integers(1, 41, n)],
+                      rng.integers(20, 151, n))
+    disputed = rng.random(n) < np.where(prof == 2, 0.10, 0.02)
+    delay = np.where(disputed, delay + rng.integers(20, 90, n), delay)
+    never = (u < np.where(prof == 2, 0.12, 0.01)) | (disputed & (rng.random(n) < 0.3))
+    # customers who leave often leave their last bills unpaid (or disputed)
+    churn = pd.to_datetime(trade.set_index("customer_id")["churn_date"]).reindex(orders["customer_id"])
+    near_end = (pd.to_datetime(pd.Series(issued)) >= churn.to_numpy() - pd.Timedelta(days=150)).to_numpy()
+    last_bills = near_end & (rng.random(n) < 0.6)
+    disputed |= last_bills & (rng.random(n) < 0.3)
+    never |= last_bills
+    prepaid = (prof == 0) & (rng.random(n) < 0.02)
+    paid = []
+    for i in range(n):  # a few thousand invoices: a loop reads best here
+        if never[i]:
+            paid.append(None)
+            continue
+        p = issued[i] - timedelta(days=int(rng.integers(1, 4))) if prepaid[i] else \
+            max(issued[i], due[i] + timedelta(days=int(delay[i])))
+        paid.append(p if p < END else None)
+    credit = orders["amount"].to_numpy() < 0
+    return pd.DataFrame({
+        "Invoice ID": ["FA" + o[1:] if not c else "AV" + o[1:] for o, c in zip(orders["order_id"], credit)],
+        "Customer ID": orders["customer_id"],
+        "Invoice Date": [d.isoformat() for d in issued],
+        # the accounting system leaves the due date empty for standard 30-day terms
+        "Due Date": ["" if c or t == 30 else d.isoformat() for d, t, c in zip(due, term, credit)],
+        "Paid Date": ["" if c or p is None else p.isoformat() for p, c in zip(paid, credit)],
+        "Amount": np.round(orders["amount"].to_numpy(), 2),
+        "Disputed": np.where(disputed & ~credit, "yes", "no"),
+        "Status": np.where(credit, "credit note", np.where([p is None for p in paid],
+                                                            np.where(disputed, "disputed", "open"), "paid")),
+    })
 
 
 def main() -> None:
@@ -175,6 +259,7 @@ def main() -> None:
     (here / "complaints.csv").write_bytes(data["complaints"].to_csv(index=False, lineterminator="\n").encode("utf-8"))
     raw = data["responses"].to_csv(index=False, lineterminator="\n").encode("utf-8")
     (here / "survey_responses.csv.gz").write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    (here / "invoices.csv").write_bytes(data["invoices"].to_csv(index=False, lineterminator="\n").encode("utf-8"))
     for name, df in data.items():
         print(f"{name}: {len(df)} rows")
 

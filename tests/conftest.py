@@ -28,6 +28,11 @@ settings.load_profile("retention")
 
 ENV = ("RETENTION_CONFIG", "RETENTION_FORMAT", "RETENTION_FREQ", "RETENTION_AS_OF")
 
+# The warm-path cache (retention_cli/cache.py) is off in the tests, subprocesses
+# included, unless a test turns it on: a test that reads one file twice under two
+# monkeypatched readers must read it twice. tests/test_cache.py tests the cache.
+os.environ["RETENTION_CACHE"] = "off"
+
 
 class Cli:
     def __init__(self, cwd: Path, monkeypatch: pytest.MonkeyPatch | None):

@@ -41,6 +41,15 @@ def test_a_sliced_table_equals_the_table_of_the_periods_asked(asked, other, by, 
         COMPLAINTS, asked, data_end=END, base=base, model="inactivity", window=window, sla_days=2, by=by))
 
 
+def test_a_table_without_segments_is_the_total_rows_of_the_planned_segments():
+    base = build_base(CUST, LINES, "inactivity")
+    ws = workspace(base, END, window=20)
+    ws.plan(MONTHS, by=["segment"])
+    asked = MONTHS[-5:]
+    pd.testing.assert_frame_equal(ws.purchases(asked), purchase_kpis(base, asked, model="inactivity", window=20,
+                                                                     data_end=END))
+
+
 def test_slicing_keeps_the_order_asked_and_the_segment_rows():
     base = build_base(CUST, LINES, "inactivity")
     ws = workspace(base, END, window=20)
@@ -77,9 +86,10 @@ def test_the_report_computes_each_table_once(cli, monkeypatch):
           "  sections: [summary, churn, purchases, complaints, wom]\n  formats: [csv]\n  output_dir: out\n")
     r = cli("report", "--by", "segment")
     assert r.exit_code == 0, r.stderr
-    # purchases: by segment for the section, and one table over the report's periods,
-    # the trend and the summary's comparison periods (summary, chart and wom read it)
-    assert calls["purchase_kpis"] == 2
+    # purchases: one table by segment over the report's periods, the trend and the
+    # summary's comparison periods; the section reads it, the summary, the chart and
+    # wom read its total rows
+    assert calls["purchase_kpis"] == 1
     # complaints: the section (by segment, with return rates), the trend and summary
     # (without the base), the pooled outcome bars, and wom's observation span
     assert calls["complaint_table"] == 4

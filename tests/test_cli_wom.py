@@ -8,7 +8,7 @@ from tests.conftest import ROOT, write
 def test_what_if_prints_96_and_1440(cli):
     r = cli("wom", "--unhappy", "100", "--negative-reach", "15", "--silent-defection-rate", "1", "--format", "table")
     assert r.exit_code == 0, r.stderr
-    assert "96.0" in r.stdout and "1,440.0" in r.stdout
+    assert "96.0" in r.stdout and "1,440" in r.stdout
     assert "negative_reach" in r.stdout and "configured" in r.stdout and "IPeut" in r.stdout
 
 
@@ -24,7 +24,7 @@ def test_what_if_has_no_observed_losses_so_no_cap(cli):
 
 
 def test_what_if_json_has_assumptions_and_revenue(cli):
-    r = cli("wom", "--complaints", "40", "--customer-value", "1200", "--format", "json")
+    r = cli("wom", "--complaint-count", "40", "--customer-value", "1200", "--format", "json")
     assert r.exit_code == 0, r.stderr
     doc = cli.json(r)
     assert doc["rows"][0]["revenue_at_risk"] == pytest.approx(1_066_560)
@@ -57,7 +57,7 @@ def test_csv_output_writes_the_assumptions_side_file(cli):
 
 
 def test_sensitivity_rows(cli):
-    r = cli("wom", "--complaints", "40", "--customer-value", "1200", "--sensitivity", "--format", "csv")
+    r = cli("wom", "--complaint-count", "40", "--customer-value", "1200", "--sensitivity", "--format", "csv")
     assert r.exit_code == 0, r.stderr
     rows = cli.csv_rows(r)
     assert rows[0]["assumption"] == "complaint_share" and rows[0]["measure"] == "revenue_at_risk"

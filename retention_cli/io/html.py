@@ -421,8 +421,9 @@ def waterfall_chart(start: tuple[str, float], steps: list[tuple[str, float]], en
         signed = [float(start[1]), *(v for _, v in steps), float(end[1])]
         for i, (v, t) in enumerate(zip(signed, tops)):
             sign = "" if i in (0, len(names) - 1) else ("+" if v >= 0 else "\u2212")
+            # the values at the charts' one text size (smaller would be unreadable printed)
             ax.annotate(f"{sign}{abs(v):,.{decimals}f}", (i, t), xytext=(0, 2), textcoords="offset points",
-                        ha="center", va="bottom", fontsize=FONT - 1)
+                        ha="center", va="bottom", fontsize=FONT)
         ax.set_xticks(x, [_label(textwrap.fill(n, 11, break_long_words=False)) for n in names])
         ax.set_ylim(0, max(tops) * 1.12 if max(tops) > 0 else 1)
         ax.yaxis.set_major_formatter(_Ticks(False))

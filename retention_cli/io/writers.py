@@ -236,13 +236,60 @@ def to_csv(df: pd.DataFrame) -> bytes:
     return out.to_csv(index=False, lineterminator="\n", na_rep="").encode("utf-8")
 
 
+def _json_cells(df: pd.DataFrame) -> list[list[str]] | None:
+    """Each column's cells as JSON text, column by column: what ``json.dumps`` writes
+    for ``plain(v)`` (floats by ``repr``, nulls for NaN, text escaped by the json
+    module's own C escaper), without a Python call per cell for typed columns. None
+    when the frame cannot be written that way (duplicate or non-text column names):
+    the caller then writes it cell by cell."""
+    if not all(isinstance(c, str) for c in df.columns) or df.columns.duplicated().any():
+        return None
+    from json.encoder import encode_basestring as escape  # the C escaper when available
+
+    cols = []
+    for c in df.columns:
+        s = df[c]
+        numpy_dtype = isinstance(s.dtype, np.dtype)  # not pandas' nullable Int64, boolean, Float64
+        if numpy_dtype and s.dtype == bool:
+            cols.append(["true" if v else "false" for v in s.tolist()])
+        elif numpy_dtype and s.dtype.kind in "iu":
+            cols.append(list(map(str, s.tolist())))
+        elif numpy_dtype and s.dtype.kind == "f":
+            v = s.to_numpy(dtype=float)
+            cells = list(map(float.__repr__, v.tolist()))
+            for i in np.flatnonzero(~np.isfinite(v)).tolist():
+                cells[i] = "null"
+            cols.append(cells)
+        elif isinstance(s.dtype, pd.StringDtype):
+            cols.append(["null" if v is None or v is pd.NA or (isinstance(v, float) and v != v)
+                         else escape(v if v.isascii() else _utf8(v)) for v in s.tolist()])
+        else:  # anything else (dates, mixed values, nullable numbers): cell by cell
+            cols.append([json.dumps(plain(v), ensure_ascii=False, allow_nan=False) for v in s.tolist()])
+    return cols
+
+
 def to_json(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
-    doc = {"meta": plain(meta), "rows": records(df)}
-    return (json.dumps(doc, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    """``{"meta": …, "rows": [...]}`` indented by 2, byte for byte what ``json.dumps``
+    of the records writes, with each row made from its columns' JSON text."""
+    cells = _json_cells(df) if len(df) and len(df.columns) else None
+    if cells is None:
+        doc = {"meta": plain(meta), "rows": records(df)}
+        return (json.dumps(doc, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    head = json.dumps({"meta": plain(meta), "rows": []}, ensure_ascii=False, indent=2, allow_nan=False)
+    assert head.endswith('"rows": []\n}')
+    keys = [json.dumps(c, ensure_ascii=False).replace("%", "%%") for c in df.columns]
+    row = "    {\n" + ",\n".join(f"      {k}: %s" for k in keys) + "\n    }"
+    body = ",\n".join(row % values for values in zip(*cells))
+    return (head[:-len("[]\n}")] + "[\n" + body + "\n  ]\n}\n").encode("utf-8")
 
 
 def to_jsonl(df: pd.DataFrame) -> bytes:
-    return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records(df)).encode("utf-8")
+    cells = _json_cells(df) if len(df) and len(df.columns) else None
+    if cells is None:
+        return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records(df)).encode("utf-8")
+    keys = [json.dumps(c, ensure_ascii=False).replace("%", "%%") for c in df.columns]
+    row = "{" + ", ".join(f"{k}: %s" for k in keys) + "}\n"
+    return "".join(row % values for values in zip(*cells)).encode("utf-8")
 
 
 # --- terminal tables ----------------------------------------------------------------
@@ -290,30 +337,120 @@ def format_cell(v: Any, col: str, percent: set[str]) -> str:
     return str(v)
 
 
-def rich_table(df: pd.DataFrame, title: str | None = None, percent: Iterable[str] = (),
-               caption: str | None = None):
-    from rich.table import Table as RichTable
+def _cell_width(text: Any) -> int:
+    from rich.cells import cell_len
 
+    return max((cell_len(line) for line in str(text).split("\n")), default=0)
+
+
+def fitted(headers: list[Any], columns: list[list[Any]], *, justify: list[str] | None = None, keys: int = 1,
+           title: str | None = None, caption: str | None = None, width: int | None = None,
+           header_style: str = "bold", compact: bool = False, column_width: list[int | None] | None = None):
+    """Columns laid out so that no cell is ever wrapped: every column is as wide as
+    its widest cell; when they do not all fit ``width`` (the terminal's), the value
+    columns are split into blocks, one table under the other, each repeating the
+    first ``keys`` (label) columns. ``width=None``: one block, as wide as it needs
+    (a file, a pipe). ``compact``: no borders, one space between columns (the heat
+    map). The title is printed above as a line of its own (wrapped by words like
+    any text, never squeezed into the table's width)."""
+    from rich.console import Group
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    justify = justify or ["left"] * len(headers)
+    column_width = column_width or [None] * len(headers)
+    widths = [column_width[i] or max([_cell_width(h)] + [_cell_width(v) for v in col])
+              for i, (h, col) in enumerate(zip(headers, columns))]
+    keys = min(keys, len(headers))
+    pad, edge = (1, 0) if compact else (3, 1)  # per column: padding and rule; the outer edge
+    widest = max((widths[i] + pad for i in range(keys, len(headers))), default=0)
+    while width is not None and keys > 1 and edge + sum(widths[k] + pad for k in range(keys)) + widest > width:
+        keys -= 1  # fewer repeated labels when they leave no room for a value column
+    blocks: list[list[int]] = []
+    used = edge + sum(widths[i] + pad for i in range(keys))
+    current: list[int] = []
+    for i in range(keys, len(headers)):
+        w = widths[i] + pad
+        if width is not None and current and used + w > width:
+            blocks.append(current)
+            current, used = [], edge + sum(widths[k] + pad for k in range(keys))
+        current.append(i)
+        used += w
+    if current or not blocks:
+        blocks.append(current)
+    parts: list[Any] = []
+    if title is not None:
+        parts.append(Text(visible(title), style="bold"))
+    for n, block in enumerate(blocks):
+        if compact:
+            t = RichTable(box=None, padding=(0, 1, 0, 0), header_style=header_style, show_edge=False)
+        else:
+            t = RichTable(header_style=header_style)
+        for i in [*range(keys), *block]:
+            # a header may hold lines of its own (period, then segment): each made visible
+            h = headers[i] if isinstance(headers[i], Text) else Text("\n".join(
+                visible(line) for line in str(headers[i]).split("\n")))
+            t.add_column(h, justify=justify[i], no_wrap=True, overflow="ellipsis", min_width=widths[i],
+                         width=column_width[i])
+        for r in range(len(columns[0]) if columns else 0):
+            t.add_row(*[columns[i][r] if isinstance(columns[i][r], Text) else cell(columns[i][r])
+                        for i in [*range(keys), *block]])
+        parts.append(t)
+    if caption is not None:
+        parts.append(Text(visible(caption), style="italic"))
+    return Group(*parts)
+
+
+def needed_width(renderable) -> int:
+    """The width a renderable takes unconstrained: the width of a console that
+    prints ``--format table`` to a file or a pipe (no wrapping, no width limit)."""
+    from rich.console import Console
+
+    con = Console(width=100_000, file=io.StringIO(), color_system=None, emoji=False)
+    return max(1, con.measure(renderable).maximum)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return bool((pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)) or (
+        s.dtype == object and s.map(lambda v: v is None or isinstance(v, (int, float))).all() and s.notna().any()))
+
+
+def rich_table(df: pd.DataFrame, title: str | None = None, percent: Iterable[str] = (),
+               caption: str | None = None, *, width: int | None = None, keys: int | None = None,
+               align: str | None = None):
+    """A data frame as a terminal table whose cells never wrap (see ``fitted``).
+    ``keys``: the leading label columns repeated in every block [default: the
+    leading text columns, at most three]; ``align``: of every other column
+    [default: numbers right, text left]."""
     percent = set(percent)
     df = tidy_numbers(df)  # the numbers of the data output (a change of money adds up to the cent)
-    t = RichTable(title=None if title is None else cell(title), caption=None if caption is None else cell(caption),
-                  header_style="bold", title_justify="left")
-    for c in df.columns:
-        numeric = (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])) or (
-            df[c].dtype == object and df[c].map(lambda v: v is None or isinstance(v, (int, float))).all()
-            and df[c].notna().any())
-        t.add_column(cell(str(c).replace("_", " ")), justify="right" if numeric else "left", overflow="fold")
-    for row in df.itertuples(index=False, name=None):
-        t.add_row(*[cell(format_cell(v, c, percent)) for c, v in zip(df.columns, row)])
-    return t
+    numeric = [_is_numeric(df[c]) for c in df.columns]
+    if keys is None:
+        keys = 0
+        while keys < min(3, len(df.columns) - 1) and not numeric[keys]:
+            keys += 1
+        keys = max(keys, 1)
+    headers = [str(c).replace("_", " ") for c in df.columns]
+    columns = [[format_cell(v, c, percent) for v in df[c].tolist()] for c in df.columns]
+    justify = ["right" if n else "left" for n in numeric]
+    if align is not None:
+        justify = justify[:keys] + [align] * (len(justify) - keys)
+    return fitted(headers, columns, justify=justify, keys=keys, title=title,
+                  caption=caption, width=width)
 
 
-def transpose_for_terminal(df: pd.DataFrame, key: str, percent: Iterable[str] = ()) -> pd.DataFrame:
-    """Wide KPI tables read better with KPIs as rows and periods as columns; the
+def transpose_for_terminal(df: pd.DataFrame, key: str, percent: Iterable[str] = (),
+                           by: Iterable[str] = ()) -> pd.DataFrame:
+    """Wide KPI tables read better with KPIs as rows and periods as columns, with or
+    without segments (``by``: a column per period and segment, headed by both); the
     cells are formatted here, by their KPI, since a column now mixes KPIs."""
     percent = set(percent)
-    cells = {c: [format_cell(v, c, percent) for v in df[c]] for c in df.columns if c != key}
-    out = pd.DataFrame(cells, index=df[key].astype(str)).T
+    by = [b for b in by if b in df.columns]
+    labels = df[key].astype(str)
+    for b in by:
+        labels = labels + "\n" + df[b].astype(str)
+    cells = {c: [format_cell(v, c, percent) for v in df[c]] for c in df.columns if c != key and c not in by}
+    out = pd.DataFrame(cells, index=labels).T
     out.index.name = "kpi"
     return out.reset_index()
 
@@ -414,60 +551,50 @@ def format_from_path(path: str | None) -> str | None:
     return suffix if suffix in ("csv", "json", "jsonl") else None
 
 
-def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int = 120, title: str | None = None):
-    """The cohort triangle as a Rich table coloured as a heat map: rows are cohorts,
+def cohort_heatmap(df: pd.DataFrame, value: str = "retention", width: int | None = 120, title: str | None = None):
+    """The cohort triangle as a table coloured as a heat map: rows are cohorts,
     columns offsets, cells whole percentages (compact, so 36 cohorts fit a wide
-    terminal). Offsets that do not fit ``width`` are left out, and the caption says so."""
-    from rich.table import Table as RichTable
+    terminal). Offsets that do not fit ``width`` go to further blocks, each repeating
+    the cohort and its size; ``width=None``: one block. Values that are not shares
+    (``cumulative_revenue_per_member``) are written as amounts."""
     from rich.text import Text
 
+    share = value.startswith("retention")
     offsets = sorted(df["offset"].unique())
-    label_w = max([len(str(c)) for c in df["cohort"].unique()] + [6]) + 7
-    fit = max(1, (width - label_w) // 4)
-    shown = offsets[:fit]
-    hidden = offsets[len(shown):]
-    caption = None if not hidden else (
-        (f"offset {hidden[0]}" if len(hidden) == 1 else f"offsets {hidden[0]}–{hidden[-1]}")
-        + " not shown (terminal too narrow); --format csv has them all")
-    heading = f"Cohort {value.replace('_', ' ')} (%)" + (f": {title}" if title else "")
-    t = RichTable(title=cell(heading), title_justify="left", caption=caption,
-                  box=None, padding=(0, 0), header_style="bold", show_edge=False)
-    t.add_column("cohort", no_wrap=True)
-    t.add_column("size", justify="right", no_wrap=True)
-    for k in shown:
-        t.add_column(f"{k:>3}", justify="right", no_wrap=True, width=4)
     grid = df.pivot(index="cohort", columns="offset", values=value)
-    # Offset 0 is 100 % by definition: scale the colours to the rest of the triangle.
-    later = df.loc[df["offset"] > 0, value]
+    later = df.loc[df["offset"] > 0, value] if share else df[value]
     top = float(later.max()) if len(later) and later.notna().any() and later.max() > 0 else 1.0
     sizes = df.groupby("cohort", sort=False)["cohort_size"].first()
-    for cohort in grid.index:
-        cells = []
-        for k in shown:
+    cohorts = list(grid.index)
+    columns: list[list[Any]] = [[cell(c) for c in cohorts], [f"{int(sizes[c]):,}" for c in cohorts]]
+    for k in offsets:
+        col = []
+        for cohort in cohorts:
             v = grid.loc[cohort].get(k, np.nan)
             if v is None or (isinstance(v, float) and math.isnan(v)):
-                cells.append(Text(""))
+                col.append(Text(""))
                 continue
             level = min(max(float(v) / top, 0.0), 1.0)
             shade = int(round(40 + 180 * level))
-            cells.append(Text(f"{100 * v:>3.0f} ", style=f"black on rgb({255 - shade // 2},{shade},{120})"))
-        t.add_row(cell(cohort), f"{int(sizes[cohort]):,} ", *cells)
-    return t
+            text = f"{100 * v:.0f}" if share else f"{v:,.0f}"
+            col.append(Text(f"{text:>3} ", style=f"black on rgb({255 - shade // 2},{shade},{120})"))
+        columns.append(col)
+    widths = [None, None] + [max(4, max((_cell_width(c) for c in col), default=0)) for col in columns[2:]]
+    unit = "(%)" if share else "per member"
+    heading = f"Cohort {value.replace('_', ' ')} {unit}" + (f": {title}" if title else "")
+    return fitted(["cohort", "size", *[f"{k:>3}" for k in offsets]], columns,
+                  justify=["left", "right", *["right"] * len(offsets)], keys=2, title=heading, width=width,
+                  compact=True, column_width=widths)
 
 
-def summary_view(df: pd.DataFrame, ratios: set[str]):
+def summary_view(df: pd.DataFrame, ratios: set[str], width: int | None = None):
     """Headline KPIs with arrows: ▲ up, ▼ down, = unchanged, – not comparable."""
-    from rich.table import Table as RichTable
+    from rich.text import Text
 
     if df.empty:
-        return RichTable(title="Summary: no KPI")
+        return Text("Summary: no KPI", style="bold")
     df = tidy_numbers(df)  # the numbers of the CSV: a change of money adds up to the cent
     first = df.iloc[0]
-    t = RichTable(title=f"Summary {first['period']}", title_justify="left", header_style="bold")
-    t.add_column("kpi")
-    t.add_column(str(first["period"]), justify="right")
-    t.add_column(f"vs {first['previous_period'] or '–'}", justify="right")
-    t.add_column(f"vs {first['year_ago_period'] or '–'}", justify="right")
 
     def change(v: float, kpi: str) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
@@ -476,60 +603,119 @@ def summary_view(df: pd.DataFrame, ratios: set[str]):
         size = f"{100 * abs(v):.1f} pt" if kpi in ratios else format_cell(abs(v), kpi, set())
         return f"{arrow} {size}"
 
-    for r in df.itertuples():
-        t.add_row(r.label, format_cell(r.value, r.kpi, ratios),
-                  change(r.change_vs_previous, r.kpi), change(r.change_vs_year_ago, r.kpi))
-    return t
+    rows = list(df.itertuples())
+    labels = [r.label for r in rows]
+    values = [[format_cell(r.value, r.kpi, ratios) for r in rows],
+              [change(r.change_vs_previous, r.kpi) for r in rows], [change(r.change_vs_year_ago, r.kpi) for r in rows]]
+    if width is not None and 13 + max(map(_cell_width, labels)) + sum(
+            max(map(_cell_width, col)) + 1 for col in values) > width:
+        labels = [r.kpi for r in rows]  # the short names when the sentences do not fit the terminal
+    columns = [labels, [format_cell(r.value, r.kpi, ratios) for r in rows],
+               [change(r.change_vs_previous, r.kpi) for r in rows], [change(r.change_vs_year_ago, r.kpi) for r in rows]]
+    headers = ["kpi", str(first["period"]), f"vs {first['previous_period'] or '–'}",
+               f"vs {first['year_ago_period'] or '–'}"]
+    return fitted(headers, columns, justify=["left", "right", "right", "right"], title=f"Summary {first['period']}",
+                  width=width)
 
 
-def wom_view(row: pd.Series, assumptions: pd.DataFrame):
-    """One period of the word-of-mouth estimate: outputs as central (low–high), and
-    the assumptions with their sources as the footer."""
+def _estimate(v: Any) -> str:
+    v = plain(v)
+    if v is None:
+        return "–"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
+
+
+def assumptions_view(assumptions: pd.DataFrame, width: int | None = None):
+    """The word-of-mouth assumptions once: value, range and status in a table, the
+    sources as numbered notes under it (prose, wrapped by words like any text)."""
     from rich.console import Group
-    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    sources: list[str] = []
+    refs = []
+    for s in assumptions["source"].astype(str):
+        if s not in sources:
+            sources.append(s)
+        refs.append(f"[{sources.index(s) + 1}]")
+    rows = list(assumptions.itertuples())
+    columns = [[r.assumption for r in rows], [f"{r.value:.4g}" for r in rows],
+               ["" if r.low == r.high else f"{min(r.low, r.high):g}–{max(r.low, r.high):g}" for r in rows],
+               [r.status for r in rows], refs]
+    table = fitted(["assumption", "value", "range", "status", "source"], columns,
+                   justify=["left", "right", "right", "left", "left"], title="Assumptions", width=width)
+    notes = [Text(visible(f"[{i}] {s}")) for i, s in enumerate(sources, 1)]
+    return Group(table, *notes)
+
+
+def wom_view(df: pd.DataFrame, assumptions: pd.DataFrame, width: int | None = None):
+    """The word-of-mouth estimate of every period: the assumptions once, then one
+    table with the estimates as rows and the periods as columns, each cell
+    ``central (low–high)``, split into blocks of periods to fit ``width``."""
+    from rich.console import Group
+    from rich.text import Text
 
     from retention_cli.kpis.wom import OUTPUTS
 
-    t = RichTable(title=f"Word of mouth: {row['period']}", title_justify="left", header_style="bold")
-    t.add_column("estimate")
-    t.add_column("central", justify="right")
-    t.add_column("low – high", justify="right")
-    for name in OUTPUTS:
-        c, lo, hi = row[name], row[f"{name}_low"], row[f"{name}_high"]
-        if c is None or (isinstance(c, float) and math.isnan(c)):
-            t.add_row(name.replace("_", " "), "–", "–")
-            continue
-        t.add_row(name.replace("_", " "), f"{c:,.1f}", f"{lo:,.1f} – {hi:,.1f}")
-    a = RichTable(title="Assumptions", title_justify="left", header_style="bold", show_edge=False, box=None)
-    for col in ("assumption", "value", "range", "status", "source"):
-        a.add_column(col)
-    for r in assumptions.itertuples():
-        rng = "" if r.low == r.high else f"{min(r.low, r.high):g}–{max(r.low, r.high):g}"
-        a.add_row(r.assumption, f"{r.value:.4g}", rng, r.status, r.source)
+    rows = df.to_dict("records")
+    names = [n.replace("_", " ") for n in OUTPUTS]
+
+    def grid(ranges: bool) -> tuple[list[str], list[list[Any]]]:
+        columns: list[list[Any]] = [names]
+        for r in rows:
+            col = []
+            for name in OUTPUTS:
+                c, lo, hi = plain(r.get(name)), plain(r.get(f"{name}_low")), plain(r.get(f"{name}_high"))
+                same = not ranges or _estimate(lo) == _estimate(c) == _estimate(hi)
+                col.append("–" if c is None else _estimate(c) if same
+                           else f"{_estimate(c)} ({_estimate(lo)}–{_estimate(hi)})")
+            columns.append(col)
+        return ["estimate", *[str(r["period"]) for r in rows]], columns
+
+    headers, columns = grid(True)
+    title, caption = "Word of mouth: central estimate (low–high)", None
+    if width is not None and len(rows) > 1:
+        label = max(map(_cell_width, names)) + 4
+        per_block = max(1, (width - label) // (max(_cell_width(v) for col in columns[1:] for v in col) + 3))
+        if -(-len(rows) // per_block) > 2:  # more than two blocks: the central estimates only
+            headers, columns = grid(False)
+            title = "Word of mouth: central estimate"
+            caption = "low and high estimates: --period LABEL for one period, or --format csv"
+    values = [(r.get("customer_value"), r.get("customer_value_source")) for r in rows]
+    lines = []
+    for v, src in dict.fromkeys(values):
+        v = plain(v)
+        lines.append(f"Customer value: {v:,.2f} ({src})" if v is not None
+                     else f"Customer value: none ({src}): revenue at risk is not computed")
+    if len(lines) > 1:
+        lines = [f"Customer value per period: " + "; ".join(
+            f"{r['period']} {_estimate(plain(r.get('customer_value')))}" for r in rows)]
+    table = fitted(headers, columns, justify=["left", *["right"] * len(rows)], width=width, title=title,
+                   caption=caption)
     note = "Estimates from general studies of customer service, not measurements of this business."
-    clv = row.get("customer_value")
-    clv_line = f"Customer value: {clv:,.2f} ({row['customer_value_source']})" if clv is not None and not (isinstance(clv, float) and math.isnan(clv)) \
-        else f"Customer value: none ({row['customer_value_source']}): revenue at risk is not computed"
-    return Group(t, clv_line, a, note, "")
+    return Group(assumptions_view(assumptions, width), Text(""), table, *[Text(visible(x)) for x in lines],
+                 Text(note, style="italic"))
 
 
-def tornado(df: pd.DataFrame, width: int = 30):
-    """The sensitivity rows as a tornado: a bar per assumption, longest first."""
-    from rich.table import Table as RichTable
+def tornado(df: pd.DataFrame, width: int | None = None, bar: int = 30):
+    """The sensitivity rows as a tornado: a bar per assumption, longest first; one
+    block per period, headed by its label."""
+    from rich.console import Group
+    from rich.text import Text
 
-    t = RichTable(title=f"Sensitivity of {df['measure'].iloc[0] if len(df) else 'the estimate'}", title_justify="left",
-                  header_style="bold")
-    for col in ("assumption", "low → high", "at low", "at high", "swing", ""):
-        t.add_column(col, justify="right" if col.startswith(("at", "swing")) else "left")
-    top = float(df["swing"].max()) if len(df) and df["swing"].max() > 0 else 1.0
-    for r in df.itertuples():
-        bar = "█" * int(round(width * r.swing / top))
-        t.add_row(r.assumption, f"{r.low_value:g} → {r.high_value:g}", f"{r.at_low:,.0f}", f"{r.at_high:,.0f}",
-                  f"{r.swing:,.0f}", bar)
-    return t
+    if df.empty:
+        return Text("Sensitivity: no estimate", style="bold")
+    parts = []
+    for period, part in df.groupby("period", sort=False):
+        top = float(part["swing"].max()) if part["swing"].max() > 0 else 1.0
+        rows = list(part.itertuples())
+        columns = [[r.assumption for r in rows], [f"{r.low_value:g} → {r.high_value:g}" for r in rows],
+                   [f"{r.at_low:,.0f}" for r in rows], [f"{r.at_high:,.0f}" for r in rows],
+                   [f"{r.swing:,.0f}" for r in rows], ["█" * int(round(bar * r.swing / top)) for r in rows]]
+        parts.append(fitted(["assumption", "low → high", "at low", "at high", "swing", ""], columns,
+                            justify=["left", "left", "right", "right", "right", "left"], width=width,
+                            title=f"Sensitivity of {part['measure'].iloc[0]}: {period}"))
+    return Group(*parts)
 
-
-# --- atomic folders (report) -------------------------------------------------------------
 
 _RENAME_EXCHANGE = 2  # linux/fs.h
 _AT_FDCWD = -100

@@ -103,20 +103,27 @@ def revenue_bridge(cust: np.ndarray, day: np.ndarray, amount: np.ndarray, period
         cur = at[bounds[where[p]]:bounds[where[p] + 1]]
         block = slice(j * width, (j + 1) * width)
         seg_rev = np.bincount(seg[cur], weights=amount[cur], minlength=n_seg)
-        out["order_revenue"][block] = np.append(seg_rev, seg_rev.sum())
+        # the total summed as the segments are (in order), not from them: a table's
+        # total row is then the very number the table without segments shows
+        total_rev = np.bincount(np.zeros(len(cur), dtype=np.intp), weights=amount[cur], minlength=1)
+        out["order_revenue"][block] = np.append(seg_rev, total_rev)
         if q is None:
             continue
         before = at[bounds[where[q]]:bounds[where[q] + 1]]
         cols = {}
-        # per (segment, customer) for the segments, per customer for the total
-        for keys_cur, keys_before, groups in (
-                (seg[cur] * np.int64(n_cust) + cust[cur], seg[before] * np.int64(n_cust) + cust[before], n_seg),
-                (cust[cur], cust[before], 1)):
+        # per (segment, customer) for the segments, per customer for the total; with
+        # one segment the two are the same: computed once
+        keys = [(cust[cur], cust[before], 1)]
+        if n_seg > 1:
+            keys.insert(0, (seg[cur] * np.int64(n_cust) + cust[cur], seg[before] * np.int64(n_cust) + cust[before],
+                            n_seg))
+        for keys_cur, keys_before, groups in keys:
             part = _movements(keys_cur, amount[cur], keys_before, amount[before], n_cust, groups,
                               first_purchase, int(starts[j]), int(ends[j]))
             for c, v in part.items():
                 cols.setdefault(c, []).append(v)
-        for c, (segments, total) in cols.items():
+        for c, parts in cols.items():
+            segments, total = parts if len(parts) == 2 else (parts[0], parts[0])
             out[c][block] = np.append(segments, total)
     return out
 

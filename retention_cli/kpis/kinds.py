@@ -9,6 +9,7 @@ binary fractions (50398.729999999974). Writers use ``kind`` to write ``1116`` an
 from __future__ import annotations
 
 from retention_cli.kpis.base import CHURN_RATIOS
+from retention_cli.kpis.bridge import BRIDGE_RATIOS
 from retention_cli.kpis.collections import (COLLECTION_COUNTS, COLLECTION_MONEY, COLLECTION_RATIOS,
                                             OVERDUE_CHURN_COUNTS, OVERDUE_CHURN_RATIOS)
 from retention_cli.kpis.complaints import COMPLAINT_RATIOS
@@ -37,9 +38,12 @@ COUNTS = frozenset({
 GROUP_KINDS = {"clv_deciles": "money"}
 
 RATES = frozenset(CHURN_RATIOS) | frozenset(COMPLAINT_RATIOS) | frozenset(PURCHASE_RATIOS) \
-    | frozenset(SATISFACTION_RATIOS) | frozenset(COLLECTION_RATIOS) | frozenset(OVERDUE_CHURN_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
-                                         "repeat_to_first_aov_ratio", "retention", "retention_relative"}
-# a name with one of these words is an amount of money, unless it is a rate
+    | frozenset(SATISFACTION_RATIOS) | frozenset(COLLECTION_RATIOS) | frozenset(OVERDUE_CHURN_RATIOS) \
+    | frozenset(BRIDGE_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
+                                 "repeat_to_first_aov_ratio", "retention", "retention_relative"}
+# a name with one of these words is an amount of money, unless it is a rate: the
+# bridge's *_revenue and gross_profit are money. market_share_change is in points
+# (no kind: written as computed)
 MONEY_WORDS = ("revenue", "order_value", "aov", "clv", "cost", "customer_value", "gross_profit", "spend")
 
 

@@ -18,14 +18,24 @@ from retention_cli.model.customers import NEVER, Base, Facts, day_numbers, facts
 from retention_cli.periods import Period, bounds_days
 
 PURCHASE_COLUMNS = [
-    "orders", "buyers", "revenue", "average_order_value", "purchase_frequency", "repurchase_rate",
-    "returning_buyer_share", "first_order_aov", "repeat_order_aov", "repeat_to_first_aov_ratio",
-    "multi_product_ratio", "multi_product_share", "top_customer_revenue_share", "net_revenue_retention",
+    "orders", "buyers", "revenue", "order_revenue", "average_order_value", "purchase_frequency", "repurchase_rate",
+    "returning_buyer_share", "new_customer_rate", "first_order_aov", "repeat_order_aov", "repeat_to_first_aov_ratio",
+    "multi_product_ratio", "multi_product_share", "top_customer_revenue_share",
+    # the revenue bridge: previous_order_revenue + new + reactivation + expansion - contraction
+    # - churned = order_revenue
+    "previous_order_revenue", "new_revenue", "reactivation_revenue", "expansion_revenue", "contraction_revenue",
+    "churned_revenue", "growing_customers_share", "net_revenue_retention",
+    # with purchases.cost (or unit_cost), and with economics.market_size
+    "gross_profit", "gross_margin_rate", "costed_revenue_share", "market_share", "market_share_change",
     "average_lifetime_periods", "orders_per_customer", "clv_simple", "acquisition_cost",
     "loyalty_participation_rate", "sales_cycle_days",
 ]
+# the bridge's rates (kpis.bridge.BRIDGE_RATIOS, which cannot be imported here: that
+# module imports this one); market_share_change is in points, not a rate
 PURCHASE_RATIOS = ("repurchase_rate", "returning_buyer_share", "multi_product_share",
-                   "top_customer_revenue_share", "net_revenue_retention", "loyalty_participation_rate")
+                   "top_customer_revenue_share", "net_revenue_retention", "loyalty_participation_rate",
+                   "new_customer_rate", "growing_customers_share", "gross_margin_rate", "costed_revenue_share",
+                   "market_share")
 
 
 def period_index(day: np.ndarray, periods: list[Period]) -> np.ndarray:
@@ -84,19 +94,29 @@ def _distinct_pairs(key: np.ndarray, cust: np.ndarray, n_cust: int, n_key: int) 
     return np.bincount(pairs // n_cust, minlength=n_key)
 
 
-CUSTOMER_LEVEL = ("repurchase_rate", "returning_buyer_share", "net_revenue_retention", "average_lifetime_periods",
+CUSTOMER_LEVEL = ("repurchase_rate", "returning_buyer_share", "new_customer_rate", "net_revenue_retention",
+                  "average_lifetime_periods",
                   "orders_per_customer", "clv_simple", "acquisition_cost", "loyalty_participation_rate", "sales_cycle_days")
 
 
 def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int, data_end: date,
                   denominator: str = "start", by: list[str] | None = None, top_share: float = 0.2,
                   gross_margin: float = 1.0, acquisition_spend: dict[str, float] | None = None,
-                  facts: Facts | None = None, flows: pd.DataFrame | None = None) -> pd.DataFrame:
+                  facts: Facts | None = None, flows: pd.DataFrame | None = None,
+                  market_size: dict[str, float] | None = None) -> pd.DataFrame:
     """One row per (period, segment), the total first. With a ``by`` column of the
     purchases table (not a customers attribute), a customer can be in several
     segments, so the customer-level KPIs (CUSTOMER_LEVEL) are left out. ``flows``:
     the churn flows of the same periods, ``by`` and denominator when the caller has
-    them (lifetime and clv_simple read them); ``facts``: the run's."""
+    them (lifetime and clv_simple read them); ``facts``: the run's.
+
+    The revenue bridge (``kpis.bridge.revenue_bridge``) comes with the amounts; the
+    margin when the orders have a cost (``Orders.cost``): gross_profit,
+    gross_margin_rate, costed_revenue_share, and clv_simple then uses the observed
+    gross_margin_rate of its period and segment instead of ``gross_margin`` (where
+    that cell has no costed order, ``gross_margin`` still); market_share and
+    market_share_change with ``market_size`` (per period label, as
+    ``economics.market_size``)."""
     by = by or []
     o = base.orders
     facts = facts_for(facts, base, model, window)
@@ -198,6 +218,23 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
     del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
 
+    if has_amount:
+        from retention_cli.kpis import bridge  # imported here: bridge imports this module
+
+        moves = bridge.revenue_bridge(o.cust, o.day, amount, periods, is_return=o.is_return,
+                                      first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg)
+        # the column keeps its own computation (_net_revenue_retention, per customer
+        # segment), whose values it always had; the bridge's equals it up to the order
+        # of summation for customers attributes, and is per order segment otherwise
+        del moves["net_revenue_retention"]
+        cols.update(moves)
+        if o.cost is not None:
+            cols.update(bridge.gross_profit(o.day, amount, o.cost, periods, is_return=o.is_return,
+                                            seg=seg_order, n_seg=n_seg))
+        if market_size:
+            cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
+                                            market_size, n_seg))
+
     if customer_level:
         seg_of, _ = segment_codes(base, by, facts) if by else (np.zeros(n, np.int64), None)
         starts, _ = bounds_days(periods)
@@ -225,8 +262,12 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         start = _align(flows["customers_start"].to_numpy(dtype=float), P, n_seg, bool(by))
         end = _align(flows["customers_end"].to_numpy(dtype=float), P, n_seg, bool(by))
         cols["orders_per_customer"] = ratio(orders, (start + end) / 2)
-        cols["clv_simple"] = cols["average_order_value"] * cols["orders_per_customer"] * lifetime * gross_margin
+        margin = gross_margin
+        if "gross_margin_rate" in cols:  # the margin observed, where the cell has costed orders
+            margin = np.where(np.isnan(cols["gross_margin_rate"]), gross_margin, cols["gross_margin_rate"])
+        cols["clv_simple"] = cols["average_order_value"] * cols["orders_per_customer"] * lifetime * margin
         new = _align(flows["new_customers"].to_numpy(dtype=float), P, n_seg, bool(by))
+        cols["new_customer_rate"] = ratio(new, end)  # the seed's "taux de nouveaux clients"
         if acquisition_spend:
             spend = np.repeat([acquisition_spend.get(p.label, np.nan) for p in periods], width)
             cols["acquisition_cost"] = ratio(spend, new)
@@ -302,5 +343,9 @@ def _net_revenue_retention(o, periods, seg_of, n_seg, amount) -> np.ndarray:
         kept = marked[cust[a]] == j
         num = np.bincount(seg_of[cust[a][kept]], weights=rev[a][kept], minlength=n_seg)
         den = np.bincount(seg_of[cust[b]], weights=rev[b], minlength=n_seg)
-        out[j * width: (j + 1) * width] = ratio(np.append(num, num.sum()), np.append(den, den.sum()))
+        # the total summed in order, not from the segments: the total row of a table by
+        # segment is then the very number of the table without segments
+        num_all = np.bincount(np.zeros(int(kept.sum()), dtype=np.intp), weights=rev[a][kept], minlength=1)
+        den_all = np.bincount(np.zeros(b.stop - b.start, dtype=np.intp), weights=rev[b], minlength=1)
+        out[j * width: (j + 1) * width] = ratio(np.append(num, num_all), np.append(den, den_all))
     return out

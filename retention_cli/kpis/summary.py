@@ -15,12 +15,14 @@ HEADLINE = [
     ("orders", "orders"), ("buyers", "buyers"), ("revenue", "revenue"),
     ("average_order_value", "average order value"), ("repurchase_rate", "repurchase rate"),
     ("net_revenue_retention", "net revenue retention"),
+    # with purchases.cost (or unit_cost) and economics.market_size; left out without them
+    ("gross_profit", "gross profit"), ("gross_margin_rate", "gross margin"), ("market_share", "market share"),
 ]
 SATISFACTION = [("nps", "NPS"), ("nps_margin_of_error", "NPS margin of error (±)"), ("csat", "CSAT (top two boxes)")]
 COMPLAINTS = [("complaints", "complaints"), ("resolved_share", "complaints resolved"),
               ("median_resolution_days", "median days to resolve"), ("sla_attainment", "resolved within SLA")]
 RATIOS = {"churn_rate", "retention_rate", "repurchase_rate", "net_revenue_retention", "csat", "resolved_share",
-          "sla_attainment"}
+          "sla_attainment", "gross_margin_rate", "market_share"}
 
 
 def comparison_periods(p: Period) -> tuple[Period, Period | None, Period | None]:

@@ -47,6 +47,9 @@ class Orders:
     is_return: np.ndarray   # bool: negative total, lowers revenue, not an order
     products: tuple[np.ndarray, np.ndarray] | None  # per line: (its order, its product code)
     extras: pd.DataFrame | None = None  # other columns (for --by): the first line's value per order
+    # float64 per order: the sum of its lines' costs (cost, or unit_cost × quantity), NaN
+    # when a line has none; None when the purchases have no cost column (nothing held)
+    cost: np.ndarray | None = None
 
 
 @dataclass
@@ -127,8 +130,14 @@ def _codes_in_two(arr) -> np.ndarray:
 
 def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
     """Orders from order lines: with order_id, the lines of one (customer, order)
-    summed and dated by the earliest line (SPEC §1); without it, a row is an order."""
+    summed and dated by the earliest line (SPEC §1); without it, a row is an order.
+    With a ``cost`` (or ``unit_cost``) column, each order's cost too (the margin)."""
+    # the cost rules live with the margin they serve (imported here: kpis.bridge
+    # imports this module)
+    from retention_cli.kpis.bridge import line_costs, order_costs
+
     day = day_numbers(purchases["order_date"])
+    line_cost = line_costs(purchases)
     has_amount = "amount" in purchases
     amount = purchases["amount"].to_numpy(dtype="float64") if has_amount else np.full(len(purchases), np.nan)
     if "order_id" in purchases:
@@ -150,9 +159,11 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
         order_amount = np.bincount(line_order, weights=amount, minlength=n_orders) if has_amount \
             else np.full(n_orders, np.nan)
         order_cust = owner
+        cost = order_costs(line_cost, line_order, n_orders) if line_cost is not None else None
     else:
         line_order = np.arange(len(purchases))
         order_day, order_amount, order_cust = day, amount, cust
+        cost = line_cost
     is_return = order_amount < 0
     canonical = {"customer_id", "order_date", "amount", "quantity", "unit_price", "order_id", "product_id",
                  "cost", "unit_cost"}
@@ -166,7 +177,8 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
         product = _codes(purchases["product_id"])
         products = (line_order, product.astype(np.int32) if len(product) and product.max() < 2**31 else product)
     return Orders(order_cust.astype(np.int64, copy=False), order_day.astype(np.int64, copy=False),
-                  order_amount.astype(np.float64, copy=False), is_return, products, extras)
+                  order_amount.astype(np.float64, copy=False), is_return, products, extras,
+                  None if cost is None else np.asarray(cost, dtype=np.float64))
 
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str,

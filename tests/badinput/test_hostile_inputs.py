@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 
-from retention_cli.io import readers
+from retention_cli.io.readers import source as readers
 from tests.conftest import write
 
 H = "customer_id,order_date,amount\n"
@@ -166,7 +166,7 @@ def test_a_gzip_bomb_stops_at_the_limit(tmp_path, monkeypatch):
     assert len(bomb) < 100_000
     monkeypatch.setattr(readers, "text_limit", lambda: 1_000_000)
     with pytest.raises(readers.InputMissingError, match=r"^p\.csv\.gz: its decompressed text passes 1,000,000 bytes"):
-        readers._unpack(bomb, "p.csv.gz", "p.csv.gz")
+        readers.unpack(bomb, "p.csv.gz", "p.csv.gz")
 
 
 def test_a_zip_member_larger_than_the_limit_is_not_unpacked(cli, monkeypatch):

@@ -247,7 +247,7 @@ def test_date_format_refuses_impossible_dates_and_reads_unpadded_ones(tmp_path):
 
 
 def test_a_file_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
-    from retention_cli.io import readers
+    from retention_cli.io.readers import source as readers
 
     text = "customer_id,order_date,amount\n" + "A,2024-01-05,10\n" * 1000   # 16,030 bytes
     write(tmp_path, "p.csv", text)
@@ -268,7 +268,7 @@ def test_a_quoted_line_break_at_any_block_edge(tmp_path, monkeypatch):
     """The reader cuts the file into blocks without looking at quotes first; a
     quoted line break at a block's edge must still give the right records (the
     read fails, and the file is read again quote-aware)."""
-    import retention_cli.io.readers as readers
+    from retention_cli.io.readers import formats as readers
 
     rows = "".join(f"C{i},2024-01-{1 + i % 28:02d},retail\n" for i in range(60))
     body = "customer_id,signup_date,note\n" + rows + 'C60,2024-02-01,"first line\nsecond line"\n' + rows.replace("C", "D")

@@ -1,0 +1,156 @@
+"""The warm path (SPEC §9): a second command on unchanged inputs reuses what the
+first one read and built, instead of parsing the files again.
+
+An entry is keyed by everything the reading depends on: the identity of every
+configured input file (device, inode, size, modification and change times in
+nanoseconds), the whole config, the tables and columns asked for, the ``--by``
+columns, and the versions of the tool, pandas, pyarrow and numpy. A file that
+changes in any way gets a new key, so an entry is never stale; an input read from
+standard input, a pipe or a device is never cached. The folder is
+``$RETENTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/retention``, else
+``~/.cache/retention``; it is safe to delete at any time. ``RETENTION_CACHE=off``
+turns the cache off. At most ``KEEP`` entries are kept, the least recently used
+go first.
+
+Entries are pickles written by this tool into the user's own cache folder, read
+back only from there (the folder is created private, 0700). An entry that cannot be
+read (a version change, a truncated file) counts as absent and is replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import stat
+from pathlib import Path
+from typing import Any
+
+KEEP = 6  # entries (one per distinct set of inputs and options)
+_writing: list = []  # threads storing entries (put_soon)
+
+
+def wait() -> None:
+    """Until every entry being stored is stored (the interpreter does it at exit)."""
+    while _writing:
+        _writing.pop().join()
+
+
+def folder() -> Path | None:
+    if os.environ.get("RETENTION_CACHE", "").strip().lower() in ("off", "0", "no", "false"):
+        return None
+    explicit = os.environ.get("RETENTION_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "retention"
+
+
+def file_identity(path: str) -> list | None:
+    """What identifies a file's content without reading it; None when the path is
+    not a regular file (standard input, a pipe, a device: never cached)."""
+    if path == "-":
+        return None
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):  # absent, unreadable, or a name no file can have (NUL)
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return [os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+
+
+def make_key(parts: dict[str, Any]) -> str:
+    import numpy
+    import pandas
+    import pyarrow
+
+    from retention_cli import __version__
+
+    parts = {**parts, "versions": [__version__, pandas.__version__, pyarrow.__version__, numpy.__version__]}
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class Entry:
+    """One cache entry: named objects stored beside each other under one key."""
+
+    def __init__(self, key: str):
+        self.key = key
+        self.dir = folder()
+
+    def _path(self, name: str) -> Path | None:
+        return self.dir / f"{self.key}.{name}.pickle" if self.dir is not None else None
+
+    def get(self, name: str) -> Any | None:
+        p = self._path(name)
+        if p is None or not p.is_file():
+            return None
+        try:
+            with open(p, "rb") as f:
+                obj = pickle.load(f)
+        except Exception:  # a damaged or foreign entry: absent (it is replaced below)
+            return None
+        try:
+            os.utime(p)  # recently used
+        except OSError:
+            pass
+        return obj
+
+    def put_soon(self, name: str, obj: Any) -> None:
+        """``put`` in a thread, while the run goes on computing (the objects are not
+        modified after this: the KPI functions never change their inputs); the
+        interpreter waits for it before the process exits."""
+        import threading
+
+        thread = threading.Thread(target=self.put, args=(name, obj), name="retention-cache", daemon=False)
+        _writing.append(thread)
+        thread.start()
+
+    def put(self, name: str, obj: Any) -> None:
+        """Store, atomically (a temporary renamed into place); a cache that cannot be
+        written (read-only home, a full disk) is no error: the run goes on."""
+        p = self._path(name)
+        if p is None:
+            return
+        tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+        try:
+            p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, p)
+            _prune(p.parent)
+        except Exception:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _prune(d: Path) -> None:
+    """Keep the KEEP most recently used keys (all their files); remove the
+    temporaries of runs that were killed while storing (an hour old)."""
+    import time
+
+    for f in d.glob(".*.tmp"):
+        try:
+            if f.stat().st_mtime < time.time() - 3600:
+                f.unlink()
+        except OSError:
+            pass
+    by_key: dict[str, float] = {}
+    for f in d.glob("*.pickle"):
+        try:
+            t = f.stat().st_mtime
+        except OSError:
+            continue
+        k = f.name.split(".", 1)[0]
+        by_key[k] = max(by_key.get(k, 0.0), t)
+    for k in sorted(by_key, key=by_key.get, reverse=True)[KEEP:]:
+        for f in d.glob(f"{k}.*.pickle"):
+            try:
+                f.unlink()
+            except OSError:
+                pass

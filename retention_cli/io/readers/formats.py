@@ -1,0 +1,334 @@
+"""The readers of cells, one interface (``Source``): a CSV file by pyarrow's
+multi-threaded reader, a whitespace-separated one by pandas, a Parquet file by
+pyarrow. Each returns only the columns asked for, as text or as the conversion plan
+asks (``convert.typed_plan``), and names the line of a record it cannot read."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.config import InputConfig
+from retention_cli.errors import DataError
+from retention_cli.io.readers.convert import typed_values
+from retention_cli.io.readers.source import first_line
+from retention_cli.io.readers.text import (banner_out, check_header, decode, record_spans, reject_bytes,
+                                           sniff_delimiter, to_utf8)
+
+
+@dataclass
+class Source:
+    """A file ready to be read column by column: its header, and a reader that
+    returns only the asked columns (positions) as text, one row per data record."""
+
+    headers: list[str]
+    span_bytes: bytes | None          # bytes for line numbers ('\n' and '"' are single bytes)
+    read: object                      # Callable[[list[int]], pd.DataFrame]
+    rejects: object                   # Callable[[np.ndarray], bytes]: header + those rows, as in the file
+    reject_ext: str = "csv"
+
+
+def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:
+    if fmt == "parquet":
+        return _parquet_source(raw, display)
+    buf, head, back = to_utf8(raw, inp.encoding, display)
+    if not head.strip():
+        raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
+    skip = None
+    if inp.header_row != 1 or inp.skip_rows:
+        buf, skip = banner_out(buf, inp, display)
+        head = buf[:65536].decode("utf-8", errors="ignore")
+    delimiter = inp.delimiter or sniff_delimiter(head)
+    if delimiter == "whitespace":
+        return _whitespace_source(buf, inp, display, back)
+    rows = csv.reader(io.StringIO(head, newline=""), delimiter=delimiter)
+    first = next(rows, []) if skip is None else next((r for r in rows if r), [])
+    if inp.header:
+        headers = [h.strip() for h in first]
+        check_header(headers, display)
+    else:
+        headers = [f"column {i + 1}" for i in range(len(first))]
+
+    def read(positions: list[int], types: dict | None = None) -> pd.DataFrame:
+        return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types, skip=skip)
+
+    return Source(headers, buf, read, lambda rows: back(reject_bytes(buf, rows, inp.header)))
+
+
+def _parquet_source(raw: bytes, display: str) -> Source:
+    """A Parquet file: its columns, each converted when it is read to what the
+    parsers take from a CSV file (``_parquet_column``); the rejects file holds the
+    rejected rows as they are in the file (same schema)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.ParquetFile(pa.BufferReader(raw)).read()
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 — pyarrow raises many types for a broken file
+        raise DataError(f"{display}: not a readable Parquet file ({type(e).__name__}: {first_line(e)})") from None
+    # a pandas index written as a column is no data column
+    try:
+        meta = table.schema.pandas_metadata or {}
+        index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+    except (ValueError, AttributeError, TypeError):  # pandas' note damaged (not JSON): the columns are all there is
+        index = set()
+    keep = [i for i, name in enumerate(table.column_names) if name not in index]
+    headers = [str(table.column_names[i]) for i in keep]
+    check_header(headers, display, line=False)
+
+    def read(positions: list[int], kinds: dict | None = None) -> pd.DataFrame:
+        kinds = kinds or {}
+        return pd.DataFrame({p: _parquet_column(table.column(keep[p]), kinds.get(p), display, headers[p])
+                             for p in positions}, index=pd.RangeIndex(table.num_rows), copy=False)
+
+    def rejects(rows: np.ndarray) -> bytes:
+        out = pa.BufferOutputStream()
+        pq.write_table(table.take(pa.array(rows, pa.int64())), out)
+        return out.getvalue().to_pybytes()
+
+    return Source(headers, None, read, rejects, "parquet")
+
+
+# What each kind of column takes from Parquet besides text (read as a CSV value is),
+# for the message about a column of another type.
+_PARQUET_WANTS = {
+    "id": "text or whole numbers", "date": "dates, timestamps or ISO text", "number": "numbers",
+    "score": "whole numbers", "bool": "booleans or yes/no text",
+}
+
+
+def _parquet_column(col, kind: str | None, display: str, header: str) -> pd.Series:
+    """One Parquet column as the parsers take it. A dictionary-encoded column
+    (pandas' category) is read as its values. Text, and whole numbers or bytes in a
+    column of ids, become text with '' for null, exactly a CSV file's cells, and go
+    through the same parsers; typed dates and numbers keep their type (timestamps
+    with a zone are converted by ``parse_date`` as a CSV timestamp with an offset
+    is). A column of a type its kind cannot hold (a list of ids, a time of day for
+    a date) is a data error naming it. ``kind`` None: a column kept as it is
+    (an attribute), dictionaries and text decoded."""
+    import pyarrow as pa
+
+    try:
+        return _parquet_values(col, kind, display, header)
+    except (pa.ArrowException, ValueError, OverflowError) as e:  # a value pyarrow or pandas cannot convert
+        raise DataError(f"{display}: column '{header}' of Parquet type {col.type} cannot be read "
+                        f"({type(e).__name__}: {first_line(e)})") from None
+
+
+def _parquet_values(col, kind: str | None, display: str, header: str) -> pd.Series:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    t = col.type
+    if pa.types.is_dictionary(t):
+        col = col.cast(t.value_type)
+        t = t.value_type
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        try:
+            col, t = col.cast(pa.large_string()), pa.large_string()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if kind is not None:
+                raise DataError(f"{display}: column '{header}' holds bytes that are not UTF-8 text") from None
+    textual = pa.types.is_string(t) or pa.types.is_large_string(t) or getattr(pa.types, "is_string_view", lambda _: False)(t)
+    whole = pa.types.is_integer(t)
+    numeric = whole or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    null = pa.types.is_null(t)
+    if kind is None or kind == "text":
+        return pd.Series(col.to_pandas())
+
+    def as_text(c) -> pd.Series:
+        if pa.types.is_floating(c.type):  # NaN is no value, as null is
+            c = pc.if_else(pc.is_nan(c), pa.scalar(None, c.type), c)
+        return pd.Series(pc.fill_null(c.cast(pa.large_string()), "").to_pandas())
+
+    if kind == "id" and (textual or numeric or null):
+        return as_text(col)
+    if kind == "date":
+        if pa.types.is_timestamp(t):
+            return pd.Series(col.to_pandas())
+        if pa.types.is_date(t):
+            return pd.Series(col.cast(pa.timestamp("s")).to_pandas())
+        if textual or whole or null:  # 20240131 as written; null: no date
+            return as_text(col)
+    if kind in ("number", "score"):
+        if numeric or null:
+            return pd.Series(col.cast(pa.float64()).to_numpy(), dtype="float64")
+        if textual:
+            return as_text(col)
+    if kind == "bool":
+        if pa.types.is_boolean(t) or null:
+            return pd.Series(pc.fill_null(col.cast(pa.bool_()), False).to_numpy(), dtype="boolean")
+        if textual or whole:  # 1/0, yes/no
+            return as_text(col)
+    raise DataError(f"{display}: column '{header}' is of Parquet type {t}; this column needs {_PARQUET_WANTS[kind]}")
+
+
+def _whitespace_source(buf: bytes, inp: InputConfig, display: str, back: Callable[[bytes], bytes]) -> Source:
+    """Runs of spaces and tabs separate fields (the CDNOW layout): pandas' parser."""
+    try:
+        df = pd.read_csv(io.BytesIO(buf), sep=r"\s+", header=None, dtype=str, keep_default_na=False,
+                         na_values=[], skip_blank_lines=True, quotechar='"', engine="c", encoding="utf-8")
+    except pd.errors.ParserError as e:
+        raise DataError(_parser_message(str(e), display, buf)) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{display}: empty file: no header") from None
+    except UnicodeDecodeError as e:  # UTF-8 is checked by the parser (``to_utf8``)
+        decode(buf, inp.encoding, display)  # raises with the line and the encoding to set
+        raise DataError(f"{display}: not valid {inp.encoding} ({e.reason})") from None
+    if inp.header:
+        headers = [str(h).strip() for h in df.iloc[0].tolist()]
+        check_header(headers, display)
+        df = df.iloc[1:]
+        df.index = pd.RangeIndex(len(df))
+    else:
+        headers = [f"column {i + 1}" for i in range(df.shape[1])]
+    return Source(headers, buf, lambda positions, types=None: df[positions],
+                   lambda rows: back(reject_bytes(buf, rows, inp.header)))
+
+
+CSV_BLOCK = 1 << 24  # bytes per block of pyarrow's CSV reader (a block per thread)
+
+
+def _arrow_columns(buf: bytes, raw: bytes, delimiter: str, inp: InputConfig, headers: list[str],
+                   positions: list[int], display: str, types: dict | None = None,
+                   multiline: bool | None = None, skip: int | None = None) -> pd.DataFrame:
+    """Only the asked columns, by pyarrow's multi-threaded CSV reader: as text, or
+    converted by the reader itself where ``types`` asks (``typed_plan``). A typed
+    column comes back only when every value converted cleanly (dates within
+    1900–2100, finite numbers); otherwise everything is read again as text, for the
+    careful parsers to say what is wrong. A record with another number of fields
+    than the header stops the read (a value with an unquoted delimiter must not
+    shift the columns).
+
+    ``multiline``: whether a quoted value may hold a line break, which makes pyarrow
+    cut the file into blocks with a slower, quote-aware scan (10M rows: 0.4 s). The
+    fast cut first: a quoted line break inside a block is read right; one at a
+    block's edge leaves a record cut in two, of which at least one part has too few
+    fields (with two or more columns), so the read fails, and only then is the file
+    read again quote-aware. A one-column file with quotes is read quote-aware at once."""
+    import pyarrow as pa
+
+    types = types or {}
+    quoted = b'"' in buf
+    if multiline is None:
+        multiline = quoted and len(headers) < 2
+
+    names = [f"f{i}" for i in range(len(headers))]
+    try:
+        table = _read_csv(buf, names, delimiter, inp, positions, types, multiline, skip)
+    except pa.ArrowInvalid as e:
+        if quoted and not multiline:  # perhaps a quoted line break at a block's edge: read quote-aware
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, types, multiline=True,
+                                  skip=skip)
+        if types and "conversion error" in str(e):  # not clean: as text
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, multiline=multiline,
+                                  skip=skip)
+        if _FIELD_COUNT.search(str(e)):  # a record with another number of fields: say which, and why
+            _bad_record(buf, raw, names, delimiter, inp, positions, multiline, skip, display)
+        if "UTF8" in str(e) or "utf8" in str(e).lower() or "\ufffd" in str(e):  # "\ufffd": bytes not UTF-8
+            decode(raw, inp.encoding, display)  # raises with the line and the encoding to set
+        raise DataError(f"{display}: cannot parse the file as CSV: {first_line(e)}") from None
+    out = {}
+    for p in positions:
+        col = table.column(names[p])
+        out[p] = col.to_pandas(types_mapper=pd.ArrowDtype).astype("str") if p not in types else typed_values(col)
+        if out[p] is None:
+            del table, out, col  # not clean: everything as text, without holding this read
+            return _arrow_columns(buf, raw, delimiter, inp, headers, positions, display, multiline=multiline,
+                                  skip=skip)
+    # copy=False: the columns as they are (pandas would otherwise copy them into
+    # one block per type: 0.35 s and a second copy at 10M rows)
+    return pd.DataFrame(out, index=pd.RangeIndex(table.num_rows), copy=False)
+
+
+def _parser_message(msg: str, display: str, span_bytes: bytes) -> str:
+    m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        record = int(m.group(2))
+        _, _, lines = record_spans(span_bytes)
+        line = int(lines[record - 1]) if record - 1 < len(lines) else record
+        return (f"{display}:{line}: {m.group(3)} fields where the header has {m.group(1)} "
+                "(an unquoted delimiter in a value, or the wrong `delimiter:`?)")
+    m = re.search(r"EOF inside string starting at row (\d+)", msg)
+    if m:
+        _, _, lines = record_spans(span_bytes)
+        rec = int(m.group(1))
+        line = int(lines[rec]) if rec < len(lines) else rec + 1
+        return f"{display}:{line}: a quoted field that never closes (a stray '\"'?)"
+    return f"{display}: cannot parse the file as CSV: {msg}"
+
+
+_FIELD_COUNT = re.compile(r"Expected \d+ columns, got \d+")
+
+
+def _read_csv(buf: bytes, names: list[str], delimiter: str, inp: InputConfig, positions: list[int],
+              types: dict, multiline: bool, skip: int | None, invalid_row_handler=None):
+    """One read of pyarrow's CSV reader (``_arrow_columns``)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    return pcsv.read_csv(
+        pa.BufferReader(pa.py_buffer(buf)),
+        read_options=pcsv.ReadOptions(column_names=names,
+                                      skip_rows=(1 if inp.header else 0) if skip is None else skip,
+                                      block_size=CSV_BLOCK),
+        parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
+                                        newlines_in_values=multiline, ignore_empty_lines=True,
+                                        invalid_row_handler=invalid_row_handler),
+        convert_options=pcsv.ConvertOptions(include_columns=[names[p] for p in positions],
+                                            column_types={names[p]: types.get(p, pa.large_string())
+                                                          for p in positions},
+                                            null_values=[""], decimal_point=inp.decimal,
+                                            strings_can_be_null=False, quoted_strings_can_be_null=False),
+    )
+
+
+def _bad_record(buf: bytes, raw: bytes, names: list[str], delimiter: str, inp: InputConfig, positions: list[int],
+                multiline: bool, skip: int | None, display: str) -> None:
+    """Raise the message for a record with another number of fields than the
+    header: its line, and whether a quote never closes. Only after a read failed:
+    the file is read again with a handler that keeps the records pyarrow refuses.
+    pyarrow hands a refused record to Python as text, and one that is not UTF-8
+    cannot be (pyarrow would print an "exception ignored" on stderr): such bytes
+    are read as '?' here (same length, same records), and a record that had them
+    is named by its first byte that is not UTF-8 (``decode``)."""
+    import pyarrow as pa
+
+    try:
+        buf.decode("utf-8")
+        safe = buf
+    except UnicodeDecodeError:  # one '?' per byte that is not UTF-8
+        safe = buf.decode("utf-8", "surrogateescape").encode("utf-8", "replace")
+    invalid: list = []
+
+    def on_invalid(row):
+        invalid.append(row)
+        return "error"
+
+    try:
+        _read_csv(safe, names, delimiter, inp, positions, {}, multiline, skip, on_invalid)
+    except pa.ArrowInvalid:
+        pass
+    if not invalid:
+        return
+    row = invalid[0]
+    text = row.text.encode("utf-8")
+    if safe is not buf:
+        at = safe.find(text) if text else -1
+        if at >= 0 and buf[at:at + len(text)] != text:  # the record is not UTF-8
+            decode(raw, inp.encoding, display)  # raises with the line and the encoding to set
+    offset = raw.find(text) if row.text else -1
+    line = raw.count(b"\n", 0, offset) + 1 if offset >= 0 else None
+    where = f"{display}:{line}" if line else display
+    if row.text.count('"') % 2:
+        raise DataError(f"{where}: a quoted field that never closes (a stray '\"'?)") from None
+    raise DataError(f"{where}: {row.actual_columns} fields where the header has {row.expected_columns} "
+                    "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None

@@ -1,0 +1,369 @@
+"""One input table read, mapped and validated (``read_table``), and all the inputs
+of a command (``load_inputs``): bad rows collected and reported by physical line,
+rejects kept byte for byte, references between tables checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.config import Config, InputConfig
+from retention_cli.errors import DataError, InputMissingError, UsageError
+from retention_cli.io.writers import shown
+from retention_cli.io.schemas import NPS_RANGE, SCHEMAS
+from retention_cli.io.readers import source
+from retention_cli.io.readers.cells import as_arrow
+from retention_cli.io.readers.convert import convert_column, position_kinds, typed_plan
+from retention_cli.io.readers.formats import open_source
+from retention_cli.io.readers.ids import empty_ids, encode_ids, is_dictionary, lower_ids
+from retention_cli.io.readers.mapping import resolve_mapping
+from retention_cli.io.readers.semantics import (apply_meaning, exclude, inherit, needed_by_options, option_columns,
+                                                parse_option_columns, uses_options)
+from retention_cli.io.readers.source import read_bytes, sha256_beside, unpack
+from retention_cli.io.readers.text import with_lines
+
+
+MAX_LISTED = 20  # bad rows printed with on_bad_rows: error
+
+
+@dataclass
+class Table:
+    """One input table, read and validated."""
+
+    name: str
+    path: str                 # as resolved from the config, or "-"
+    display: str              # the name used in messages
+    df: pd.DataFrame          # canonical columns parsed + extra columns as text; index = data row
+    rows_read: int            # data rows in the file (blank lines not counted)
+    sha256: str
+    mapping: dict[str, str]   # canonical name -> the file's header (or "column N")
+    extras: list[str] = field(default_factory=list)
+    bad: pd.DataFrame | None = None   # line, column, value, reason (every bad value found)
+    rejected_rows: int = 0
+    excluded_rows: int = 0             # left out by the input's `exclude` (and never-paying trials)
+    reject_bytes: bytes | None = None  # header + rejected records, byte for byte (Parquet: those rows)
+    reject_ext: str = "csv"            # the rejects file's extension: csv, or parquet for a Parquet input
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return len(self.df)
+
+
+def read_table(
+    table: str,
+    inp: InputConfig,
+    cfg: Config,
+    path: str | None = None,
+    extra: tuple[str, ...] = (),
+    policy: str | None = None,
+    columns: frozenset[str] | None = None,
+) -> Table:
+    """Read, map and validate one input table.
+
+    ``extra`` are further columns of an event table wanted as text (``--by``); of
+    the customers file every column that is not canonical is kept (attributes).
+    ``columns``: the canonical columns the command uses (None: all); the others are
+    neither read nor checked (the mapping still is). ``amount`` brings
+    ``quantity`` and ``unit_price`` when the file has no amount.
+    """
+    # Messages name the file as the user wrote it (config or command line).
+    display = "<stdin>" if (path or inp.path) == "-" else shown(path or inp.path)
+    path = path or cfg.resolve_path(inp.path)
+    policy = policy or cfg.bad_rows_policy(table)
+    limit = source.text_limit()  # looked up when called (tests replace it)
+    try:
+        original = read_bytes(path, display, table, limit)
+        sha = sha256_beside(original)  # hashed on the other core while the file is parsed
+        raw, fmt = unpack(original, path, display, limit)
+        del original
+        reader = open_source(raw, fmt, inp, display)
+    except MemoryError:  # the admission check guessed short (other processes took the memory meanwhile)
+        raise InputMissingError(f"{display}: not enough memory to read this file: "
+                                "export fewer years or columns, or run on a machine with more memory") from None
+    headers, span_bytes = reader.headers, reader.span_bytes
+    del raw
+    wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
+    found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
+    # the columns the input's options name (exclude, inherit, refunds, subscriptions): {} when none is set
+    aux = option_columns(table, inp, headers, found, display) if uses_options(inp) else {}
+    if columns is not None:
+        use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
+        if "amount" in columns:  # the orders' cost (the margin, and clv_simple everywhere): cost, or unit_cost × quantity
+            use |= {"cost"} if "cost" in found else {"unit_cost", "quantity"} if "unit_cost" in found else set()
+        if aux or inp.amount_scope == "order" or inp.subscriptions:
+            use |= needed_by_options(inp, use)
+        found = {c: p for c, p in found.items() if c in use}
+    extras = {k: v for k, v in extras.items() if v not in found.values()}
+    plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
+    if aux:  # the cells options compare or fill are read as text
+        plan = {p: t for p, t in plan.items() if p not in aux.values()}
+    cells = reader.read(sorted(set(found.values()) | set(extras.values()) | set(aux.values())), plan)
+
+    # Rows with no value in any column read (Excel's trailing ",,,") are not
+    # data: left out, and counted in a warning. Empty lines are skipped by the parser.
+    empty_rows = 0
+    if fmt == "csv" and len(cells) and cells.shape[1]:
+        blank = np.ones(len(cells), dtype=bool)
+        for c in sorted(cells.columns, key=lambda c: not is_dictionary(cells[c])):  # ids first: cheapest
+            blank &= _blank(cells[c])
+            if not blank.any():
+                break
+        empty_rows = int(blank.sum())
+        if empty_rows:
+            cells = cells[~blank]
+    na = set(inp.na_values)
+    excluded, exclude_note = 0, None
+    if inp.inherit:
+        cells = inherit(cells, [aux[n] for n in inp.inherit], found["order_id"])
+    if inp.exclude:
+        cells, excluded, exclude_note = exclude(cells, inp.exclude, aux, display)
+    out: dict[str, pd.Series] = {}
+    bad_parts: list[pd.DataFrame] = []
+
+    def flag(col: str, mask: pd.Series, reasons: pd.Series, values: pd.Series) -> None:
+        if mask.any():
+            idx = mask.index[mask.to_numpy()]
+            bad_parts.append(pd.DataFrame({
+                "row": idx, "column": col, "value": values.loc[idx].astype(str).to_numpy(),
+                "reason": reasons.reindex(idx).fillna("bad value").to_numpy(),
+            }))
+
+    lo, hi = cfg.satisfaction.csat_scale
+    for col in SCHEMAS[table]:
+        if col.name not in found:
+            continue
+        v, problems = convert_column(cells[found[col.name]], col.kind, fmt, inp, na, cfg.timezone,
+                                     missing_is_bad=col.required or col.name == "amount",
+                                     scale=NPS_RANGE if col.name == "nps_score" else (lo, hi))
+        for mask, reasons, values in problems:
+            flag(col.name, mask, reasons, values)
+        out[col.name] = v
+    for name, pos in extras.items():
+        s = cells[pos]
+        out[name] = s.astype(str).str.strip() if fmt == "csv" else s
+
+    if aux:  # the further columns options read: refunds, trial and period ends
+        parsed = parse_option_columns(table, inp, cells, aux, na, cfg.timezone, flag)
+    if inp.lower_ids and "customer_id" in out:
+        out["customer_id"] = lower_ids(out["customer_id"])
+
+    if table == "responses":
+        scores = [c for c in ("nps_score", "csat_score") if c in out]
+        none = pd.concat([out[c].isna() for c in scores], axis=1).all(axis=1)
+        already = set(pd.concat(bad_parts)["row"]) if bad_parts else set()
+        none &= ~none.index.isin(list(already))
+        flag(scores[0], none, pd.Series("no score in the row", index=none.index[none]), out[scores[0]].astype(str))
+
+    # dates that contradict each other: the later one is the wrong one to trust
+    for early, late, reason in (("opened_date", "resolved_date", "resolved_date before opened_date"),
+                                ("signup_date", "churn_date", "churn_date before signup_date"),
+                                ("invoice_date", "due_date", "due_date before invoice_date")):
+        if early in out and late in out:
+            wrong = (out[late] < out[early]).fillna(False).astype(bool)
+            flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]])
+    df = pd.DataFrame(out, index=cells.index, copy=False)
+    if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
+        df["amount"] = df["quantity"] * df["unit_price"]
+    rows_read = len(df) + excluded
+
+    bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
+    result = Table(table, path, display, df, rows_read, sha(),
+                   {c: headers[p] for c, p in found.items()}, list(extras))
+    if empty_rows:
+        result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
+    if bad is not None:
+        bad = with_lines(bad, span_bytes, inp.header, fmt)
+        result.bad = bad
+        bad_rows = np.unique(bad["row"].to_numpy())
+        if policy == "error":
+            raise DataError(
+                f"{display}: {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} "
+                f"(set `on_bad_rows: skip` to leave them out)",
+                format_bad(bad, display),
+            )
+        result.df = df.drop(index=bad_rows)
+        result.rejected_rows = len(bad_rows)
+        result.reject_bytes = reader.rejects(bad_rows)
+        result.reject_ext = reader.reject_ext
+        result.warnings.append(f"{display}: skipped {len(bad_rows)} bad row{'s' if len(bad_rows) != 1 else ''} (on_bad_rows: skip)")
+    result.excluded_rows = excluded
+    if exclude_note:
+        result.warnings.insert(0, exclude_note)
+    if inp.amount_scope == "order" or inp.refund_amount or inp.subscriptions:
+        result.df = apply_meaning(result, inp, parsed if aux else {})
+    if table == "customers":
+        _check_unique_customers(result, span_bytes, inp.header, fmt)
+    return result
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    """Cells with no value: empty or spaces (a typed column: null)."""
+    if is_dictionary(s):
+        return empty_ids(s)
+    if pd.api.types.is_datetime64_any_dtype(s) or pd.api.types.is_float_dtype(s):
+        return s.isna().to_numpy()
+    return (s.str.strip() == "").to_numpy(dtype=bool)
+
+
+def format_bad(bad: pd.DataFrame, display: str, limit: int = MAX_LISTED) -> list[str]:
+    lines = [
+        f"{display}:{r.line}: column '{r.column}': value '{_clip(r.value)}': {r.reason}"
+        for r in bad.head(limit).itertuples()
+    ]
+    if len(bad) > limit:
+        lines.append(f"… and {len(bad) - limit} more bad values")
+    return lines
+
+
+def _clip(v: str, n: int = 60) -> str:
+    v = str(v).replace("\n", "\\n").replace("\r", "\\r")
+    return v if len(v) <= n else v[: n - 1] + "…"
+
+
+def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str) -> None:
+    ids = t.df["customer_id"]
+    dup = ids.duplicated(keep=False) & (ids != "")
+    if not dup.any():
+        return
+    rows = pd.DataFrame({"row": ids.index[dup], "column": "customer_id",
+                         "value": ids[dup].to_numpy(), "reason": "duplicate customer_id"})
+    rows = with_lines(rows, span_bytes, header, fmt)
+    n = ids[dup].nunique()
+    raise DataError(
+        f"{t.display}: {n} customer_id{'s' if n != 1 else ''} appear more than once in the customers file",
+        format_bad(rows, t.display),
+    )
+
+
+@dataclass
+class Inputs:
+    tables: dict[str, Table]
+    warnings: list[str]
+    # the distinct customer ids of customers and purchases, and each one's codes
+    # (``encode_ids``): hashed once, for the orphan check and the model
+    encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None
+
+    def get(self, name: str) -> Table | None:
+        return self.tables.get(name)
+
+    @property
+    def data_start(self):
+        return _event_bound(self.tables, min)
+
+    @property
+    def data_last(self):
+        return _event_bound(self.tables, max)
+
+
+EVENT_DATES = {
+    "purchases": ("order_date",),
+    "complaints": ("opened_date", "resolved_date"),
+    "responses": ("answered_date",),
+    # a due date is a promise, not an event: only issue and payment move the data end
+    "invoices": ("invoice_date", "paid_date"),
+    # churn_date is left out: contract businesses record cancellations that take
+    # effect in the future, which must not move the data end (README: data end).
+    "customers": ("signup_date",),
+}
+
+
+def _event_bound(tables: dict[str, Table], pick):
+    values = []
+    for name, t in tables.items():
+        for col in EVENT_DATES[name]:
+            if col in t.df and t.df[col].notna().any():
+                values.append((t.df[col].min() if pick is min else t.df[col].max()))
+    return pick(values).date() if values else None
+
+
+def load_inputs(
+    cfg: Config,
+    needed: tuple[str, ...],
+    overrides: dict[str, str | None] | None = None,
+    by: tuple[str, ...] = (),
+    optional: tuple[str, ...] = (),
+    on_table=None,
+    columns: dict[str, frozenset[str]] | None = None,
+) -> Inputs:
+    """Read the ``needed`` tables (a missing one is an error, 66) and the
+    ``optional`` ones that are configured; check references between them.
+    ``columns``: per table, the canonical columns to read (see ``read_table``)."""
+    overrides = {k: v for k, v in (overrides or {}).items() if v}
+    if sum(1 for v in overrides.values() if v == "-") + sum(
+        1 for t in TABLE_ORDER if t not in overrides and cfg.input(t) and cfg.input(t).path == "-"
+    ) > 1:
+        raise UsageError("standard input ('-') can feed only one input table")
+    tables: dict[str, Table] = {}
+    for name in TABLE_ORDER:
+        if name not in needed and name not in optional:
+            continue
+        inp = cfg.input(name)
+        if name in overrides:
+            inp = inp.model_copy(update={"path": overrides[name]}) if inp else InputConfig(path=overrides[name])
+        if inp is None:
+            if name in needed:
+                raise InputMissingError(
+                    f"no {name} input: add `inputs: {name}: {{path: …}}` to the config or pass --{name} FILE"
+                )
+            continue
+        if on_table is not None:
+            on_table(name, shown(overrides.get(name) or inp.path))
+        tables[name] = read_table(
+            name, inp, cfg, path=overrides.get(name),
+            extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),
+        )
+    customers, purchases = tables.get("customers"), tables.get("purchases")
+    encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"]) \
+        if customers or purchases else None
+    return Inputs(tables, _reference_warnings(tables, encoded), encoded)
+
+
+TABLE_ORDER = ("customers", "purchases", "complaints", "responses", "invoices")
+
+
+def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int, int, str]]:
+    """Per event table: rows and distinct ids whose customer_id is not in the
+    customers file, and one example id (SPEC §1: kept, and counted in a warning).
+    Purchases use the codes of ``encoded`` (no second hash of their ids)."""
+    customers = tables.get("customers")
+    out: dict[str, tuple[int, int, str]] = {}
+    if customers is None:
+        return out
+    import pyarrow.compute as pc
+
+    known = as_arrow(customers.df["customer_id"])
+    for name in ("purchases", "complaints", "responses", "invoices"):
+        t = tables.get(name)
+        if t is None or "customer_id" not in t.df:
+            continue
+        if name == "purchases" and encoded is not None:
+            ids, (cust_codes, codes) = encoded
+            inside = np.zeros(len(ids), dtype=bool)
+            inside[cust_codes] = True
+            missing = ids.get_indexer([""])[0]
+            if missing >= 0:
+                inside[missing] = True  # a missing id is a bad row, not an orphan
+            lost = codes[~inside[codes]]
+            if len(lost):
+                out[name] = (len(lost), len(np.unique(lost)), str(ids[lost[0]]))
+            continue
+        ids = t.df["customer_id"]
+        ids = ids[ids.notna() & (ids != "")]
+        inside = pc.is_in(as_arrow(ids), value_set=known).to_numpy(zero_copy_only=False)
+        orphans = ids[~inside]
+        if len(orphans):
+            out[name] = (len(orphans), orphans.nunique(), str(orphans.iloc[0]))
+    return out
+
+
+def _reference_warnings(tables: dict[str, Table], encoded=None) -> list[str]:
+    warnings = [w for t in tables.values() for w in t.warnings]
+    for name, (rows, ids, example) in orphan_counts(tables, encoded).items():
+        warnings.append(
+            f"{tables[name].display}: {rows} rows ({ids} customer_id{'s' if ids != 1 else ''}, "
+            f"e.g. '{example}') are not in the customers file; they are kept"
+        )
+    return warnings
