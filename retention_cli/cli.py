@@ -6,6 +6,8 @@ Heavy modules (pandas) are imported inside the commands, so ``--help`` and
 
 from __future__ import annotations
 
+import contextlib
+
 import functools
 import inspect
 import os
@@ -319,6 +321,17 @@ def _global(
 
 
 # --- output helper --------------------------------------------------------------------
+
+@contextlib.contextmanager
+def fitting(opts: Options):
+    """Progress on stderr while a model is fitted: the model, its start, the iteration."""
+    from retention_cli.kpis import clv
+    from retention_cli.session import activity
+
+    with activity(opts) as update, clv.fit_progress(
+            lambda model, start, starts, i: update(f"fitting {model}: start {start} of {starts}, iteration {i}")):
+        yield
+
 
 def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | None = None,
          transpose_key: str | None = None) -> None:
@@ -811,7 +824,19 @@ def report_cmd(
             opts.period = rc.period
     by = run.by or list(rc.by)
     run.opts.by = by
-    built, periods, notes = report.build(run, list(rc.sections), by)
+    from retention_cli.kpis import clv
+    from retention_cli.session import activity
+
+    with activity(opts, total=len(rc.sections)) as update:
+        done: list[str] = []
+
+        def on_section(name: str) -> None:  # the bar counts the sections computed
+            update(f"report: {name}", advance=1 if done else 0)
+            done.append(name)
+
+        with clv.fit_progress(lambda model, start, starts, i: update(
+                f"report: clv, fitting {model}: start {start} of {starts}, iteration {i}")):
+            built, periods, notes = report.build(run, list(rc.sections), by, on_section=on_section)
     target = opts.output or report.output_dir(rc.output_dir, periods, run.as_of or run.data_end(), run.freq)
     target = P(target if opts.output else run.cfg.resolve_path(target))
     files = report.write(run, built, periods, notes, list(rc.formats), target, started)
@@ -888,8 +913,9 @@ def clv_cmd(
                                 "ranked by log-likelihood only; set --calibration-end earlier to rank them by "
                                 "their predictions too")
         try:
-            table, notes = clv.compare(purchases, calibration_end=end, holdout_end=last_day if end < last_day else None,
-                                       unit=unit)
+            with fitting(opts):
+                table, notes = clv.compare(purchases, calibration_end=end,
+                                           holdout_end=last_day if end < last_day else None, unit=unit)
         except DataError as e:
             raise DataError(f"clv: {e.message}") from None
         run.warnings += notes
@@ -901,9 +927,10 @@ def clv_cmd(
     if horizon is None and horizon_months is None and cfg.clv.horizon is not None:
         horizon = cfg.clv.horizon
     try:  # a degenerate fit is refused (65) with its reason, on one line
-        result = clv.analyse(purchases, calibration_end=end, unit=unit, horizon_months=months, horizon=horizon,
-                             model=kind, annual_discount_rate=cfg.economics.annual_discount_rate,
-                             gross_margin=cfg.economics.gross_margin, holdout_end=last_day if use_holdout else None)
+        with fitting(opts):
+            result = clv.analyse(purchases, calibration_end=end, unit=unit, horizon_months=months, horizon=horizon,
+                                 model=kind, annual_discount_rate=cfg.economics.annual_discount_rate,
+                                 gross_margin=cfg.economics.gross_margin, holdout_end=last_day if use_holdout else None)
     except DataError as e:
         raise DataError(f"clv: {e.message}") from None
     run.warnings += result.warnings
@@ -935,7 +962,7 @@ def clv_cmd(
     show(run, result.summary, title="Customer value", meta=meta)
 
 
-@command("collections", help="Invoices and what customers owe (SPEC §4.7): invoices issued and their amount, the share paid and paid on time, mean days late, receivables at the start and end, overdue amount and share, days sales outstanding (DSO), the collection effectiveness index (CEI), disputed share, amounts to write off and customers with overdue invoices, per period. --churn: churn of the customers with and without an overdue invoice at each period start. Needs an invoices input.")
+@command("collections", help="Invoices and what customers owe: invoices issued and their amount, the share paid and paid on time, mean days late, receivables at the start and end, overdue amount and share, days sales outstanding (DSO), the collection effectiveness index (CEI), disputed share, amounts to write off and customers with overdue invoices, per period. --churn: churn of the customers with and without an overdue invoice at each period start. Needs an invoices input.")
 def collections_cmd(
     opts: Options,
     churn: Annotated[bool, typer.Option("--churn", help="Instead: churn of the customers active at each period start, with and without an overdue invoice then (needs purchases, or customers under the contract model).")] = False,

@@ -59,8 +59,9 @@ def output_dir(template: str, periods: list[Period], as_of, freq: str) -> str:
                          "(use {period}, {as_of}, {freq})") from None
 
 
-def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[Period], list[str]]:
-    """Compute every section; a section whose input is absent is left out with a note."""
+def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[list[Section], list[Period], list[str]]:
+    """Compute every section; a section whose input is absent is left out with a note.
+    ``on_section(name)``: told as each section starts (the command line's progress)."""
     from retention_cli.kpis import wom
     from retention_cli.kpis.base import CHURN_RATIOS
     from retention_cli.kpis.cohorts import cohort_table
@@ -106,6 +107,8 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
     run.horizon_warning(periods)
     trend = trend_window(periods)
     has = {t: run.inputs.get(t) is not None for t in TABLES}
+    step = on_section or (lambda name: None)
+    step("reading the customer base")
     ws = run.workspace()  # every section reads the tables it computes, each made once
     base = ws.base
     out: list[Section] = []
@@ -114,10 +117,12 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
             by=by)
 
     if "summary" in wanted:
+        step("summary")
         df = ws.summary(last)
         out.append(Section("summary", {"summary": df}, html=H.cards(df, RATIOS), headline=df))
 
     if "churn" in wanted:
+        step("churn")
         df = ws.flows(periods, by)
         t = ws.flows(trend)
         chart = H.line_chart([p.label for p in trend], {"customers at the end": t["customers_end"].tolist()},
@@ -126,6 +131,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                            + H.kpi_tables(df, by, CHURN_RATIOS)))
 
     if "purchases" in wanted:
+        step("purchases")
         df = ws.purchases(periods, by)
         t = ws.purchases(trend)
         parts = []
@@ -159,12 +165,14 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         out.append(Section("purchases", {"purchases": df}, html=H.charts_row(parts) + H.kpi_tables(df, by, PURCHASE_RATIOS)))
 
     if "cohorts" in wanted:
+        step("cohorts")
         df = cohort_table(base, trend, model, window, revenue=has["purchases"], by=[])
         out.append(Section("cohorts", {"cohorts": df},
                            html=H.heat_table(df) + '<p class="note">Share of each cohort active k periods after '
                                                   'its first period (%).</p>'))
 
     if "satisfaction" in wanted:
+        step("satisfaction")
         responses = run.inputs.get("responses").df
         dated = "answered_date" in responses
         use = periods if dated or periods[0].freq == "all" else None
@@ -192,6 +200,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
         out.append(Section("satisfaction", files, html=H.charts_row(parts) + H.kpi_tables(df, by, SATISFACTION_RATIOS) + link_html))
 
     if "complaints" in wanted:
+        step("complaints")
         from retention_cli.kpis.complaints import complaint_notes
 
         complaints = run.inputs.get("complaints").df
@@ -237,6 +246,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                            html=H.charts_row(parts) + H.kpi_tables(df, by, COMPLAINT_RATIOS) + extra))
 
     if "clv" in wanted:
+        step("clv")
         from retention_cli.errors import DataError as ClvRefused
         from retention_cli.kpis import clv
 
@@ -289,6 +299,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                                html=H.charts_row(parts) + H.table(shown) + hold + ranked))
 
     if "survival" in wanted:
+        step("survival")
         if model != "contract":
             notes.append("section survival left out: it follows subscribers, and needs churn.model: contract "
                          "(customers with signup_date and churn_date)")
@@ -328,6 +339,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                     + H.table(total, survival.SURVIVAL_RATIOS)))
 
     if "collections" in wanted:
+        step("collections")
         from retention_cli.kpis.collections import COLLECTION_RATIOS, OVERDUE_CHURN_RATIOS, collection_notes
 
         df = ws.collections(periods, by)
@@ -351,6 +363,7 @@ def build(run, sections: list[str], by: list[str]) -> tuple[list[Section], list[
                            html=H.charts_row(parts) + H.kpi_tables(df, by, COLLECTION_RATIOS) + extra))
 
     if "wom" in wanted:
+        step("wom")
         # the same computation as the `wom` command and the summary's revenue at risk
         result = ws.wom(periods)
         run.warnings.extend(result.warnings)

@@ -106,6 +106,37 @@ def progress(opts: Options):
 
 
 @contextmanager
+def activity(opts: Options, total: int | None = None):
+    """A progress line on stderr for the work after reading (the report's sections,
+    a model's fit): yields ``update(description, advance=0)``. A bar with a count
+    when ``total`` is given, else a spinner; the description says what runs (the
+    section, the model, its start and iteration). Only when stderr is a terminal and
+    not --quiet; --no-color and NO_COLOR: no colour and no style."""
+    if opts.quiet or not sys.stderr.isatty():
+        yield lambda description, advance=0: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    plain = opts.no_color or bool(os.environ.get("NO_COLOR"))
+    con = Console(stderr=True, highlight=False, emoji=False,
+                  **({"no_color": True, "color_system": None} if plain else {}))
+    style = {"style": "none", "complete_style": "none", "finished_style": "none", "pulse_style": "none"} \
+        if plain else {}
+    columns = [SpinnerColumn(style="none" if plain else "progress.spinner"),
+               TextColumn("{task.description}", markup=False)]
+    if total:
+        columns += [BarColumn(**style), MofNCompleteColumn()]
+    with Progress(*columns, TimeElapsedColumn(), console=con, transient=True) as bar:
+        task = bar.add_task("", total=total)
+
+        def update(description: str, advance: int = 0) -> None:
+            bar.update(task, description=description, advance=advance)
+
+        yield update
+
+
+@contextmanager
 def _verbose_reads(opts: Options, con=None):
     """--verbose: a line on stderr per input read, with its size and the time it took."""
     if not opts.verbose:

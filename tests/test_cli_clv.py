@@ -6,8 +6,8 @@ import pytest
 
 from tests.conftest import ROOT, write
 
-CDNOW = ROOT.parent / "shared" / "data" / "cdnow"
-needs_cdnow = pytest.mark.skipif(not CDNOW.is_dir(), reason="the shared CDNOW data is not beside the project")
+CDNOW = ROOT / "tests" / "data" / "cdnow"  # the CDNOW sample and its published summaries (MIT, lifetimes)
+needs_cdnow = pytest.mark.skipif(not CDNOW.is_dir(), reason="tests/data/cdnow is missing")
 
 
 def config(cli):

@@ -17,6 +17,9 @@ left to the caller: the arithmetic avoids the invalid operations instead.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -139,6 +142,24 @@ def bgnbd_ll(theta: np.ndarray, x, tx, T, w) -> tuple[float, np.ndarray]:
     return float(np.dot(w, ll)), grad
 
 
+# Who wants to hear of a fit's progress: a function of (model, start, starts,
+# iteration), set by the command line around a fit (``fit_progress``) to show it on
+# stderr; the fit itself prints nothing. A context variable, so nothing outside the
+# ``with`` hears it.
+_FIT_PROGRESS: ContextVar = ContextVar("retention_fit_progress", default=None)
+
+
+@contextmanager
+def fit_progress(listener):
+    """Within the block, every optimiser iteration of a fit calls ``listener(model,
+    start, starts, iteration)``."""
+    token = _FIT_PROGRESS.set(listener)
+    try:
+        yield
+    finally:
+        _FIT_PROGRESS.reset(token)
+
+
 def _fit(ll_grad, starts: list[np.ndarray], names: tuple[str, ...], unit: np.ndarray, model: str,
          n_weight: float = 1.0, ftol: float = 1e-15) -> Fit:
     """Maximise in log-parameter space, each parameter within [unit/BOUND, unit·BOUND],
@@ -155,10 +176,17 @@ def _fit(ll_grad, starts: list[np.ndarray], names: tuple[str, ...], unit: np.nda
     lo, hi = -np.log(BOUND), np.log(BOUND)
     best = None
     tried = 0
+    listener = _FIT_PROGRESS.get()
     for s in starts:
         tried += 1
+        step = None
+        if listener is not None:
+            count = iter(range(1, 1 << 62))
+
+            def step(_, start=tried):  # noqa: ANN001 - scipy passes the current point
+                listener(model, start, len(starts), next(count))
         res = optimize.minimize(neg, np.log(s / unit), jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(s),
-                                options={"maxiter": 2000, "gtol": 1e-9, "ftol": ftol})
+                                options={"maxiter": 2000, "gtol": 1e-9, "ftol": ftol}, callback=step)
         if best is None or res.fun < best.fun:
             best = res
     theta = np.exp(best.x) * unit

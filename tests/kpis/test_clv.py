@@ -1,5 +1,5 @@
-"""BG/NBD and Gamma-Gamma against the published CDNOW results (shared data:
-../shared/data/cdnow/README.md), degenerate fits refused with their reason, and eq. 10
+"""BG/NBD and Gamma-Gamma against the published CDNOW results (tests/data/cdnow,
+its README.md), degenerate fits refused with their reason, and eq. 10
 where its hypergeometric series fails, against mpmath."""
 
 import math
@@ -18,8 +18,8 @@ from retention_cli.io.readers import read_table
 from retention_cli.kpis import clv
 from tests.conftest import ROOT
 
-CDNOW = ROOT.parent / "shared" / "data" / "cdnow"
-needs_cdnow = pytest.mark.skipif(not CDNOW.is_dir(), reason="the shared CDNOW data is not beside the project")
+CDNOW = ROOT / "tests" / "data" / "cdnow"  # the CDNOW sample and its published summaries (MIT, lifetimes)
+needs_cdnow = pytest.mark.skipif(not CDNOW.is_dir(), reason="tests/data/cdnow is missing")
 
 
 @pytest.fixture(scope="module")
