@@ -4,6 +4,7 @@
     python benchmarks/run.py --size 1M            # generates benchmarks/data/1M first
     python benchmarks/run.py --size 10M --runs 5
     python benchmarks/run.py --size 10M --runs 3 --report   # the report job (SPEC §9)
+    python benchmarks/run.py --size 10M --runs 3 --engine duckdb [--memory-limit 400MB]
 
 Per run, alternating: `retention churn` (36 monthly periods), `retention cohorts`,
 `retention purchases`, each as the user would run it (a fresh process writing CSV),
@@ -82,8 +83,8 @@ WRAP = ("import resource, runpy, sys; sys.argv = {argv!r}; "
         "sys.stderr.write('PEAK_KIB=%d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\nsys.exit(code)")
 
 
-def run_ours(args: list[str], data: Path) -> tuple[float, float, pd.DataFrame]:
-    argv = ["retention", *args, "-c", str(data / "retention.yaml"), "--format", "csv", "-q"]
+def run_ours(args: list[str], data: Path, config: str = "retention.yaml") -> tuple[float, float, pd.DataFrame]:
+    argv = ["retention", *args, "-c", str(data / config), "--format", "csv", "-q"]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", WRAP.format(argv=argv)], cwd=data, capture_output=True)
     wall = time.perf_counter() - start
@@ -222,12 +223,62 @@ def main_report(args, data: Path) -> None:
           f"({min(warm_ratio):.2f}-{max(warm_ratio):.2f})")
 
 
+def main_engine(args, data: Path) -> None:
+    """--engine: the three commands on the engine, on local (unless --no-local), and
+    the hand-written DuckDB query of the same KPIs, alternating; the engine's numbers
+    checked against the query's (and local's: identical)."""
+    engine = {"name": args.engine, **({"memory_limit": args.memory_limit} if args.memory_limit else {})}
+    config = f"engine-{args.engine}.yaml"
+    (data / config).write_text((data / "retention.yaml").read_text() + f"engine: {json.dumps(engine)}\n")
+    commands = {
+        "churn": ["churn", "--from", FROM, "--to", TO],
+        "cohorts": ["cohorts", "--from", FROM, "--to", TO],
+        "purchases": ["purchases", "--from", FROM, "--to", TO],
+    }
+    sides = [args.engine] + ([] if args.no_local else ["local"])
+    names = [f"{c} {side}" for c in commands for side in sides]
+    walls: dict[str, list[float]] = {k: [] for k in ["query", *names]}
+    peaks: dict[str, list[float]] = {k: [] for k in walls}
+    ratios: dict[str, list[float]] = {f"{c} {args.engine}": [] for c in commands}
+    problems: list[str] = []
+    for i in range(args.runs):
+        q_wall, q_peak, duck = run_duck(data)
+        walls["query"].append(q_wall)
+        peaks["query"].append(q_peak)
+        outs: dict[str, dict[str, pd.DataFrame]] = {side: {} for side in sides}
+        for name, cmd in commands.items():
+            for side in sides:
+                wall, peak, df = run_ours(cmd, data, config if side != "local" else "retention.yaml")
+                walls[f"{name} {side}"].append(wall)
+                peaks[f"{name} {side}"].append(peak)
+                outs[side][name] = df
+            if not args.no_local:
+                ratios[f"{name} {args.engine}"].append(walls[f"{name} {args.engine}"][-1] / walls[f"{name} local"][-1])
+            else:
+                ratios[f"{name} {args.engine}"].append(walls[f"{name} {args.engine}"][-1] / q_wall)
+        if i == 0:
+            problems = check(outs[args.engine], duck)
+            if not args.no_local:
+                problems += [f"{n}: {args.engine} differs from local" for n in commands
+                             if not outs[args.engine][n].equals(outs["local"][n])]
+        print(f"run {i + 1}: query {q_wall:.2f} s; " + "; ".join(f"{n} {walls[n][-1]:.2f} s" for n in names),
+              file=sys.stderr)
+    size_mb = (data / "purchases.csv").stat().st_size / 1e6
+    print(f"size {args.size} ({size_mb:.0f} MB purchases.csv), {args.runs} runs, {os.cpu_count()} cores, "
+          f"engine {json.dumps(engine)}")
+    title = f"ratio {args.engine} / {'local' if not args.no_local else 'query'} (median, min-max)"
+    print_figures(walls, peaks, ratios, title)
+    print(f"results identical to the DuckDB query{'' if args.no_local else ' and to local'}: "
+          + ("yes" if not problems else "NO: " + "; ".join(problems)))
+
+
 def print_figures(walls: dict, peaks: dict, ratios: dict, ratio_title: str) -> None:
     """Per command: median and min-max wall seconds, peak MiB, the ratio's median and range."""
-    print(f"{'':13s} {'median s':>9s} {'min-max s':>13s} {'peak MiB':>9s}   {ratio_title}")
+    width = max(13, *(len(n) for n in walls))
+    print(f"{'':{width}s} {'median s':>9s} {'min-max s':>13s} {'peak MiB':>9s}   {ratio_title}")
     for name in walls:
         w = walls[name]
-        line = f"{name:13s} " + (f"{statistics.median(w):9.2f} {min(w):6.2f}-{max(w):<6.2f}" if w else f"{'':9s} {'':13s}")
+        line = f"{name:{width}s} " + (f"{statistics.median(w):9.2f} {min(w):6.2f}-{max(w):<6.2f}" if w else f"{'':9s} {'':13s}")
         line += f" {max(peaks[name]):9.0f}" if peaks.get(name) else f" {'':9s}"
         if name in ratios:
             r = ratios[name]
@@ -242,6 +293,11 @@ def main() -> None:
     ap.add_argument("--report", action="store_true",
                     help="time the report job (with and without clv) and six single commands against the "
                          "reference scan (shared/bench/duckdb_scan.py)")
+    ap.add_argument("--engine", choices=["duckdb", "spark"],
+                    help="time churn, cohorts and purchases on this engine beside the local engine and the "
+                         "hand-written DuckDB query of the same KPIs (--no-local on inputs local cannot hold)")
+    ap.add_argument("--memory-limit", help="the duckdb engine's memory_limit (2GB, 400MB)")
+    ap.add_argument("--no-local", action="store_true", help="with --engine: leave out the local runs")
     args = ap.parse_args()
     # cold runs: every command reads its files (the warm path is timed on its own)
     os.environ["RETENTION_CACHE"] = "off"
@@ -250,6 +306,9 @@ def main() -> None:
         subprocess.run([sys.executable, str(HERE / "generate.py"), "--rows", args.size, "--out", str(data)], check=True)
     if args.report:
         main_report(args, data)
+        return
+    if args.engine:
+        main_engine(args, data)
         return
     commands = {
         "churn": ["churn", "--from", FROM, "--to", TO],

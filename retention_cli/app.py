@@ -191,6 +191,23 @@ class Workspace:
             self.invoices, ps, data_end=self.data_end, terms_days=c.terms_days, write_off_days=c.write_off_days,
             by=list(by), customers=self.customers), cover=False)
 
+    def has_mrr(self) -> bool:
+        """Whether the customers are a subscriptions export with recurring amounts."""
+        subs = self.base.subscriptions if self.base is not None else None
+        return subs is not None and subs.has_amount
+
+    def mrr(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
+        """MRR at each period's start and end and its movements (``kpis.mrr``)."""
+        from retention_cli.errors import InputMissingError
+        from retention_cli.kpis.mrr import mrr_table
+
+        if not self.has_mrr():
+            raise InputMissingError(
+                "mrr needs a subscriptions export with a recurring amount: under inputs.customers, "
+                "`subscriptions: {amount: HEADER, interval: HEADER}` (see docs/exports.md)")
+        return self._table("mrr", periods, (tuple(by),), lambda ps: mrr_table(
+            self.base, ps, self.data_end, list(by), self.facts))
+
     def overdue_churn(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
         """Churn of the customers with and without an overdue invoice at each start."""
         from retention_cli.kpis.base import states

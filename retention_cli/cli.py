@@ -48,6 +48,13 @@ class Freq(str, Enum):
     year = "year"
 
 
+class Engine(str, Enum):
+    local = "local"
+    duckdb = "duckdb"
+    spark = "spark"
+    auto = "auto"
+
+
 class Format(str, Enum):
     table = "table"
     csv = "csv"
@@ -132,6 +139,8 @@ _COMMON: dict[str, tuple[Any, Any]] = {
                   help="Survey responses file (overrides the config; - for stdin).")),
     "invoices": (Optional[str], typer.Option("--invoices", metavar="PATH", rich_help_panel=IN,
                  help="Invoices file (overrides the config; - for stdin).")),
+    "engine": (Optional[Engine], typer.Option("--engine", envvar="RETENTION_ENGINE", case_sensitive=False, rich_help_panel=IN,
+               help="Where the inputs are read: local (in memory), duckdb (out of core; globs, folders), spark, auto (duckdb for a file larger than memory) \\[default: the config's engine, else local].")),
     "period": (Optional[str], typer.Option("--period", metavar="LABEL", rich_help_panel=PER,
                help="One period: 2024-03, 2024-Q1, 2024-W05, 2024, all, last-month, this-year…")),
     "from_": (Optional[str], typer.Option("--from", metavar="LABEL", rich_help_panel=PER,
@@ -224,6 +233,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "clv": ("retention clv --customers-out scores.csv", "retention clv --compare --calibration-end 2025-06-30"),
     "collections": ("retention collections --freq quarter", "retention collections --churn --by segment"),
     "survival": ("retention survival --parameters", "retention survival --by segment --horizon 24"),
+    "mrr": ("retention mrr --from 2025-01 --to 2025-12", "retention mrr --freq quarter --by plan -f csv"),
     "completion": ("retention completion bash > ~/.local/share/bash-completion/completions/retention",
                    "retention completion fish > ~/.config/fish/completions/retention.fish"),
 }
@@ -1013,7 +1023,8 @@ def survival_cmd(
         raise InputMissingError(f"survival needs customers.{' and customers.'.join(missing)} (when each customer "
                                 f"started and, if so, ended the contract); {customers.display} has no "
                                 f"{' or '.join(missing)} column")
-    base = build_base(customers.df, None, "contract", run.inputs.encoded)
+    base = build_base(customers.df, None, "contract", run.inputs.encoded,
+                      subscriptions=getattr(customers, "subscriptions", None))
     chosen = run.periods() if (opts.period or opts.from_ or opts.to) else None
     h = horizon or cfg.survival.horizon_periods
     try:  # a degenerate fit is refused (65) with its reason, on one line
@@ -1048,6 +1059,18 @@ def survival_cmd(
                                percent=survival.SURVIVAL_RATIOS, width=w)))
         return
     show(run, result.curve, title="Survival", percent=survival.SURVIVAL_RATIOS, meta=meta)
+
+
+@command("mrr", help="Monthly recurring revenue of a subscriptions export: MRR at the start and end of each period and how it moved in between, customer by customer — new, reactivation (customers back after a time without a paying subscription), expansion, contraction and churned MRR — net new MRR, paying customers, average MRR per paying customer, net and gross MRR retention. Yearly, weekly and daily amounts count as monthly ones (÷ 12, × 52/12, × 365/12). Needs customers read as subscriptions with a recurring amount.")
+def mrr_cmd(opts: Options) -> None:
+    from retention_cli.kpis.mrr import MRR_RATIOS
+    from retention_cli.session import Run
+
+    run = Run(opts)
+    run.load(("customers",))
+    periods = run.periods()
+    df = run.workspace().mrr(periods, run.by)
+    show(run, df, title="Monthly recurring revenue", percent=MRR_RATIOS, transpose_key="period")
 
 
 class Shell(str, Enum):

@@ -47,7 +47,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "clv", "survival",
-            "collections")
+            "collections", "mrr")
 FORMATS = ("table", "csv", "json", "jsonl")
 
 Fraction = Annotated[float, Field(gt=0, le=1)]
@@ -69,12 +69,20 @@ def _int_keys_as_text(v: Any) -> Any:
 
 class SubscriptionsConfig(_Strict):
     """A customers file of one row per subscription (Stripe, Chargebee): signup_date
-    is a subscription's start, churn_date its end; the reader folds the rows into one
-    customer each (a customer is one while a subscription of theirs is paying)."""
+    is a subscription's start, churn_date its end; the reader makes one customer of
+    each customer's rows and keeps every subscription's paying span (a customer is
+    one while a subscription of theirs is paying), with its MRR when an amount is
+    named."""
 
     trial_end: str | None = None              # header of the trial's end: paying starts there
     period_end: str | None = None             # header of the current period's end
     cancel_at_period_end: str | None = None   # header of the flag: the subscription ends at period_end
+    # MRR (docs/exports.md): the recurring amount billed every interval_count intervals, × quantity
+    amount: str | None = None                 # header of the recurring amount (per interval)
+    quantity: str | None = None               # header of the quantity (seats) the amount is multiplied by; empty: 1
+    interval: str | None = None               # header of the billing interval: day, week, month, quarter, year
+    interval_count: str | None = None         # header of the number of intervals between two bills; empty: 1
+    amount_in_cents: bool = False             # the amounts are in cents (the currency's minor unit): ÷ 100
 
 
 def _texts(v: Any) -> Any:
@@ -90,7 +98,12 @@ def _texts(v: Any) -> Any:
 
 
 class InputConfig(_Strict):
-    path: str = Field(description="the file: .csv, .csv.gz, .zip, .parquet, or - for stdin")
+    path: str | None = Field(None, description="the file (.csv, .csv.gz, .zip, .parquet, or - for stdin), a glob "
+                             "(exports/2024-*.csv) or a folder of CSV or Parquet files (hive partitions read as columns)")
+    connection: str | None = Field(None, description="a database instead of a file: sqlite:///shop.db, "
+                                   "duckdb:///shop.duckdb, postgresql://user@host/db ($VARS expanded)")
+    table: str | None = Field(None, description="the database table (with connection)")
+    query: str | None = Field(None, description="a SELECT giving the table (with connection), instead of table")
     header: bool = True
     delimiter: str | None = Field(None, description="one character, or 'whitespace'; default sniffed")
     encoding: str = "utf-8"
@@ -182,6 +195,18 @@ class InputConfig(_Strict):
         return v
 
     @model_validator(mode="after")
+    def _source(self) -> "InputConfig":
+        """A file (path) or a database (connection with table or query)."""
+        if (self.path is None) == (self.connection is None):
+            raise ValueError("give either path (a file, glob or folder) or connection (a database), not both"
+                             if self.path is not None else "needs path (a file, glob or folder) or connection (a database)")
+        if self.connection is not None and (self.table is None) == (self.query is None):
+            raise ValueError("with connection, give table or query (one of them)")
+        if self.connection is None and (self.table is not None or self.query is not None):
+            raise ValueError("table and query name a database's table: they need connection")
+        return self
+
+    @model_validator(mode="after")
     def _check(self) -> "InputConfig":
         if self.thousands is not None and self.thousands == self.decimal:
             raise ValueError("thousands and decimal cannot be the same character")
@@ -192,8 +217,47 @@ class InputConfig(_Strict):
         return self
 
     @property
+    def where(self) -> str:
+        """The input as messages name it: the path, or the database and its table
+        (the connection without its password)."""
+        if self.connection is None:
+            return self.path
+        from retention_cli.engines.sources import redacted
+
+        return f"{redacted(self.connection)}#{self.table if self.table is not None else 'query'}"
+
+    @property
     def lower_ids(self) -> bool:
         return self.customer_key == "email" or self.normalise_ids == "lower"
+
+
+ENGINES = ("local", "duckdb", "spark", "auto")
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # a path Spark reads as written (hdfs://, s3a://, file://)
+
+
+class EngineConfig(_Strict):
+    """Where the inputs are read (docs/engines.md): ``local`` in memory; ``duckdb``
+    out of core; ``spark`` on a Spark master; ``auto``: duckdb for an input that
+    would not fit in memory, local otherwise. A name alone is accepted for the mapping."""
+
+    name: Literal[ENGINES] = "local"  # type: ignore[valid-type]
+    memory_limit: str | None = Field(None, description="duckdb: the most memory it may use (2GB, 400MB)")
+    temp_directory: str | None = Field(None, description="duckdb: where it spills what does not fit in memory")
+    threads: int | None = Field(None, ge=1, le=1024, description="duckdb: worker threads (default: the cores)")
+    master: str = Field("local[*]", description="spark: local[*], spark://host:7077, yarn")
+    conf: dict[str, str] = Field({}, description="spark: further settings (spark.executor.memory: 4g)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)\s*", v, re.IGNORECASE):
+            raise ValueError(f"{v!r} is not an amount of memory such as 2GB or 400MB")
+        return v
 
 
 class InputsConfig(_Strict):
@@ -218,6 +282,9 @@ class ProfileConfig(InputConfig):
     # canonical name -> regular expressions for a header that varies (a survey question's
     # text), searched case-insensitively in the header and in the rows skip_rows leaves out
     patterns: dict[str, list[str]] = {}
+
+    def _source(self) -> "ProfileConfig":  # a profile names no file: `table` is the table it feeds
+        return self
 
     @field_validator("table")
     @classmethod
@@ -415,6 +482,7 @@ class ReportConfig(_Strict):
 
 class Config(_Strict):
     inputs: InputsConfig = InputsConfig()
+    engine: EngineConfig = EngineConfig()
     on_bad_rows: Literal["error", "skip"] = "error"
     as_of: date | None = None
     timezone: str | None = None
@@ -460,8 +528,8 @@ class Config(_Strict):
 
     def resolve_path(self, raw: str) -> str:
         """Expand ``~`` and ``$VARS``; relative paths are relative to the config's folder."""
-        if raw == "-":
-            return raw
+        if raw == "-" or URL.match(raw):  # a URL (s3a://, hdfs://, file://) is the engine's to read
+            return os.path.expandvars(raw) if raw != "-" else raw
         p = Path(os.path.expandvars(os.path.expanduser(raw)))
         if not p.is_absolute() and self.source is not None:
             p = self.source.parent / p
@@ -701,8 +769,9 @@ def _semantic_problems(cfg: Config) -> list[tuple[tuple, str]]:
                 out.append((("inputs", table, "columns", key), msg))
         for key, msg in _shared_column_problems(table, inp.columns):
             out.append((("inputs", table, "columns", key), msg))
-        for name in unset_variables(inp.path):
-            out.append((("inputs", table, "path"), f"environment variable ${name} is not set"))
+        for key in ("path", "connection"):
+            for name in unset_variables(getattr(inp, key) or ""):
+                out.append((("inputs", table, key), f"environment variable ${name} is not set"))
     for key in cfg.economics.acquisition_spend:
         try:
             _spend_key(key)

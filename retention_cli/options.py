@@ -29,3 +29,4 @@ class Options:
     quiet: bool = False
     verbose: bool = False
     no_color: bool = False
+    engine: str | None = None

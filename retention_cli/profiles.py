@@ -24,7 +24,8 @@ from retention_cli.io.schemas import normalise_header
 BUILTIN = Path(__file__).with_name("profiles")
 
 # The keys of a profile that are not keys of an input.
-_PROFILE_ONLY = frozenset(ProfileConfig.model_fields) - frozenset(InputConfig.model_fields)
+# `table` is the table a profile feeds (an input's `table` is a database's table: never written)
+_PROFILE_ONLY = frozenset(ProfileConfig.model_fields) - frozenset(InputConfig.model_fields) | {"table"}
 
 
 @cache
@@ -119,7 +120,8 @@ def resolve(name: str, profile: ProfileConfig, headers: list[str],
         if key in options:
             options[key] = spelled(options[key])
     if options.get("subscriptions"):
-        options["subscriptions"] = {k: spelled(v) for k, v in options["subscriptions"].items() if v}
+        options["subscriptions"] = {k: spelled(v) if isinstance(v, str) else v  # headers; amount_in_cents a switch
+                                    for k, v in options["subscriptions"].items() if v}
     out.options = options
     return out
 
@@ -130,5 +132,5 @@ def absent_headers(resolved: Resolved, headers: list[str]) -> list[str]:
     o = resolved.options
     names = list(o.get("exclude", {})) + list(o.get("inherit", []))
     names += [o[k] for k in ("refund_amount", "refund_date") if k in o]
-    names += list((o.get("subscriptions") or {}).values())
+    names += [v for v in (o.get("subscriptions") or {}).values() if isinstance(v, str)]
     return [n for n in names if _find(n, headers) is None]

@@ -38,7 +38,7 @@ def needs(section: str, model: str) -> tuple[str, ...]:
     return {
         "summary": ("purchases",), "churn": base, "purchases": ("purchases",), "cohorts": base,
         "satisfaction": ("responses",), "complaints": ("complaints",), "wom": ("complaints",),
-        "clv": ("purchases",), "survival": ("customers",), "collections": ("invoices",),
+        "clv": ("purchases",), "survival": ("customers",), "collections": ("invoices",), "mrr": ("customers",),
     }[section]
 
 
@@ -362,6 +362,30 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         out.append(Section("collections", files, meta={"terms_days": cfg.collections.terms_days},
                            html=H.charts_row(parts) + H.kpi_tables(df, by, COLLECTION_RATIOS) + extra))
 
+    if "mrr" in wanted:
+        step("mrr")
+        if not ws.has_mrr():
+            notes.append("section mrr left out: it needs the customers read as subscriptions with a recurring "
+                         "amount (inputs.customers.subscriptions.amount)")
+        else:
+            from retention_cli.kpis.mrr import MRR_RATIOS
+
+            df = ws.mrr(periods, by)
+            t = ws.mrr(trend)
+            parts = [H.figure(H.line_chart([p.label for p in trend], {"MRR at the end": t["mrr_end"].tolist()},
+                                           right={"net MRR retention": t["net_mrr_retention"].tolist()},
+                                           right_percent=True), "MRR and net MRR retention, last 12 periods")]
+            row = ws.mrr([last]).iloc[0]
+            steps = [("new", row["new_mrr"]), ("won back", row["reactivation_mrr"]), ("grew", row["expansion_mrr"]),
+                     ("shrank", -row["contraction_mrr"]), ("lost", -row["churned_mrr"])]
+            parts.append(H.figure(H.waterfall_chart(("start", row["mrr_start"]), steps, ("end", row["mrr_end"]),
+                                                    ylabel="MRR"),
+                                  f"MRR movements in {last.label}",
+                                  "Monthly recurring revenue at the period's start, from customers who started "
+                                  "paying (new), came back (won back), pay more (expansion) or less (contraction), "
+                                  "and the MRR of those who stopped paying (churned), to its end"))
+            out.append(Section("mrr", {"mrr": df}, html=H.charts_row(parts) + H.kpi_tables(df, by, MRR_RATIOS)))
+
     if "wom" in wanted:
         step("wom")
         # the same computation as the `wom` command and the summary's revenue at risk
@@ -446,7 +470,7 @@ def write(run, built: list[Section], periods: list[Period], notes: list[str], fo
 TITLES = {"summary": "Headline", "churn": "Customers and churn", "purchases": "Purchasing",
           "cohorts": "Cohorts", "satisfaction": "Satisfaction", "complaints": "Complaints and loyalty",
           "wom": "Word of mouth", "clv": "Predicted customer value", "survival": "Subscriber survival",
-          "collections": "Invoices and collections"}
+          "collections": "Invoices and collections", "mrr": "Monthly recurring revenue"}
 
 
 def page(run, built: list[Section], periods: list[Period], notes: list[str]) -> str:

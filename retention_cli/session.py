@@ -177,6 +177,10 @@ class Run:
         self.today = today or date.today()
         path = find_config(opts.config, env)
         self.cfg: Config = load_config(path) if path else Config()
+        if opts.engine:  # --engine over the config's engine: one place, every read of the run takes it
+            from retention_cli.engines import settings
+
+            self.cfg = self.cfg.model_copy(update={"engine": settings(self.cfg, opts.engine)})
         self.warnings: list[str] = []
         self.inputs: Inputs | None = None
 
@@ -230,6 +234,8 @@ class Run:
         """The warm-path entry of this load (``cache``), or None when an input is not
         a regular file (standard input, a pipe) or the cache is off."""
         from retention_cli import cache
+        from retention_cli.config import InputConfig
+        from retention_cli.engines import needs_engine_reader
         from retention_cli.io.readers import TABLE_ORDER
 
         if cache.folder() is None:
@@ -238,8 +244,10 @@ class Run:
         for name in TABLE_ORDER:
             inp = self.cfg.input(name)
             path = overrides.get(name) or (inp.path if inp is not None else None)
-            if not path:
+            if not path and (inp is None or inp.connection is None):
                 continue
+            if not path or needs_engine_reader(inp or InputConfig(path=path), self.cfg.resolve_path(path)):
+                return None  # a database, a glob or a folder changes without a file's identity: never cached
             ident = cache.file_identity(path if overrides.get(name) else self.cfg.resolve_path(path))
             if ident is None:
                 return None
@@ -296,7 +304,7 @@ class Run:
                 inp = inp.model_copy(update={"path": path}) if inp else None
             if inp is None or (path or inp.path) == "-":
                 continue  # standard input is read once, by the table that uses it
-            on_table(name, writers.shown(path or inp.path))
+            on_table(name, writers.shown(path) if path else inp.where if inp.connection else writers.shown(inp.path))
             try:
                 # a response is a row with a score, and a churn date is checked against
                 # its signup: those come too
@@ -400,7 +408,8 @@ class Run:
         customers = self.inputs.get("customers")
         purchases = self.inputs.get("purchases")
         self._base = build_base(customers.df if customers else None, purchases.df if purchases else None,
-                                self.cfg.churn.model, self.inputs.encoded)
+                                self.cfg.churn.model, self.inputs.encoded,
+                                subscriptions=customers.subscriptions if customers else None)
         entry = getattr(self, "_cache", None)
         if entry is not None:
             # the warm path keeps what was read and the base built from it, in one entry
@@ -428,7 +437,9 @@ class Run:
             from retention_cli.app import Workspace
 
             t = self.inputs.get
-            has_base = t("purchases") is not None or (self.cfg.churn.model == "contract" and t("customers") is not None)
+            # a subscriptions export makes a base under either model (its MRR)
+            has_base = t("purchases") is not None or (t("customers") is not None and (
+                self.cfg.churn.model == "contract" or t("customers").subscriptions is not None))
             self._workspace = Workspace(self.cfg, self.data_end(), base=self.base() if has_base else None,
                                         complaints=t("complaints").df if t("complaints") is not None else None,
                                         responses=t("responses").df if t("responses") is not None else None,
@@ -490,7 +501,7 @@ class Run:
             "churn": {"model": self.cfg.churn.model, "inactivity_days": self.cfg.churn.inactivity_days,
                       "denominator": self.cfg.churn.denominator},
             "inputs": {
-                name: {"file": os.path.basename(t.path) if t.path != "-" else "-", "rows": t.rows_read,
+                name: {"file": (os.path.basename(t.path) if t.path != "-" else "-") if t.path else t.display, "rows": t.rows_read,
                        "rows_used": t.rows, "rejected_rows": t.rejected_rows, "sha256": t.sha256}
                 for name, t in tables.items()
             },

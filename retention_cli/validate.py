@@ -46,7 +46,7 @@ class TableCheck:
 
 
 def _check_one(name: str, inp: InputConfig, cfg: Config, path: str | None) -> tuple[TableCheck, Table | None]:
-    chk = TableCheck(name, shown(path or inp.path))
+    chk = TableCheck(name, (shown(path) if path else inp.where if inp.connection else shown(inp.path)))
     try:
         t = read_table(name, inp, cfg, path=path, policy="skip")
     except RetentionError as e:

@@ -26,7 +26,7 @@ settings.register_profile("long", max_examples=2000, deadline=None)
 settings.load_profile("retention")
 
 
-ENV = ("RETENTION_CONFIG", "RETENTION_FORMAT", "RETENTION_FREQ", "RETENTION_AS_OF")
+ENV = ("RETENTION_CONFIG", "RETENTION_FORMAT", "RETENTION_FREQ", "RETENTION_AS_OF", "RETENTION_ENGINE")
 
 # The warm-path cache (retention_cli/cache.py) is off in the tests, subprocesses
 # included, unless a test turns it on: a test that reads one file twice under two

@@ -93,3 +93,17 @@ def test_the_report_computes_each_table_once(cli, monkeypatch):
     # complaints: the section (by segment, with return rates), the trend and summary
     # (without the base), the pooled outcome bars, and wom's observation span
     assert calls["complaint_table"] == 4
+
+
+def test_a_sliced_mrr_table_equals_the_table_of_the_periods_asked():
+    from retention_cli.kpis.mrr import mrr_table
+    from tests.kpis.test_mrr import PLANS, STORY, frames
+
+    customers, subs = frames(STORY, {"plan": PLANS})
+    base = build_base(customers, None, "contract", subscriptions=subs)
+    ws = workspace(base, END, model="contract")
+    asked = [parse_label("2024-03", END), parse_label("2024-01", END)]
+    ws.plan(MONTHS)  # made over fourteen months, then sliced
+    assert ws.has_mrr()
+    for by in ([], ["plan"]):
+        pd.testing.assert_frame_equal(ws.mrr(asked, by), mrr_table(base, asked, END, by))

@@ -65,6 +65,12 @@ def test_stripe_subscriptions_and_payments(cli):
     # Jan 29 + 19; Feb 29 + 9 + (49 refunded in full: an order of 0); the failed 19 left out; Mar 29
     assert [(rows[p]["orders"], float(rows[p]["revenue"])) for p in ("2024-01", "2024-02", "2024-03")] == \
         [("2", 48.0), ("3", 38.0), ("1", 29.0)]
+    rows, err = _rows(cli, "mrr", "--from", "2024-01", "--to", "2024-03")
+    # Amount × Quantity, monthly: MRR at 02-01 A 29 + C 19 = 48 (both new in January); at 03-01 A 29 + 9
+    # (the add-on from 02-10: expansion 9), C 19, D 49 (new, paying from its trial's end) = 106; at 04-01
+    # C has ended (03-08: churned 19) = 87
+    assert [[float(rows[p][c]) for c in ("mrr_start", "new_mrr", "expansion_mrr", "churned_mrr", "mrr_end")]
+            for p in ("2024-01", "2024-02", "2024-03")] == [[0, 48, 0, 0, 48], [48, 49, 9, 0, 106], [106, 0, 0, 19, 87]]
 
 
 def test_chargebee_subscriptions(cli):
@@ -73,9 +79,11 @@ def test_chargebee_subscriptions(cli):
     # cb_001 from 01-03, cb_002 from 01-10 (ends 02-20, new subscription 03-05), cb_003 from 02-01
     # (non_renewing: ends 05-01); cb_004 in trial, cb_005's trial cancelled before paying
     assert (rows["2024-01"]["customers_end"], rows["2024-01"]["new_customers"]) == ("2", "2")
-    # one signup and one churn date per customer: cb_002 is counted through its gap, and said so
-    assert (rows["2024-02"]["customers_end"], rows["2024-02"]["lost_customers"]) == ("3", "0")
-    assert "1 customer ended every subscription and later started a new one" in err
+    # cb_002 ended its only subscription on 02-20: lost in February (cb_003 new), reactivated when its new
+    # subscription starts (03-05). This was ("3", "0") while a customer's subscriptions were folded into one
+    # signup and one churn date, which counted cb_002 as a customer through its gap
+    assert (rows["2024-02"]["customers_end"], rows["2024-02"]["lost_customers"]) == ("2", "1")
+    assert "1 customer ended every subscription and later started a new one: lost, then reactivated" in err
 
 
 @pytest.mark.parametrize("name, title, args, expected", [

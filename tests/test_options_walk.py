@@ -44,6 +44,9 @@ report:
 """
 ALT = CONFIG.replace("path: purchases.csv", "path: purchases-2024.csv") + \
     "churn: {inactivity_days: 60}\nperiods: {freq: quarter}\n"
+# the customers as a subscriptions export: one subscription each, signup to churn, 10 to 50 a month
+SUBSCRIPTIONS = CONFIG.replace("customers: {path: customers.csv}", "customers: {path: subscriptions.csv, "
+                               "subscriptions: {amount: amount, interval: interval}}") + "churn: {model: contract}\n"
 
 # Per option name, or (command, option name): (extra baseline args, the args that must change something).
 # The baseline of every command is `retention COMMAND -f csv` in a folder holding retention.yaml.
@@ -60,6 +63,9 @@ VARIANTS: dict = {
     "freq": ([], ["--freq", "quarter"]),
     "as_of": ([], ["--as-of", "2025-07-01"]),
     "by": ([], ["--by", "segment"]),
+    # the numbers are the same on every engine (tests/engines): the run's settings say which read the inputs
+    "engine": (["-f", "json"], ["--engine", "duckdb"]),
+    ("report", "engine"): ([], ["--engine", "duckdb"]),
     "format": ([], ["-f", "JSON"]),
     "output": ([], ["-o", "out.csv"]),
     "verbose": ([], ["-v"]),
@@ -98,6 +104,9 @@ VARIANTS: dict = {
     ("survival", "parameters"): ([], ["--parameters"]),
     ("survival", "cohorts"): ([], ["--cohorts"]),
 }
+# mrr reads a subscriptions export with amounts: its runs use the config that has one (SUBSCRIPTIONS)
+VARIANTS.update({("mrr", o): (["-c", "subscriptions.yaml", *extra], changed)
+                 for o, (extra, changed) in list(VARIANTS.items()) if isinstance(o, str)})
 # Options of commands with no data format: the baseline has no -f csv.
 NO_FORMAT = {"init", "report", "completion"}
 # report has no table on stdout: --no-color shows only on a terminal (the progress bar,
@@ -139,6 +148,14 @@ def data(tmp_path_factory) -> Path:
     _slice(s / "invoices.csv", d / "invoices.csv", "Customer ID", lambda n: n <= KEEP)
     (d / "retention.yaml").write_text(CONFIG, encoding="utf-8")
     (d / "alt.yaml").write_text(ALT, encoding="utf-8")
+    with open(d / "customers.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(d / "subscriptions.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["customer_id", "signup_date", "churn_date", "segment", "amount", "interval"])
+        w.writerows([r["customer_id"], r["signup_date"], r["churn_date"], r["segment"], 10 * (1 + i % 5), "month"]
+                    for i, r in enumerate(rows))
+    (d / "subscriptions.yaml").write_text(SUBSCRIPTIONS, encoding="utf-8")
     return d
 
 

@@ -66,3 +66,20 @@ def test_partial_matches_are_kept_and_the_line_to_edit_printed(cli):
 def test_an_event_file_with_repeated_ids_is_not_a_customers_list(tmp_path):
     p = write(tmp_path, "export.csv", "customer_id,date,value\nA,2024-01-01,5\nA,2024-02-01,6\n")
     assert guess(p).table == "purchases"
+
+
+def test_an_older_stripe_subscriptions_export_is_recognised(cli):
+    """Stripe's export changed over the years: older ones head the start `Start (UTC)`
+    (the latest change, not the start) and some have no `Cancel At Period End`. Such an
+    export is still a subscriptions export, started at its Created (UTC)."""
+    write(cli.cwd, "subs.csv",
+          "id,Customer ID,Customer Email,Plan,Quantity,Interval,Amount,Status,Created (UTC),Start (UTC),"
+          "Current Period Start (UTC),Current Period End (UTC),Trial End (UTC),Canceled At (UTC),Ended At (UTC)\n"
+          "sub_1,cus_1,a@example.com,basic,1,month,20.00,canceled,2024-01-10 09:00:00,2024-02-01 00:00:00,"
+          "2024-02-10 09:00:00,2024-03-10 09:00:00,,2024-03-01 12:00:00,2024-03-10 09:00:00\n"
+          "sub_2,cus_2,b@example.com,basic,1,month,20.00,active,2024-02-05 09:00:00,2024-02-05 09:00:00,"
+          "2024-03-05 09:00:00,2024-04-05 09:00:00,,,\n")
+    g = guess(cli.cwd / "subs.csv")
+    assert g.profile == "stripe-subscriptions"
+    assert g.columns["signup_date"] == "Created (UTC)" and g.columns["churn_date"] == "Ended At (UTC)"
+    assert any("Cancel At Period End" in n for n in g.notes)  # said, and its option left out

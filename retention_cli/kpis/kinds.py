@@ -13,6 +13,7 @@ from retention_cli.kpis.bridge import BRIDGE_RATIOS
 from retention_cli.kpis.collections import (COLLECTION_COUNTS, COLLECTION_MONEY, COLLECTION_RATIOS,
                                             OVERDUE_CHURN_COUNTS, OVERDUE_CHURN_RATIOS)
 from retention_cli.kpis.complaints import COMPLAINT_RATIOS
+from retention_cli.kpis.mrr import MRR_COUNTS, MRR_MONEY, MRR_RATIOS
 from retention_cli.kpis.purchasing import PURCHASE_RATIOS
 from retention_cli.kpis.satisfaction import SATISFACTION_RATIOS
 
@@ -32,6 +33,8 @@ COUNTS = frozenset({
     "customers", "repeat_buyers", "complaints_observed", "complainers",
     # invoices
     *COLLECTION_COUNTS, *OVERDUE_CHURN_COUNTS,
+    # subscriptions
+    *MRR_COUNTS,
 })
 # tables of several quantities in one column name each row by a key column; some
 # group rows by a kind, all of one sort (the CLV deciles are money)
@@ -39,7 +42,7 @@ GROUP_KINDS = {"clv_deciles": "money"}
 
 RATES = frozenset(CHURN_RATIOS) | frozenset(COMPLAINT_RATIOS) | frozenset(PURCHASE_RATIOS) \
     | frozenset(SATISFACTION_RATIOS) | frozenset(COLLECTION_RATIOS) | frozenset(OVERDUE_CHURN_RATIOS) \
-    | frozenset(BRIDGE_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
+    | frozenset(BRIDGE_RATIOS) | frozenset(MRR_RATIOS) | {"net_revenue_retention", "top_customer_revenue_share",
                                  "repeat_to_first_aov_ratio", "retention", "retention_relative"}
 # a name with one of these words is an amount of money, unless it is a rate: the
 # bridge's *_revenue and gross_profit are money. market_share_change is in points
@@ -56,6 +59,6 @@ def kind(name: str) -> str | None:
         return "count"
     if base in RATES or base.endswith(("_rate", "_share", "_ratio")):
         return "rate"
-    if base in COLLECTION_MONEY or any(w in base for w in MONEY_WORDS):
+    if base in COLLECTION_MONEY or base in MRR_MONEY or any(w in base for w in MONEY_WORDS):
         return "money"
     return None

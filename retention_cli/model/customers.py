@@ -8,7 +8,11 @@ calendar day) at which a customer is active:
 - inactivity model: each purchase on day d makes the customer active for
   t in [d + 1, d + W + 1), i.e. the purchase lies in [t - W, t - 1];
 - contract model: active for t in [signup_date + 1, churn_date + 1), i.e.
-  signup_date < t and churn_date >= t (open-ended without churn_date).
+  signup_date < t and churn_date >= t (open-ended without churn_date); with a
+  subscriptions export, one such interval per subscription, from its paying start
+  to its end: a customer is active while one of their subscriptions pays (the
+  union of the intervals), so one who ends every subscription and later starts a
+  new one is lost, then reactivated.
 The state at any set of instants is then one bincount over the intervals,
 without a scan of the purchases per period.
 """
@@ -53,15 +57,36 @@ class Orders:
 
 
 @dataclass
+class Subscriptions:
+    """One entry per subscription that paid (docs/exports.md): its customer's code,
+    the day it started paying (after any trial), the day it ended (NEVER: open) and
+    its monthly recurring revenue (NaN throughout when the export names no amount).
+    Paying at instant t: start < t and (end is NEVER or end >= t)."""
+
+    cust: np.ndarray   # int64 customer code
+    start: np.ndarray  # int64 day number
+    end: np.ndarray    # int64 day number, NEVER when open
+    mrr: np.ndarray    # float64, in currency units per month
+
+    @property
+    def has_amount(self) -> bool:
+        return bool(len(self.mrr)) and not np.isnan(self.mrr).all()
+
+
+@dataclass
 class Base:
     """The customer universe and the facts every KPI of the base needs."""
 
     ids: pd.Index                 # code -> customer_id
     orders: Orders | None
     first_purchase: np.ndarray    # per code: first order day (NEVER: none)
-    signup: np.ndarray | None     # per code (contract model)
-    churn: np.ndarray | None
+    signup: np.ndarray | None     # per code (contract model): the first paying day
+    churn: np.ndarray | None      # per code: churn_date; with subscriptions the end of the first stretch
     attributes: pd.DataFrame | None  # customers' other columns, indexed by code
+    # the subscriptions of a subscriptions export (None for any other customers
+    # file): the contract model's activity is their paying spans. A default, so that
+    # a base stored by an older version (the warm path's cache) reads as None
+    subscriptions: Subscriptions | None = None
 
     @property
     def n(self) -> int:
@@ -182,9 +207,16 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
 
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str,
-               encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None) -> Base:
+               encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None,
+               subscriptions: pd.DataFrame | None = None) -> Base:
     """``encoded``: the ids and codes of (customers, purchases) when the reader
-    made them already (``Inputs.encoded``)."""
+    made them already (``Inputs.encoded``). ``subscriptions``: one row per
+    subscription of a subscriptions export (customer_id, start: its paying start,
+    end, mrr), as the reader keeps them beside the customers (``Table.subscriptions``);
+    its customers must be in ``customers``. Under the contract model a customer's
+    signup is then their first paying day and churn the end of their first stretch
+    as a customer (the survival model's one lifetime), and their activity the
+    subscriptions' spans."""
     ids, (cust_codes, purchase_codes) = encoded or encode(
         None if customers is None else customers["customer_id"], None if purchases is None else purchases["customer_id"])
     orders = build_orders(purchases, purchase_codes) if purchases is not None else None
@@ -206,7 +238,57 @@ def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, m
             churn[codes] = day_numbers(customers["churn_date"])
     elif model == "contract":
         raise DataError("the contract model needs a customers file with signup_date and churn_date")
-    return Base(ids, orders, first, signup, churn, attrs)
+    subs = None
+    if subscriptions is not None and customers is not None:
+        subs = _subscriptions(subscriptions, customers["customer_id"], cust_codes)
+        if signup is not None:
+            paying, stretch_end = first_stretch(subs, len(ids))
+            has = paying < NEVER
+            signup[has], churn[has] = paying[has], stretch_end[has]
+    return Base(ids, orders, first, signup, churn, attrs, subs)
+
+
+def _subscriptions(frame: pd.DataFrame, customer_ids: pd.Series, codes: np.ndarray) -> Subscriptions:
+    """The subscriptions' customer codes by their customer_id, through the customers
+    rows (every subscription's customer has one)."""
+    def text(s: pd.Series) -> pd.Index:
+        return pd.Index(s.astype("str").to_numpy(dtype=object))
+
+    row = text(customer_ids).get_indexer(text(frame["customer_id"]))
+    if (row < 0).any():
+        raise DataError("subscriptions of customers that are not in the customers table "
+                        f"(e.g. '{frame['customer_id'].iloc[int(np.flatnonzero(row < 0)[0])]}')")
+    return Subscriptions(np.asarray(codes, dtype=np.int64)[row], day_numbers(frame["start"]), day_numbers(frame["end"]),
+                         frame["mrr"].to_numpy(dtype="float64", na_value=np.nan))
+
+
+def first_stretch(subs: Subscriptions, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer code: the first paying day of their subscriptions, and the end
+    of their first stretch as a customer (the subscriptions that overlap or touch
+    from that day on: a later subscription that starts after every earlier one ended
+    begins a second stretch). NEVER where none (no subscription; still in the first
+    stretch)."""
+    first = np.full(n, NEVER, dtype=np.int64)
+    end = np.full(n, NEVER, dtype=np.int64)
+    if not len(subs.cust):
+        return first, end
+    order = np.lexsort((subs.start, subs.cust))
+    cust, start, stop = subs.cust[order], subs.start[order], subs.end[order]
+    new_cust = np.concatenate([[True], cust[1:] != cust[:-1]])
+    # the end covered so far within a customer, by its subscriptions up to this one
+    covered = pd.Series(stop).groupby(np.cumsum(new_cust)).cummax().to_numpy()
+    before = np.concatenate([[NEVER], covered[:-1]])
+    # a stretch ends where the next subscription of the same customer starts after it
+    breaks = ~new_cust & (start > before)
+    np.minimum.at(first, cust, start)
+    # the first break per customer: the covered end just before it; none: the last covered end
+    at_break = np.flatnonzero(breaks)
+    last = np.flatnonzero(np.concatenate([cust[1:] != cust[:-1], [True]]))
+    end[cust[last]] = covered[last]
+    if len(at_break):
+        firsts = at_break[np.concatenate([[True], cust[at_break][1:] != cust[at_break][:-1]])]
+        end[cust[firsts]] = before[firsts]
+    return first, end
 
 
 def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,9 +296,16 @@ def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray,
     customer is active."""
     if model == "contract":
         has = base.signup < NEVER
+        subs = base.subscriptions
+        if subs is not None:  # one interval per subscription; customers without one as their row says
+            has[subs.cust] = False
         cust = np.flatnonzero(has)
         start = base.signup[has] + 1
         end = np.where(base.churn[has] < NEVER, base.churn[has] + 1, NEVER)
+        if subs is not None:
+            cust = np.concatenate([subs.cust, cust])
+            start = np.concatenate([subs.start + 1, start])
+            end = np.concatenate([np.where(subs.end < NEVER, subs.end + 1, NEVER), end])
         return cust, start, end
     o = base.orders
     if o is None:

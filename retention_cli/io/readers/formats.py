@@ -32,6 +32,9 @@ class Source:
     read: object                      # Callable[[list[int]], pd.DataFrame]
     rejects: object                   # Callable[[np.ndarray], bytes]: header + those rows, as in the file
     reject_ext: str = "csv"
+    # how a bad row is named: its physical line; an engine's record number ("record 12");
+    # a database row's key
+    numbering: str = "line"
 
 
 def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:
@@ -121,6 +124,11 @@ def _parquet_column(col, kind: str | None, display: str, header: str) -> pd.Seri
     except (pa.ArrowException, ValueError, OverflowError) as e:  # a value pyarrow or pandas cannot convert
         raise DataError(f"{display}: column '{header}' of Parquet type {col.type} cannot be read "
                         f"({type(e).__name__}: {first_line(e)})") from None
+
+
+def typed_column(col, kind: str | None, display: str, header: str) -> pd.Series:
+    """A typed column (Parquet, a database's) as the parsers take it (``_parquet_column``)."""
+    return _parquet_column(col, kind, display, header)
 
 
 def _parquet_values(col, kind: str | None, display: str, header: str) -> pd.Series:

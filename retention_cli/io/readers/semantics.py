@@ -1,5 +1,6 @@
 """What real exports mean (docs/exports.md): ``exclude``, continuation lines
-(``inherit``), order-level amounts, refunds, subscriptions folded into customers.
+(``inherit``), order-level amounts, refunds, subscriptions (one customer per
+customer's rows, and every subscription's paying span and MRR beside them).
 Each option of an input is applied only when it is set: a clean export without
 them is read exactly as before, at the same cost."""
 
@@ -61,7 +62,8 @@ def option_columns(table: str, inp: InputConfig, headers: list[str], found: dict
     names = [(f"exclude.{k}", k) for k in inp.exclude] + [("inherit", n) for n in inp.inherit]
     names += [(k, getattr(inp, k)) for k in ("refund_amount", "refund_date") if getattr(inp, k)]
     if inp.subscriptions:
-        names += [(f"subscriptions.{k}", v) for k, v in inp.subscriptions.model_dump().items() if v]
+        names += [(f"subscriptions.{k}", v) for k, v in inp.subscriptions.model_dump().items()
+                  if v and isinstance(v, str)]  # headers (amount_in_cents is a switch)
     listed = ", ".join(f"'{h}'" for h in headers if h) or "(none)"
     out: dict[str, int] = {}
     for key, name in names:
@@ -151,7 +153,68 @@ def parse_option_columns(table: str, inp: InputConfig, cells: pd.DataFrame, aux:
         parse("trial_end", sub.trial_end, "date")
         parse("period_end", sub.period_end, "date")
         parse("cancel", sub.cancel_at_period_end, "bool")
+        parse("recurring", sub.amount, "number")
+        parse("quantity", sub.quantity, "number")
+        parse("interval_count", sub.interval_count, "number")
+        parse("interval", sub.interval, "text")
+        _check_recurring(out, sub, flag, lambda name: _as_text(cells[aux[name]]).str.strip())
     return out
+
+
+# Months per billing interval, to make every amount a monthly one (MRR). A year is
+# 12 months; a week 12/52 of a month and a day 12/365 of one, as ChartMogul and
+# Baremetrics normalise weekly and daily plans (a weekly amount × 52 / 12).
+INTERVAL_MONTHS = {
+    "day": 12 / 365, "daily": 12 / 365, "days": 12 / 365,
+    "week": 12 / 52, "weekly": 12 / 52, "weeks": 12 / 52,
+    "month": 1.0, "monthly": 1.0, "months": 1.0,
+    "quarter": 3.0, "quarterly": 3.0, "quarters": 3.0,
+    "year": 12.0, "yearly": 12.0, "annual": 12.0, "annually": 12.0, "years": 12.0,
+}
+
+
+def _check_recurring(out: dict[str, pd.Series], sub, flag, raw) -> None:
+    """The MRR columns' values that cannot mean a recurring amount are bad values of
+    their column: an amount missing or below 0, a quantity below 0, an interval not
+    among INTERVAL_MONTHS, an interval count that is not a whole number from 1.
+    ``raw(header)``: the column's cells as written, for the messages."""
+    def bad(key: str, header: str, wrong: pd.Series, reason: str) -> None:
+        wrong = wrong.fillna(False).astype(bool)
+        if wrong.any():
+            idx = wrong.index[wrong.to_numpy()]
+            flag(header, wrong, pd.Series(reason, index=idx), raw(header))
+
+    if "recurring" in out:
+        v = out["recurring"]
+        bad("recurring", sub.amount, v.isna(), "missing (a subscription's recurring amount)")
+        bad("recurring", sub.amount, v < 0, "a recurring amount below 0")
+    if "quantity" in out:
+        bad("quantity", sub.quantity, out["quantity"] < 0, "a quantity below 0")
+    if "interval_count" in out:
+        n = out["interval_count"]
+        bad("interval_count", sub.interval_count, n.notna() & ((n < 1) | (n != n.round())),
+            "not a whole number of intervals from 1")
+    if "interval" in out:
+        text = out["interval"].astype("str").str.strip().str.lower().where(out["interval"].notna(), "")
+        known = text.isin(list(INTERVAL_MONTHS))
+        bad("interval", sub.interval, ~known & (text != ""), "not an interval (day, week, month, quarter, year)")
+        bad("interval", sub.interval, text == "", "missing (the billing interval)")
+        out["interval"] = text
+
+
+def monthly_amount(parsed: dict[str, pd.Series], index: pd.Index, in_cents: bool) -> pd.Series:
+    """Each subscription's monthly recurring revenue: amount × quantity (empty: 1)
+    / (interval_count (empty: 1) × months per interval; no interval column: a
+    month), in currency units (÷ 100 when the amounts are in cents)."""
+    amount = parsed["recurring"].reindex(index).astype("float64")
+    if "quantity" in parsed:
+        amount = amount * parsed["quantity"].reindex(index).astype("float64").fillna(1.0)
+    months = pd.Series(1.0, index=index)
+    if "interval" in parsed:
+        months = parsed["interval"].reindex(index).map(INTERVAL_MONTHS).astype("float64")
+    if "interval_count" in parsed:
+        months = months * parsed["interval_count"].reindex(index).astype("float64").fillna(1.0)
+    return amount / months / (100.0 if in_cents else 1.0)
 
 
 def _plural(n: int, word: str) -> str:
@@ -165,9 +228,9 @@ def _first_lines(order_id: pd.Series) -> np.ndarray:
 
 def apply_meaning(result: Table, inp: InputConfig, parsed: dict[str, pd.Series]) -> pd.DataFrame:
     """What the export means, on the rows that are kept: an order total counted
-    once, refunds, subscriptions folded into customers."""
+    once, refunds, subscriptions made customers (their spans kept beside them)."""
     if inp.subscriptions:
-        return _fold_subscriptions(result, parsed)
+        return _fold_subscriptions(result, parsed, inp.subscriptions.amount_in_cents)
     df, display = result.df, result.display
     first = None
     if inp.amount_scope == "order" and "amount" in df:
@@ -206,12 +269,17 @@ def apply_meaning(result: Table, inp: InputConfig, parsed: dict[str, pd.Series])
     return df
 
 
-def _fold_subscriptions(result: Table, parsed: dict[str, pd.Series]) -> pd.DataFrame:
-    """One row per subscription -> one customer each. A subscription pays from its
-    trial's end (else its start) to its end (cancel at period end: the period's
-    end); a customer is one from their first paying day until the end of their last
-    subscription, open while one is. Trials that ended before paying, and those
-    still running at the end of the export, make no customer."""
+def _fold_subscriptions(result: Table, parsed: dict[str, pd.Series], in_cents: bool = False) -> pd.DataFrame:
+    """One row per subscription -> one customer each, and every subscription's
+    paying span kept beside them (``result.subscriptions``: customer_id, start, end,
+    mrr). A subscription pays from its trial's end (else its start) to its end
+    (cancel at period end: the period's end); a customer is one while one of their
+    subscriptions pays, so one who ends every subscription and later starts a new
+    one is lost, then reactivated. The customer's row holds the first paying day
+    (signup_date) and the end of the last subscription (churn_date, empty while one
+    is open), and the other columns of their latest subscription. Trials that ended
+    before paying, and those still running at the end of the export, make no
+    customer."""
     df, display = result.df, result.display
     start = df["signup_date"]
     end = df["churn_date"] if "churn_date" in df else pd.Series(pd.NaT, index=df.index, dtype="datetime64[s]")
@@ -230,19 +298,24 @@ def _fold_subscriptions(result: Table, parsed: dict[str, pd.Series]) -> pd.DataF
     keep = ~never & ~in_trial
     k = df[keep].assign(signup_date=paying[keep], churn_date=end[keep])
     k = k.sort_values(["customer_id", "signup_date"], kind="stable")
+    mrr = monthly_amount(parsed, k.index, in_cents) if "recurring" in parsed \
+        else pd.Series(np.nan, index=k.index, dtype="float64")
+    result.subscriptions = pd.DataFrame({"customer_id": k["customer_id"], "start": k["signup_date"],
+                                         "end": k["churn_date"], "mrr": mrr}).sort_index()
     who = k["customer_id"].to_numpy()
     ends = k["churn_date"].to_numpy("datetime64[D]").astype(np.int64)
     ends[np.isnat(k["churn_date"].to_numpy("datetime64[D]"))] = np.iinfo(np.int64).max
     covered = pd.Series(ends, index=k.index).groupby(who, sort=False).cummax().groupby(who, sort=False).shift(1)
     starts = k["signup_date"].to_numpy("datetime64[D]").astype(np.int64)
+    # a paying day after every earlier subscription of the customer ended: a return
     gap = (covered.notna() & (starts > covered.fillna(0))).to_numpy()
     open_ = k["churn_date"].isna().groupby(who, sort=False).transform("any").to_numpy()
     k = k.assign(signup_date=k["signup_date"].groupby(who, sort=False).transform("min"),
                  churn_date=k["churn_date"].groupby(who, sort=False).transform("max").where(~open_))
     folded = k[~k["customer_id"].duplicated(keep="last")].sort_index()
-    result.warnings.append(f"{display}: {_plural(len(df), 'subscription')} read as "
-                           f"{_plural(len(folded), 'customer')} (from the first paying day, after any trial, "
-                           "to the end of the last subscription)")
+    result.warnings.append(f"{display}: {_plural(int(keep.sum()), 'paying subscription')} of "
+                           f"{_plural(len(folded), 'customer')} (a customer while a subscription pays, after any "
+                           "trial)")
     if never.any():
         result.warnings.append(f"{display}: {_plural(int(never.sum()), 'trial')} that ended before paying left out")
     if in_trial.any():
@@ -251,7 +324,6 @@ def _fold_subscriptions(result: Table, parsed: dict[str, pd.Series]) -> pd.DataF
     if gap.any():
         n = len(set(who[gap]))
         result.warnings.append(f"{display}: {_plural(n, 'customer')} ended every subscription and later started "
-                               "a new one; one signup and one churn date per customer count them as customers "
-                               "in between")
+                               "a new one: lost, then reactivated")
     result.excluded_rows += int(never.sum() + in_trial.sum())
     return folded

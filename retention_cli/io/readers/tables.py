@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from retention_cli.config import Config, InputConfig
+from retention_cli.config import Config, EngineConfig, InputConfig
+from retention_cli.engines import uses_engine
 from retention_cli.errors import DataError, InputMissingError, UsageError
 from retention_cli.io.writers import shown
 from retention_cli.io.schemas import NPS_RANGE, SCHEMAS
@@ -46,6 +47,9 @@ class Table:
     reject_bytes: bytes | None = None  # header + rejected records, byte for byte (Parquet: those rows)
     reject_ext: str = "csv"            # the rejects file's extension: csv, or parquet for a Parquet input
     warnings: list[str] = field(default_factory=list)
+    # a subscriptions export read as the customers: one row per paying subscription
+    # (customer_id, start, end, mrr) beside the customers it made (semantics.py)
+    subscriptions: pd.DataFrame | None = None
 
     @property
     def rows(self) -> int:
@@ -60,6 +64,7 @@ def read_table(
     extra: tuple[str, ...] = (),
     policy: str | None = None,
     columns: frozenset[str] | None = None,
+    engine: EngineConfig | None = None,
 ) -> Table:
     """Read, map and validate one input table.
 
@@ -70,21 +75,23 @@ def read_table(
     ``quantity`` and ``unit_price`` when the file has no amount.
     """
     # Messages name the file as the user wrote it (config or command line).
-    display = "<stdin>" if (path or inp.path) == "-" else shown(path or inp.path)
-    path = path or cfg.resolve_path(inp.path)
+    if inp.connection is not None and path is None:
+        display = inp.where
+    else:
+        display = "<stdin>" if (path or inp.path) == "-" else shown(path or inp.path)
+        path = path or cfg.resolve_path(inp.path)
+        if inp.connection is not None:  # --purchases FILE over a database input: the file
+            inp = inp.model_copy(update={"connection": None, "table": None, "query": None})
     policy = policy or cfg.bad_rows_policy(table)
-    limit = source.text_limit()  # looked up when called (tests replace it)
-    try:
-        original = read_bytes(path, display, table, limit)
-        sha = sha256_beside(original)  # hashed on the other core while the file is parsed
-        raw, fmt = unpack(original, path, display, limit)
-        del original
-        reader = open_source(raw, fmt, inp, display)
-    except MemoryError:  # the admission check guessed short (other processes took the memory meanwhile)
-        raise InputMissingError(f"{display}: not enough memory to read this file: "
-                                "export fewer years or columns, or run on a machine with more memory") from None
+    reader_engine = uses_engine(engine or cfg.engine, inp, path)
+    if reader_engine is not None:  # read by an engine (engines/), handed over as the local readers' cells
+        from retention_cli.engines.sources import open_engine_source
+
+        reader, fmt, sha = open_engine_source(reader_engine, table, inp, path, display, engine or cfg.engine,
+                                              cfg.resolve_path)
+    else:
+        reader, fmt, sha = _open_local(table, inp, path, display)
     headers, span_bytes = reader.headers, reader.span_bytes
-    del raw
     wanted_extra = tuple(h for h in headers if h) if table == "customers" else extra
     found, extras = resolve_mapping(table, inp, headers, display, wanted_extra)
     # the columns the input's options name (exclude, inherit, refunds, subscriptions): {} when none is set
@@ -176,6 +183,8 @@ def read_table(
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
     if bad is not None:
         bad = with_lines(bad, span_bytes, inp.header, fmt)
+        if reader.numbering != "line":
+            bad["at"] = _row_names(bad["row"].to_numpy(), reader.numbering, table, found, headers, cells)
         result.bad = bad
         bad_rows = np.unique(bad["row"].to_numpy())
         if policy == "error":
@@ -195,8 +204,22 @@ def read_table(
     if inp.amount_scope == "order" or inp.refund_amount or inp.subscriptions:
         result.df = apply_meaning(result, inp, parsed if aux else {})
     if table == "customers":
-        _check_unique_customers(result, span_bytes, inp.header, fmt)
+        _check_unique_customers(result, span_bytes, inp.header, fmt, reader.numbering)
     return result
+
+
+def _open_local(table: str, inp: InputConfig, path: str, display: str):
+    """The local readers' source of a file, its format and its SHA-256 (a thread's)."""
+    limit = source.text_limit()  # looked up when called (tests replace it)
+    try:
+        original = read_bytes(path, display, table, limit)
+        sha = sha256_beside(original)  # hashed on the other core while the file is parsed
+        raw, fmt = unpack(original, path, display, limit)
+        del original
+        return open_source(raw, fmt, inp, display), fmt, sha
+    except MemoryError:  # the admission check guessed short (other processes took the memory meanwhile)
+        raise InputMissingError(f"{display}: not enough memory to read this file: "
+                                "export fewer years or columns, or run on a machine with more memory") from None
 
 
 def _blank(s: pd.Series) -> np.ndarray:
@@ -208,8 +231,26 @@ def _blank(s: pd.Series) -> np.ndarray:
     return (s.str.strip() == "").to_numpy(dtype=bool)
 
 
+KEYS = {"purchases": ("order_id",), "complaints": ("complaint_id",), "invoices": ("invoice_id",),
+        "customers": ("customer_id",), "responses": ()}
+
+
+def _row_names(rows: np.ndarray, numbering: str, table: str, found: dict[str, int], headers: list[str],
+               cells: pd.DataFrame) -> list[str]:
+    """How messages name the bad rows an engine read: "record 12" (engines number
+    records, not physical lines), or a database row by its key ("order_id 'A17'"),
+    by its number in the query's order when the table has none."""
+    key = next((k for k in KEYS[table] if k in found), None) if numbering == "key" else None
+    if key is None:
+        return [f"record {r + 1}" for r in rows]
+    values = cells[found[key]]
+    return [f"row with {headers[found[key]]} '{_clip(str(values.loc[r]))}'" for r in rows]
+
+
 def format_bad(bad: pd.DataFrame, display: str, limit: int = MAX_LISTED) -> list[str]:
+    at = "at" in bad
     lines = [
+        f"{display}: {r.at}: column '{r.column}': value '{_clip(r.value)}': {r.reason}" if at else
         f"{display}:{r.line}: column '{r.column}': value '{_clip(r.value)}': {r.reason}"
         for r in bad.head(limit).itertuples()
     ]
@@ -223,7 +264,8 @@ def _clip(v: str, n: int = 60) -> str:
     return v if len(v) <= n else v[: n - 1] + "…"
 
 
-def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str) -> None:
+def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str,
+                            numbering: str = "line") -> None:
     ids = t.df["customer_id"]
     dup = ids.duplicated(keep=False) & (ids != "")
     if not dup.any():
@@ -231,6 +273,8 @@ def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fm
     rows = pd.DataFrame({"row": ids.index[dup], "column": "customer_id",
                          "value": ids[dup].to_numpy(), "reason": "duplicate customer_id"})
     rows = with_lines(rows, span_bytes, header, fmt)
+    if numbering != "line":  # read by an engine: records (a database's rows) by number
+        rows["at"] = [f"{'row' if numbering == 'key' else 'record'} {r + 1}" for r in rows["row"]]
     n = ids[dup].nunique()
     raise DataError(
         f"{t.display}: {n} customer_id{'s' if n != 1 else ''} appear more than once in the customers file",
@@ -276,6 +320,11 @@ def _event_bound(tables: dict[str, Table], pick):
         for col in EVENT_DATES[name]:
             if col in t.df and t.df[col].notna().any():
                 values.append((t.df[col].min() if pick is min else t.df[col].max()))
+        # a subscriptions export: every subscription's paying start is an event (a
+        # customer's return after a gap too, not only their first start)
+        if t.subscriptions is not None and len(t.subscriptions) and t.subscriptions["start"].notna().any():
+            starts = t.subscriptions["start"]
+            values.append(starts.min() if pick is min else starts.max())
     return pick(values).date() if values else None
 
 
@@ -310,7 +359,7 @@ def load_inputs(
                 )
             continue
         if on_table is not None:
-            on_table(name, shown(overrides.get(name) or inp.path))
+            on_table(name, shown(overrides[name]) if name in overrides else inp.where if inp.connection else shown(inp.path))
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
             extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),

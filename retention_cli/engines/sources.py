@@ -1,0 +1,519 @@
+"""An input read by an engine, behind the readers' one interface (``Source``):
+a file, a glob or a folder of CSV or Parquet files through DuckDB or Spark, or a
+table or query of a database (SQLite, DuckDB, PostgreSQL) through that database.
+Written once with Ibis (one expression, compiled for each backend).
+
+The engine reads; the readers' conversion path types what it hands over, so the
+values, bad rows and reasons are those of the local readers. What differs: a CSV
+record is named by its number ("record 12": engines number records, not physical
+lines), a database row by its key; the rejects of a CSV input are the rejected
+records written again as CSV (all columns, as text), not their original bytes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import contextlib
+import csv
+import glob
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+
+from retention_cli.config import URL, EngineConfig, InputConfig
+from retention_cli.errors import DataError, InputMissingError, UsageError
+from retention_cli.io.readers.convert import typed_values
+from retention_cli.io.readers.formats import Source, typed_column
+from retention_cli.io.readers.text import check_header, sniff_delimiter
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+HEAD_BYTES = 1 << 16  # what the delimiter is sniffed from (as the local reader)
+
+
+def redacted(url: str) -> str:
+    """A connection URL as messages show it: without its password."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+# --- the engines' connections (one per engine and settings, for the process) ----------
+
+_BACKENDS: dict[tuple, object] = {}
+_LOCK = threading.Lock()
+
+
+def _missing(extra: str, what: str) -> UsageError:
+    return UsageError(f"{what} needs the {extra} extra: pip install 'retention-cli[{extra}]'")
+
+
+def backend(name: str, engine: EngineConfig):
+    """The Ibis backend of an engine ("duckdb" or "spark"), made once per process."""
+    key = (name, engine.model_dump_json())
+    with _LOCK:
+        if key not in _BACKENDS:
+            with _quiet():
+                _BACKENDS[key] = _duckdb(engine) if name == "duckdb" else _spark(engine)
+        return _BACKENDS[key]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """PySpark warns, when imported and when it converts, that it does not yet
+    support pandas 3: not the user's business (our tests check its results)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"pyspark\.")
+        yield
+
+
+def _duckdb(engine: EngineConfig):
+    try:
+        import ibis
+        import ibis.backends.duckdb  # noqa: F401  (the backend's own dependency: duckdb)
+    except ImportError:
+        raise _missing("duckdb", "the duckdb engine") from None
+    config: dict[str, object] = {}
+    if engine.memory_limit:
+        config["memory_limit"] = engine.memory_limit.replace(" ", "")
+    if engine.temp_directory:
+        config["temp_directory"] = os.path.expanduser(os.path.expandvars(engine.temp_directory))
+    if engine.threads:
+        config["threads"] = engine.threads
+    # a file is read in its order: record N is the file's Nth (and "the first line of an order" means it)
+    config["preserve_insertion_order"] = True
+    try:
+        return _no_progress_bar(ibis.duckdb.connect(**config))
+    except Exception as e:  # noqa: BLE001 — duckdb's errors for a bad setting
+        raise UsageError(f"engine duckdb: {_first_line(e)}") from None
+
+
+def _no_progress_bar(con):
+    """DuckDB draws a progress bar on stdout for a query longer than two seconds:
+    stdout carries only data (a setting of the connection, not of the process)."""
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
+
+
+def _spark(engine: EngineConfig):
+    try:
+        import ibis
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise _missing("spark", "the spark engine") from None
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise UsageError("the spark engine needs Java 17 or later (java on PATH, or JAVA_HOME)")
+    from importlib.resources import files as package_files
+
+    builder = SparkSession.builder.master(engine.master).appName("retention")
+    # the driver's web UI and its port are of no use to a command that ends; its JVM
+    # logs errors only; a local master listens on the loopback interface only
+    log4j = package_files("retention_cli.engines").joinpath("log4j2.properties")
+    defaults = {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+                "spark.sql.session.timeZone": "UTC",
+                "spark.sql.shuffle.partitions": "8",
+                "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log4j}"}
+    if engine.master.startswith("local"):
+        defaults |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    for k, v in {**defaults, **engine.conf}.items():
+        builder = builder.config(k, v)
+    try:
+        session = builder.getOrCreate()
+    except Exception as e:  # noqa: BLE001 — py4j and Spark raise many types
+        raise UsageError(f"engine spark: cannot start a session on {engine.master}: {_first_line(e)}") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return ibis.pyspark.connect(session)
+
+
+def _first_line(e: BaseException, n: int = 300) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:n]
+
+
+# --- temporary files (transcoded inputs) live as long as the process ------------------
+
+_TEMP: list[str] = []
+
+
+def _temp_dir(engine: EngineConfig) -> str:
+    if not _TEMP:
+        base = os.path.expanduser(os.path.expandvars(engine.temp_directory)) if engine.temp_directory else None
+        _TEMP.append(tempfile.mkdtemp(prefix="retention-", dir=base))
+        atexit.register(shutil.rmtree, _TEMP[0], True)
+    return _TEMP[0]
+
+
+# --- files ----------------------------------------------------------------------------
+
+def expand(path: str, display: str, table: str) -> list[str]:
+    """The files of a path: a glob's matches, a folder's CSV or Parquet files (in
+    every subfolder: hive partitions), or the file itself; sorted, so that records
+    are numbered in one order."""
+    from retention_cli.engines import is_glob
+
+    if is_glob(path):
+        files = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+        if not files:
+            raise InputMissingError(f"{display}: no {table} file matches")
+        return files
+    if os.path.isdir(path):
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            files += [os.path.join(root, n) for n in sorted(names)
+                      if not n.startswith((".", "_")) and n.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)]
+        if not files:
+            raise InputMissingError(f"{display}: is a folder with no CSV or Parquet file (a folder is read as one "
+                                    f"{table} table of its files)")
+        return sorted(files)
+    if not os.path.exists(path):
+        raise InputMissingError(f"{display}: {table} file not found")
+    return [path]
+
+
+def _kind(files: list[str], display: str) -> str:
+    kinds = set()
+    for f in files:
+        low = f.lower()
+        if low.endswith(".zip"):
+            raise UsageError(f"{f}: a .zip is read by the local engine only; unzip it to read it with an engine")
+        if low.endswith(PARQUET_SUFFIXES):
+            kinds.add("parquet")
+        else:
+            with open(f, "rb") as fh:
+                kinds.add("parquet" if fh.read(4) == b"PAR1" else "csv")
+    if len(kinds) > 1:
+        raise DataError(f"{display}: CSV and Parquet files mixed: one input is one format")
+    return kinds.pop()
+
+
+def _head(path: str, n: int = HEAD_BYTES) -> bytes:
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            return f.read(n)
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path}: cannot read: {_first_line(e)}") from None
+
+
+_DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf-8-sig": "utf-8", "latin-1": "latin-1", "iso8859-1": "latin-1",
+                     "utf-16": "utf-16"}
+
+
+def _codec(name: str) -> str:
+    return {"iso8859-1": "latin-1", "utf-8-sig": "utf-8"}.get(codecs.lookup(name).name, codecs.lookup(name).name)
+
+
+def _transcoded(files: list[str], encoding: str, engine: EngineConfig) -> list[str]:
+    """Files in another encoding than the engine reads, written again as UTF-8 in
+    the temporary folder, a block at a time (never whole in memory)."""
+    out = []
+    folder = _temp_dir(engine)
+    for i, f in enumerate(files):
+        target = os.path.join(folder, f"{i}-{os.path.basename(f).removesuffix('.gz')}")
+        decoder = codecs.getincrementaldecoder(encoding)()
+        opener = gzip.open if f.lower().endswith(".gz") else open
+        offset = 0
+        with opener(f, "rb") as src, open(target, "wb") as dst:
+            while block := src.read(1 << 22):
+                try:
+                    dst.write(decoder.decode(block).encode("utf-8"))
+                except UnicodeDecodeError as e:
+                    raise DataError(f"{f}: byte offset {offset + e.start}: not valid {encoding}") from None
+                offset += len(block)
+            dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+        out.append(target)
+    return out
+
+
+def _headers(head: bytes, encoding: str, inp: InputConfig, delimiter: str, display: str) -> list[str]:
+    text = head.decode(encoding, errors="ignore").lstrip("\ufeff")
+    lines = text.splitlines(keepends=True)[inp.header_row - 1:]
+    rows = csv.reader(io.StringIO("".join(lines), newline=""), delimiter=delimiter)
+    first = next((r for r in rows if r), [])
+    if not first:
+        raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
+    if inp.header:
+        headers = [h.strip() for h in first]
+        check_header(headers, display)
+        return headers
+    return [f"column {i + 1}" for i in range(len(first))]
+
+
+def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str, engine: EngineConfig):
+    """An engine's table of CSV files, every column as text, named f0, f1, … by
+    position (hive partition columns keep their names), and the file's headers."""
+    if inp.delimiter == "whitespace":
+        raise UsageError(f"{display}: `delimiter: whitespace` is read by the local engine only")
+    if inp.skip_rows:
+        raise UsageError(f"{display}: `skip_rows` is read by the local engine only")
+    encoding = _codec(inp.encoding)
+    head = _head(files[0])
+    delimiter = inp.delimiter or sniff_delimiter(head.decode(encoding, errors="ignore"))
+    headers = _headers(head, encoding, inp, delimiter, display)
+    for f in files[1:]:  # one table: every file has the first one's header
+        other = _headers(_head(f), encoding, inp, delimiter, f)
+        if other != headers:
+            raise DataError(f"{f}: its header ({', '.join(other)}) is not that of {files[0]} "
+                            f"({', '.join(headers)}): the files of one input must have the same columns")
+    if name == "duckdb" and encoding not in _DUCKDB_ENCODINGS or name == "spark" and encoding not in ("utf-8",):
+        files, encoding = _transcoded(files, encoding, engine), "utf-8"
+    names = [f"f{i}" for i in range(len(headers))]
+    try:
+        if name == "duckdb":
+            t = con.read_csv(files, header=inp.header, delim=delimiter, quote='"', escape='"',
+                             skip=inp.header_row - 1, columns={n: "VARCHAR" for n in names},
+                             encoding=_DUCKDB_ENCODINGS[encoding], null_padding=False, strict_mode=True,
+                             auto_detect=False, ignore_errors=False, parallel=True,
+                             **({"hive_partitioning": True} if len(files) > 1 else {}))
+        else:
+            t = con.read_csv(files, header=inp.header, sep=delimiter, quote='"', escape='"',
+                             multiLine=True, mode="FAILFAST", inferSchema=False, encoding="UTF-8")
+            t = t.rename({n: c for n, c in zip(names, t.columns)})
+    except Exception as e:  # noqa: BLE001 — the engines' parse errors
+        raise DataError(f"{display}: cannot parse the file as CSV: {_first_line(e)}") from None
+    partition = [c for c in t.columns if c not in names]
+    return t, headers + partition, names + partition
+
+
+def _hash_files(files: list[str]) -> Callable[[], str]:
+    """One SHA-256 of the files' bytes in order (for meta.json), hashed in a thread."""
+    out: list[str] = []
+
+    def run() -> None:
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+        out.append(h.hexdigest())
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+
+    def result() -> str:
+        worker.join()
+        return out[0]
+    return result
+
+
+# --- databases ------------------------------------------------------------------------
+
+def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
+    """The table of a database input, typed by the database."""
+    try:
+        import ibis
+    except ImportError:
+        raise _missing("duckdb", "a database input") from None
+    url = os.path.expandvars(inp.connection)
+    scheme = url.split(":", 1)[0].lower()
+    if scheme in ("sqlite", "duckdb"):
+        # sqlite:///shop.db: a path relative to the config's folder, as a file's
+        path = url.split(":///", 1)[1] if ":///" in url else url.split("://", 1)[-1]
+        if path and path != ":memory:":
+            path = resolve(path)
+            if not os.path.exists(path):
+                raise InputMissingError(f"{display}: database file not found")
+            url = f"{scheme}:///{path}" if not path.startswith("/") else f"{scheme}://{path}"
+    elif scheme in ("postgres", "postgresql"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg") is None:  # Ibis's PostgreSQL backend drives it
+            raise _missing("postgres", "a PostgreSQL input")
+        url = "postgres" + url[len(scheme):]
+    else:
+        raise UsageError(f"{display}: connection {scheme!r}: use sqlite:///…, duckdb:///… or postgresql://…")
+    try:
+        con = ibis.connect(url, **({"read_only": True} if scheme == "duckdb" else {}))
+        if scheme == "duckdb":
+            _no_progress_bar(con)
+    except Exception as e:  # noqa: BLE001 — each driver's own errors
+        raise InputMissingError(f"{display}: cannot connect: {_first_line(e)}") from None
+    try:
+        if inp.query is not None:
+            return con.sql(inp.query)
+        schema, _, name = inp.table.rpartition(".")  # schema.table: the table of that schema
+        return con.table(name, database=schema) if schema else con.table(name)
+    except Exception as e:  # noqa: BLE001
+        what = f"cannot read table {inp.table!r}" if inp.table is not None else "the query fails"
+        raise InputMissingError(f"{display}: {what} ({type(e).__name__}: {_first_line(e)})") from None
+
+
+# --- the Source -----------------------------------------------------------------------
+
+def open_engine_source(name: str, table: str, inp: InputConfig, path: str, display: str, engine: EngineConfig,
+                       resolve: Callable[[str], str]) -> tuple[Source, str, Callable[[], str]]:
+    """The input as a ``Source`` of the readers, its format ("csv": columns come
+    as text; "parquet": typed, as a Parquet file's) and its SHA-256 (files; "" for
+    a database)."""
+    if inp.connection is not None:
+        t = _database(inp, resolve, display)
+        headers = [str(c) for c in t.columns]
+        check_header(headers, display, line=False)
+        return _source(t, headers, list(t.columns), "parquet", display, "key"), "parquet", lambda: ""
+    if URL.match(path):  # a filesystem of Spark's (hdfs://, s3a://, file://): given to it as written
+        if name != "spark":
+            raise UsageError(f"{display}: a path with a scheme is read by the spark engine (--engine spark)")
+        return _remote(table, inp, path, display, engine)
+    files = expand(path, display, table)
+    kind = _kind(files, display)
+    con = backend(name, engine)
+    if kind == "parquet":
+        try:
+            t = con.read_parquet(files, **({"hive_partitioning": True} if name == "duckdb" else {}))
+        except Exception as e:  # noqa: BLE001
+            raise DataError(f"{display}: not a readable Parquet file ({_first_line(e)})") from None
+        headers = [str(c) for c in t.columns]
+        check_header(headers, display, line=False)
+        return _source(t, headers, list(t.columns), "parquet", display, "record"), "parquet", _hash_files(files)
+    t, headers, names = _csv_table(con, name, files, inp, display, engine)
+    return _source(t, headers, names, "csv", display, "record"), "csv", _hash_files(files)
+
+
+def _remote(table: str, inp: InputConfig, path: str, display: str, engine: EngineConfig):
+    """A path on a filesystem only Spark reads: CSV when it ends so (.csv, .csv.gz,
+    a glob of them), Parquet otherwise (files, a folder, hive partitions). The
+    header is Spark's reading of the first line; no SHA-256 (the bytes are not here)."""
+    con = backend("spark", engine)
+    plain = path.rstrip("/").lower()
+    try:
+        if plain.endswith(CSV_SUFFIXES):
+            if inp.delimiter == "whitespace" or inp.skip_rows or inp.header_row != 1:
+                raise UsageError(f"{display}: delimiter: whitespace, header_row and skip_rows are read by the "
+                                 "local engine only")
+            t = con.read_csv(path, header=inp.header, sep=inp.delimiter or ",", quote='"', escape='"',
+                             multiLine=True, mode="FAILFAST", inferSchema=False, encoding=inp.encoding)
+            headers = [str(c).strip() for c in t.columns] if inp.header else \
+                [f"column {i + 1}" for i in range(len(t.columns))]
+            fmt = "csv"
+        else:
+            t = con.read_parquet(path)
+            headers, fmt = [str(c) for c in t.columns], "parquet"
+    except UsageError:
+        raise
+    except Exception as e:  # noqa: BLE001 — Spark's errors for a path it cannot read
+        raise InputMissingError(f"{display}: cannot read: {_first_line(e)}") from None
+    check_header(headers, display, line=False)
+    return _source(t, headers, list(t.columns), fmt, display, "record"), fmt, lambda: ""
+
+
+# What the engine types itself, and only in the form the readers' typed read takes
+# as it is (``convert.typed_plan``): an ISO date (or date and time), a plain number.
+_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}$"
+_PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
+
+
+def _typed_kind(plan) -> str | None:
+    import pyarrow as pa
+
+    if plan is None or pa.types.is_dictionary(plan):
+        return None  # ids come as text: the readers encode them
+    return "date" if pa.types.is_timestamp(plan) else "number" if pa.types.is_floating(plan) else None
+
+
+def _typed(c, kind: str):
+    """The engine's typed value of a text column, null where the text is not in the
+    one form it types (the readers then read the column as text)."""
+    import ibis
+
+    if kind == "date":
+        return ibis.cases((c.re_search(_ISO_DATE), c.try_cast("date")),
+                          (c.re_search(_ISO_DATETIME), c.try_cast("timestamp").date()),
+                          else_=ibis.null("date"))
+    return ibis.ifelse(c.re_search(_PLAIN_NUMBER), c.try_cast("float64"), ibis.null("float64"))
+
+
+def _source(t, headers: list[str], names: list[str], fmt: str, display: str, numbering: str) -> Source:
+    import ibis
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def fetch(expr) -> pa.Table:
+        try:
+            with _quiet():
+                return expr.to_pyarrow()
+        except Exception as e:  # noqa: BLE001 — the engine's errors while it reads (a broken record)
+            raise DataError(f"{display}: {_first_line(e)}") from None
+
+    def read(positions: list[int], kinds: dict | None = None) -> pd.DataFrame:
+        """The columns at ``positions``. Of a CSV input, the columns the conversion
+        plan types (``typed_plan``: ISO dates, plain numbers) are typed by the engine
+        when every value of the column is clean; a column with one value that is not
+        comes as text, for the readers' careful parser to say what is wrong (as the
+        local reader does)."""
+        kinds = kinds or {}
+        typed = {p: k for p, k in ((p, _typed_kind(kinds.get(p))) for p in positions) if k} if fmt == "csv" else {}
+        exprs = []
+        for p in positions:
+            c = t[names[p]]
+            if p in typed:
+                v = _typed(c, typed[p])
+                exprs += [v.name(f"v{p}"), (c.notnull() & (c != "") & v.isnull()).name(f"x{p}")]
+            else:
+                exprs.append(c.name(f"v{p}"))
+        got = fetch(t.select(*exprs)) if positions else None
+        rows = got.num_rows if got is not None else _count()
+        out: dict[int, pd.Series] = {}
+        as_text = []
+        for p in positions:
+            col = got.column(f"v{p}")
+            if p in typed:
+                series = None if pc.any(got.column(f"x{p}")).as_py() else \
+                    typed_values(col.cast(pa.timestamp("s")) if typed[p] == "date" else col)
+                if series is None:
+                    as_text.append(p)
+                else:
+                    out[p] = series
+            elif fmt == "csv":
+                out[p] = _text(col)
+            else:
+                out[p] = typed_column(col, kinds.get(p), display, headers[p])
+        del got
+        if as_text:  # not clean: as text, as written
+            again = fetch(t.select(*[t[names[p]].name(f"v{p}") for p in as_text]))
+            for p in as_text:
+                out[p] = _text(again.column(f"v{p}"))
+        return pd.DataFrame({p: out[p] for p in positions}, index=pd.RangeIndex(rows), copy=False)
+
+    def _text(col) -> pd.Series:
+        col = pc.fill_null(col.cast(pa.large_string()), "")  # an engine reads an empty field as null
+        return col.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+
+    def _count() -> int:
+        return int(fetch(t.count().as_table()).column(0)[0].as_py())
+
+    def rejects(rows: np.ndarray) -> bytes:
+        numbered = t.mutate(_record=ibis.row_number())
+        got = fetch(numbered.filter(numbered._record.isin([int(r) for r in rows])).order_by("_record").drop("_record"))
+        got = got.rename_columns(headers)
+        buf = pa.BufferOutputStream()
+        if fmt == "csv":
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(got, buf)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(got, buf)
+        return buf.getvalue().to_pybytes()
+
+    return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering)
+

@@ -1,0 +1,62 @@
+"""The differential check of an engine (SPEC §10): every command's output from
+the engine equals the local engine's on the same generated inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import Cli
+from tests.engines.gen import config, write_inputs
+
+COMMANDS = [
+    ("churn", "--by", "segment"), ("cohorts",), ("purchases", "--by", "channel"), ("complaints",),
+    ("satisfaction",), ("wom",), ("collections",), ("summary", "--period", "2024-06"), ("clv",),
+    ("survival",), ("validate",),
+]
+REPORT = """report:
+  period: 2023-07..2024-12
+  sections: [summary, churn, purchases, cohorts, satisfaction, complaints, wom, collections]
+  by: [segment]
+  formats: [csv, json]
+"""
+
+
+def inputs(folder: Path, policy: str = "error", bad: bool = False) -> Path:
+    """The generated inputs and their config (no engine in it: commands say --engine)."""
+    write_inputs(folder, bad=bad)
+    config(folder, policy=policy, extra=REPORT)
+    return folder
+
+
+def outputs(folder: Path, engine: str) -> dict[str, object]:
+    """Every command's exit code and stdout, and the report's files, with ``--engine``."""
+    cli = Cli.fresh(folder)
+    out: dict[str, object] = {}
+    for cmd in COMMANDS:
+        r = cli(*cmd, "-f", "csv", "-q", "--engine", engine)
+        out[" ".join(cmd)] = (r.exit_code, r.stdout)
+    r = cli("report", "-o", str(folder / f"report-{engine}"), "-q", "--engine", engine)
+    out["report"] = r.exit_code
+    for f in sorted((folder / f"report-{engine}").rglob("*")):
+        if f.suffix == ".csv" and "rejects" not in f.parts:
+            out[f.name] = f.read_text()
+        elif f.suffix == ".json":
+            out[f.name] = _without_engine(json.loads(f.read_text()))
+    return out
+
+
+def _without_engine(data):
+    """JSON less what differs by design: the engine's settings and the run's timings."""
+    if isinstance(data, dict):
+        return {k: (_without_engine({x: y for x, y in v.items() if x != "engine"}) if k == "settings"
+                    and isinstance(v, dict) else _without_engine(v)) for k, v in data.items() if k != "timings"}
+    if isinstance(data, list):
+        return [_without_engine(v) for v in data]
+    return data
+
+
+def assert_same(local: dict, other: dict) -> None:
+    assert local.keys() == other.keys()
+    for k in local:
+        assert other[k] == local[k], k

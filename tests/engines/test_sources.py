@@ -1,0 +1,349 @@
+"""Inputs only an engine reads (SPEC §1 "Sources"): globs, folders of CSV or
+Parquet files (hive partitions), database tables and queries; ``engine: auto``; the
+engine's settings; bad rows named by record or by key."""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+
+import pytest
+
+pytest.importorskip("ibis")
+pytest.importorskip("duckdb")
+
+from tests.conftest import Cli  # noqa: E402
+from tests.engines.gen import config, write_inputs  # noqa: E402
+from tests.servers import need, postgres_url  # noqa: E402
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _split_by_month(src, folder):
+    """The purchases file as one file per month (each with the header)."""
+    header, *rows = _rows(src)
+    folder.mkdir()
+    months: dict[str, list] = {}
+    for r in rows:
+        months.setdefault(r[2][:7], []).append(r)
+    for m, rs in months.items():
+        with open(folder / f"{m}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header, *rs])
+    return sorted(months)
+
+
+def close(a: str, b: str, rel: float = 1e-9) -> bool:
+    """Two CSV outputs equal: the same text cells, numbers within ``rel`` (a sum
+    over rows in another order differs in its last bits; SPEC §10)."""
+    ra, rb = list(csv.reader(a.splitlines())), list(csv.reader(b.splitlines()))
+    if len(ra) != len(rb):
+        return False
+    for x, y in zip((c for r in ra for c in r), (c for r in rb for c in r)):
+        if x == y:
+            continue
+        try:
+            fx, fy = float(x), float(y)
+        except ValueError:
+            return False
+        if abs(fx - fy) > rel * max(abs(fx), abs(fy)):
+            return False
+    return True
+
+
+def _churn(cli, *args):
+    r = cli("churn", "--from", "2023-06", "--to", "2024-12", "-f", "csv", "-q", *args)
+    assert r.exit_code == 0, r.stderr
+    return r.stdout
+
+
+def test_glob_of_monthly_files_equals_one_file(tmp_path):
+    paths = write_inputs(tmp_path)
+    months = _split_by_month(paths["purchases"], tmp_path / "exports")
+    assert len(months) > 20
+    cli = Cli.fresh(tmp_path)
+    config(tmp_path)
+    whole = _churn(cli)
+    config(tmp_path, {**paths, "purchases": "exports/20*.csv"})
+    assert _churn(cli) == whole
+    config(tmp_path, {**paths, "purchases": "exports"})  # the folder itself
+    assert _churn(cli) == whole
+
+
+def test_hive_partitioned_parquet_folder(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.csv as pcsv
+    import pyarrow.dataset as ds
+
+    paths = write_inputs(tmp_path)
+    table = pcsv.read_csv(paths["purchases"], convert_options=pcsv.ConvertOptions(
+        column_types={c: pa.string() for c in ("order_id", "customer_id", "order_date", "amount", "product_id", "channel")}))
+    ds.write_dataset(table, tmp_path / "lake", format="parquet", partitioning=["channel"], partitioning_flavor="hive")
+    assert (tmp_path / "lake" / "channel=web").is_dir()
+    cli = Cli.fresh(tmp_path)
+    config(tmp_path)
+    whole = _churn(cli)
+    by_channel = cli("purchases", "--period", "2024", "--by", "channel", "-f", "csv", "-q")
+    config(tmp_path, {**paths, "purchases": "lake"})
+    assert _churn(cli) == whole
+    # the partition column is a column like any other: --by reads it
+    lake = cli("purchases", "--period", "2024", "--by", "channel", "-f", "csv", "-q")
+    assert lake.exit_code == 0, lake.stderr
+    # rows grouped by partition are summed in another order: equal within 1e-9 relative
+    assert close(lake.stdout, by_channel.stdout)
+
+
+def test_glob_files_must_share_their_header(tmp_path):
+    paths = write_inputs(tmp_path)
+    _split_by_month(paths["purchases"], tmp_path / "exports")
+    odd = tmp_path / "exports" / "2024-03.csv"
+    header, *rows = _rows(odd)
+    with open(odd, "w", newline="") as f:
+        csv.writer(f).writerows([["order_id", "client", *header[2:]], *rows])
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"})
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 65
+    assert "2024-03.csv: its header (order_id, client, order_date" in r.stderr
+    assert "the files of one input must have the same columns" in r.stderr
+
+
+def test_glob_without_a_match_is_a_missing_input(tmp_path):
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"})
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 66
+    assert r.stderr.strip() == "retention: error: exports/*.csv: no purchases file matches"
+
+
+def test_bad_rows_are_named_by_record(tmp_path):
+    write_inputs(tmp_path, bad=True)
+    config(tmp_path)
+    r = Cli.fresh(tmp_path)("churn", "-q", "--engine", "duckdb")
+    assert r.exit_code == 65
+    lines = r.stderr.splitlines()
+    assert lines[0] == "retention: error: purchases.csv: 3 bad rows (set `on_bad_rows: skip` to leave them out)"
+    # records counted from 1 after the header: the generator spoiled rows 5, 17 and 40 (0-based)
+    assert lines[1].strip() == ("purchases.csv: record 6: column 'order_date': value '2024-02-30': "
+                                "not an ISO date (YYYY-MM-DD); set `date_format:` for this input")
+    assert lines[2].strip() == "purchases.csv: record 18: column 'amount': value '12,5x': not a number"
+    assert lines[3].strip() == "purchases.csv: record 41: column 'customer_id': value '': missing"
+
+
+def test_rejects_of_an_engine_are_the_records_as_csv(tmp_path):
+    paths = write_inputs(tmp_path, bad=True)
+    config(tmp_path, policy="skip")
+    (tmp_path / "out").mkdir()
+    r = Cli.fresh(tmp_path)("churn", "-q", "--engine", "duckdb", "-o", "out/churn.csv")
+    assert r.exit_code == 0, r.stderr
+    header, *rows = _rows(paths["purchases"])
+    got = _rows(tmp_path / "out" / "rejects" / "purchases.csv")
+    assert got == [header, rows[5], rows[17], rows[40]]
+
+
+def _sqlite_shop(path, paths):
+    """The generated tables in a SQLite file, dates as DATE text and amounts as REAL."""
+    con = sqlite3.connect(path)
+    for name in ("customers", "purchases"):
+        header, *rows = _rows(paths[name])
+        types = {"amount": "REAL"}
+        columns = ", ".join(f"{h} {types.get(h, 'TEXT')}" for h in header)
+        con.execute(f"create table {name} ({columns})")
+        con.executemany(f"insert into {name} values ({', '.join('?' * len(header))})",
+                        [[float(v) if h == "amount" and v else (v or None) for h, v in zip(header, r)] for r in rows])
+    con.commit()
+    con.close()
+
+
+def _db_config(folder, url, purchases="table: purchases"):
+    (folder / "retention.yaml").write_text(
+        "inputs:\n"
+        f"  customers: {{connection: '{url}', table: customers}}\n"
+        f"  purchases: {{connection: '{url}', {purchases}}}\n"
+        "churn: {inactivity_days: 90}\n")
+
+
+def test_sqlite_tables_and_query(tmp_path):
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    cli = Cli.fresh(tmp_path)
+    files = _churn(cli, "--by", "segment")
+    _sqlite_shop(tmp_path / "shop.db", paths)
+    _db_config(tmp_path, "sqlite:///shop.db")  # relative to the config's folder
+    assert _churn(cli, "--by", "segment") == files
+    # a query gives the table: the lines of one order, summed by the database
+    _db_config(tmp_path, "sqlite:///shop.db",
+               'query: "select customer_id, min(order_date) as order_date, sum(amount) as amount '
+               'from purchases group by order_id, customer_id"')
+    assert _churn(cli, "--by", "segment") == files
+
+
+def test_duckdb_database_file(tmp_path):
+    import duckdb
+
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    cli = Cli.fresh(tmp_path)
+    files = _churn(cli)
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    for name in ("customers", "purchases"):  # typed by DuckDB: DATE and DOUBLE columns
+        con.execute(f"create table {name} as select * from read_csv('{paths[name]}', header=true)")
+    assert con.execute("select typeof(order_date) from purchases limit 1").fetchone()[0] == "DATE"
+    con.close()
+    _db_config(tmp_path, "duckdb:///shop.duckdb")
+    assert _churn(cli) == files
+
+
+def test_database_bad_value_is_named_by_its_key(tmp_path):
+    paths = write_inputs(tmp_path)
+    _sqlite_shop(tmp_path / "shop.db", paths)
+    con = sqlite3.connect(tmp_path / "shop.db")
+    con.execute("update purchases set order_date = '31/02/2024' where order_id = 'O00003'")
+    con.commit()
+    con.close()
+    _db_config(tmp_path, "sqlite:///shop.db")
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 65
+    assert "sqlite:///shop.db#purchases: row with order_id 'O00003': column 'order_date': value '31/02/2024'" \
+        in r.stderr
+
+
+def test_missing_database_and_table(tmp_path):
+    write_inputs(tmp_path)
+    _db_config(tmp_path, "sqlite:///nowhere.db")
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 66
+    assert "sqlite:///nowhere.db#customers: database file not found" in r.stderr
+    _sqlite_shop(tmp_path / "shop.db", write_inputs(tmp_path))
+    _db_config(tmp_path, "sqlite:///shop.db", "table: orders")
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 66
+    assert "retention: error: sqlite:///shop.db#orders: cannot read table 'orders' (" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def pg_url():
+    url, reason = postgres_url()
+    need(url, reason)
+    pytest.importorskip("psycopg")
+    return url
+
+
+def test_postgresql_tables(tmp_path, pg_url):
+    """A real PostgreSQL server (ci/postgres) serves the tables: typed columns
+    (date, numeric) come as the database types them."""
+    import psycopg
+
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    cli = Cli.fresh(tmp_path)
+    files = _churn(cli, "--by", "segment")
+    schema = f"t{tmp_path.name.replace('-', '_')[-20:]}".lower()
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"drop schema if exists {schema} cascade")
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.customers (customer_id text primary key, signup_date date, "
+                    "segment text, loyalty_member text, churn_date date, churn_reason text)")
+        con.execute(f"create table {schema}.purchases (order_id text, customer_id text, order_date date, "
+                    "amount numeric(12, 2), product_id text, channel text)")
+        for name in ("customers", "purchases"):
+            header, *rows = _rows(paths[name])
+            with con.cursor().copy(f"copy {schema}.{name} ({', '.join(header)}) from stdin") as copy:
+                for r in rows:
+                    copy.write_row([v or None for v in r])
+    _db_config(tmp_path, pg_url, f"table: {schema}.purchases")
+    text = (tmp_path / "retention.yaml").read_text().replace("table: customers", f"table: {schema}.customers")
+    (tmp_path / "retention.yaml").write_text(text)
+    try:
+        assert _churn(cli, "--by", "segment") == files
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"drop schema {schema} cascade")
+
+
+def test_auto_reads_a_file_too_large_for_memory_through_duckdb(tmp_path, monkeypatch):
+    from retention_cli.io.readers import source
+
+    write_inputs(tmp_path)
+    config(tmp_path)
+    cli = Cli.fresh(tmp_path)
+    plenty = _churn(cli)
+    monkeypatch.setattr(source, "memory_available", lambda: 40_000)  # 40 KB: no input fits
+    r = cli("churn", "--from", "2023-06", "--to", "2024-12", "-f", "csv", "-q")
+    assert r.exit_code == 66 and "needs about" in r.stderr  # local refuses, as before
+    assert _churn(cli, "--engine", "auto") == plenty
+
+
+def test_engine_settings_reach_duckdb(tmp_path):
+    from retention_cli.config import EngineConfig
+    from retention_cli.engines.sources import backend
+
+    con = backend("duckdb", EngineConfig(name="duckdb", memory_limit="300MB", threads=1,
+                                         temp_directory=str(tmp_path / "spill")))
+    setting = con.raw_sql("select current_setting('memory_limit'), current_setting('threads'), "
+                          "current_setting('temp_directory'), current_setting('enable_progress_bar')").fetchone()
+    assert setting[0] in ("286.1 MiB", "300.0 MB", "286.1MiB")
+    assert setting[1] == 1
+    assert setting[2] == str(tmp_path / "spill")
+    assert setting[3] is False  # its progress bar would go to stdout, which carries only data
+
+
+@pytest.mark.parametrize("inputs, message", [
+    ("{path: a.csv, connection: 'sqlite:///x.db', table: t}", "give either path"),
+    ("{connection: 'sqlite:///x.db'}", "with connection, give table or query"),
+    ("{path: a.csv, table: t}", "table and query name a database's table: they need connection"),
+])
+def test_source_keys_are_checked(tmp_path, inputs, message):
+    (tmp_path / "retention.yaml").write_text(f"inputs:\n  purchases: {inputs}\n")
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 78
+    assert message in r.stderr
+
+
+def test_engine_name_alone_or_a_mapping(tmp_path):
+    write_inputs(tmp_path)
+    cli = Cli.fresh(tmp_path)
+    config(tmp_path)
+    local = _churn(cli)
+    config(tmp_path, engine="duckdb")
+    assert _churn(cli) == local
+    config(tmp_path, engine="{name: duckdb, memory_limit: 1GB}")
+    assert _churn(cli) == local
+    config(tmp_path, engine="{name: duckdb, memory_limit: lots}")
+    r = cli("churn", "-q")
+    assert r.exit_code == 78 and "'lots' is not an amount of memory such as 2GB or 400MB" in r.stderr
+    r = cli("churn", "-q", "--engine", "bigquery")
+    assert r.exit_code == 2
+
+
+def test_a_european_export_in_cp1252_equals_local(tmp_path):
+    """cp1252 (transcoded in a streaming step: DuckDB reads UTF-8 and latin-1 only),
+    ';', decimal comma and day-first dates: the engine reads the text, the readers'
+    careful parsers type it, as for local."""
+    paths = write_inputs(tmp_path)
+    header, *rows = _rows(paths["purchases"])
+    lines = [";".join(["N° client", "N° commande", "Date commande", "Montant TTC", "Réf. produit"])]
+    for order_id, customer, day, amount, product, _ in rows:
+        y, m, d = day.split("-")
+        lines.append(";".join([customer, order_id, f"{d}/{m}/{y}", amount.replace(".", ","), f"é{product}"]))
+    (tmp_path / "achats.csv").write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    (tmp_path / "retention.yaml").write_text(
+        "inputs:\n"
+        "  customers: {path: customers.csv}\n"
+        "  purchases:\n"
+        "    path: achats.csv\n"
+        "    encoding: cp1252\n"
+        "    decimal: ','\n"
+        "    date_format: '%d/%m/%Y'\n"
+        "    columns: {customer_id: 'N° client', order_id: 'N° commande', order_date: 'Date commande',\n"
+        "              amount: 'Montant TTC', product_id: 'Réf. produit'}\n"
+        "churn: {inactivity_days: 90}\n")
+    cli = Cli.fresh(tmp_path)
+    for cmd in (("churn", "--by", "segment"), ("purchases", "--period", "2024"), ("validate",)):
+        local = cli(*cmd, "-f", "csv", "-q")
+        duck = cli(*cmd, "-f", "csv", "-q", "--engine", "duckdb")
+        assert local.exit_code == 0, local.stderr
+        assert duck.stdout == local.stdout, cmd
+    # the headers came through the transcoding with their accents
+    assert "Réf. produit -> product_id" in duck.stdout

@@ -1,0 +1,48 @@
+"""The spark engine (a local[2] master) gives the local engine's numbers, bad
+rows and messages: every command on the generated inputs. Needs PySpark and Java 17
+(``.ci/run`` installs Java; elsewhere the test is skipped, saying why)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ibis")
+pytest.importorskip("pyspark")
+
+from tests.engines.differential import assert_same, inputs, outputs  # noqa: E402
+from tests.servers import java_available, need  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def java():
+    ok, reason = java_available()
+    need(ok, reason)
+
+
+def test_every_command_equals_local(tmp_path):
+    folder = inputs(tmp_path, policy="skip", bad=True)
+    (folder / "retention.yaml").write_text((folder / "retention.yaml").read_text()
+                                           + "engine: {name: local, master: 'local[2]'}\n")
+    local = outputs(folder, "local")
+    assert local["report"] == 0 and local["churn --by segment"][0] == 0
+    assert local["validate"][0] == 65
+    assert_same(local, outputs(folder, "spark"))
+
+
+def test_a_path_with_a_scheme_is_given_to_spark_as_written(tmp_path):
+    """file:// here, hdfs:// or s3a:// on a cluster: the path goes to Spark unread by us."""
+    from tests.conftest import Cli
+    from tests.engines.gen import config, write_inputs
+
+    paths = write_inputs(tmp_path)
+    cli = Cli.fresh(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    local = cli("churn", "--by", "segment", "-f", "csv", "-q")
+    assert local.exit_code == 0, local.stderr
+    config(tmp_path, {"customers": paths["customers"], "purchases": f"file://{paths['purchases']}"})
+    r = cli("churn", "--by", "segment", "-f", "csv", "-q", "--engine", "spark")
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == local.stdout
+    r = cli("churn", "-q")  # the local engine does not read such a path, and says which does
+    assert r.exit_code == 2
+    assert "a path with a scheme is read by the spark engine (--engine spark)" in r.stderr
