@@ -8,6 +8,7 @@ nothing here computes a KPI.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -235,7 +236,7 @@ class Run:
         a regular file (standard input, a pipe) or the cache is off."""
         from retention_cli import cache
         from retention_cli.config import InputConfig
-        from retention_cli.engines import needs_engine_reader
+        from retention_cli.engines import cacheable
         from retention_cli.io.readers import TABLE_ORDER
 
         if cache.folder() is None:
@@ -246,7 +247,7 @@ class Run:
             path = overrides.get(name) or (inp.path if inp is not None else None)
             if not path and (inp is None or inp.connection is None):
                 continue
-            if not path or needs_engine_reader(inp or InputConfig(path=path), self.cfg.resolve_path(path)):
+            if not path or not cacheable(inp or InputConfig(path=path), self.cfg.resolve_path(path)):
                 return None  # a database, a glob or a folder changes without a file's identity: never cached
             ident = cache.file_identity(path if overrides.get(name) else self.cfg.resolve_path(path))
             if ident is None:
@@ -506,9 +507,22 @@ class Run:
                 for name, t in tables.items()
             },
             "rejected_rows": {name: t.rejected_rows for name, t in tables.items()},
-            "settings": self.cfg.model_dump(mode="json", exclude={"inputs", "source", "report"}),
+            "settings": _shown_settings(self.cfg.model_dump(mode="json", exclude={"inputs", "source", "report"})),
         }
         m.update(extra)
         m["warnings"] = list(self.warnings)
         return m
 
+
+
+_SECRET = re.compile(r"(?i)(secret|password|passwd|token|credential|access[._-]?key|private[._-]?key|\.key$)")
+
+
+def _shown_settings(settings: dict) -> dict:
+    """The run's settings as the output's metadata shows them: the values of the
+    engine's settings whose names say they are secrets (an S3 secret key in
+    ``engine.conf``) masked."""
+    conf = (settings.get("engine") or {}).get("conf")
+    if conf:
+        settings["engine"]["conf"] = {k: "***" if _SECRET.search(k) else v for k, v in conf.items()}
+    return settings

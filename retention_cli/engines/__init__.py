@@ -17,10 +17,12 @@ and SQLite alike.
 
 from __future__ import annotations
 
+import os
+
 from retention_cli.config import ENGINES, Config, EngineConfig, InputConfig
 from retention_cli.errors import UsageError
 
-__all__ = ["ENGINES", "settings", "uses_engine", "needs_engine_reader"]
+__all__ = ["ENGINES", "cacheable", "needs_engine_reader", "settings", "uses_engine"]
 
 
 def settings(cfg: Config, name: str | None = None) -> EngineConfig:
@@ -32,20 +34,20 @@ def settings(cfg: Config, name: str | None = None) -> EngineConfig:
     return cfg.engine.model_copy(update={"name": name})
 
 
-GLOB_CHARS = frozenset("*?[")
-
-
-def is_glob(path: str) -> bool:
-    return any(c in GLOB_CHARS for c in path)
-
-
 def needs_engine_reader(inp: InputConfig, path: str) -> bool:
-    """An input only an engine reads, whatever the engine: a database, a glob, a folder."""
-    import os
-
+    """An input the local readers cannot read, whatever the engine: a database, or a
+    path with a scheme (Spark's)."""
     from retention_cli.config import URL
 
-    return inp.connection is not None or (path != "-" and (is_glob(path) or os.path.isdir(path) or bool(URL.match(path))))
+    return inp.connection is not None or (path != "-" and bool(URL.match(path)))
+
+
+def cacheable(inp: InputConfig, path: str) -> bool:
+    """Whether the warm path may key this input on a file's identity: not a database,
+    a glob or a folder, whose content changes without it."""
+    from retention_cli.io.readers.source import is_many
+
+    return not needs_engine_reader(inp, path) and not is_many(path)
 
 
 def uses_engine(engine: EngineConfig, inp: InputConfig, path: str) -> str | None:
@@ -57,17 +59,21 @@ def uses_engine(engine: EngineConfig, inp: InputConfig, path: str) -> str | None
     if engine.name in ("duckdb", "spark"):
         return engine.name
     if needs_engine_reader(inp, path):
-        return "duckdb"
+        return "duckdb"  # a database is read by itself (engines.sources), a scheme refused there
     if engine.name == "auto":
         from pathlib import Path
 
-        from retention_cli.errors import InputMissingError
+        from retention_cli.errors import InputMissingError, RetentionError
         from retention_cli.io.readers import source
 
         try:
-            source.check_memory(Path(path), path)
+            if source.is_many(path):  # the files together must fit
+                files = source.files_of(path, path, "input")
+                source.admit(sum(os.path.getsize(f) for f in files), path)
+            else:
+                source.check_memory(Path(path), path)
         except InputMissingError:
             return "duckdb"
-        except OSError:
-            return None  # the local reader says what is wrong with the file
+        except (OSError, RetentionError):
+            return None  # the local readers say what is wrong with the files
     return None

@@ -16,17 +16,15 @@ import atexit
 import codecs
 import contextlib
 import csv
-import glob
 import gzip
-import hashlib
 import io
 import os
+import re
 import shutil
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
@@ -35,6 +33,7 @@ from retention_cli.config import URL, EngineConfig, InputConfig
 from retention_cli.errors import DataError, InputMissingError, UsageError
 from retention_cli.io.readers.convert import typed_values
 from retention_cli.io.readers.formats import Source, typed_column
+from retention_cli.io.readers import source
 from retention_cli.io.readers.text import check_header, sniff_delimiter
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
@@ -43,16 +42,18 @@ HEAD_BYTES = 1 << 16  # what the delimiter is sniffed from (as the local reader)
 
 
 def redacted(url: str) -> str:
-    """A connection URL as messages show it: without its password."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+    """A connection URL as messages and metadata show it: no password, whether in the
+    user part (``user:secret@``) or a ``password=`` parameter; a URL that cannot be
+    parsed shows its scheme only."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url.split(":", 1)[0] + ":…" if ":" in url else url
+    at = rest.rfind("@")
+    if at >= 0:  # everything before the last '@' is the user part: a password may hold '/', '#', '@'
+        user = rest[:at]
+        rest = (user.split(":", 1)[0] + (":***" if ":" in user else "")) + rest[at:]
+    rest = re.sub(r"(?i)((?:^|[?&;])(?:password|pwd|pass|secret|token)=)[^&;]*", r"\1***", rest)
+    return f"{scheme}://{rest}"
 
 
 # --- the engines' connections (one per engine and settings, for the process) ----------
@@ -93,8 +94,9 @@ def _duckdb(engine: EngineConfig):
     config: dict[str, object] = {}
     if engine.memory_limit:
         config["memory_limit"] = engine.memory_limit.replace(" ", "")
-    if engine.temp_directory:
-        config["temp_directory"] = os.path.expanduser(os.path.expandvars(engine.temp_directory))
+    # where DuckDB spills what does not fit (its default, ./.tmp, would write into the
+    # folder the command runs in)
+    config["temp_directory"] = os.path.join(_temp_dir(engine), "duckdb")
     if engine.threads:
         config["threads"] = engine.threads
     # a file is read in its order: record N is the file's Nth (and "the first line of an order" means it)
@@ -138,7 +140,7 @@ def _spark(engine: EngineConfig):
         session = builder.getOrCreate()
     except Exception as e:  # noqa: BLE001 — py4j and Spark raise many types
         raise UsageError(f"engine spark: cannot start a session on {engine.master}: {_first_line(e)}") from None
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel("OFF")  # what went wrong is said by retention, in a line
     return ibis.pyspark.connect(session)
 
 
@@ -149,44 +151,25 @@ def _first_line(e: BaseException, n: int = 300) -> str:
 
 # --- temporary files (transcoded inputs) live as long as the process ------------------
 
-_TEMP: list[str] = []
+_TEMP: dict[str | None, str] = {}
 
 
 def _temp_dir(engine: EngineConfig) -> str:
-    if not _TEMP:
-        base = os.path.expanduser(os.path.expandvars(engine.temp_directory)) if engine.temp_directory else None
-        _TEMP.append(tempfile.mkdtemp(prefix="retention-", dir=base))
-        atexit.register(shutil.rmtree, _TEMP[0], True)
-    return _TEMP[0]
+    """This process's folder in ``engine.temp_directory`` (default: the system's),
+    removed when the process ends."""
+    base = os.path.expanduser(os.path.expandvars(engine.temp_directory)) if engine.temp_directory else None
+    if base not in _TEMP:
+        try:
+            if base:
+                os.makedirs(base, exist_ok=True)
+            _TEMP[base] = tempfile.mkdtemp(prefix="retention-", dir=base)
+        except OSError as e:
+            raise UsageError(f"engine.temp_directory {base}: cannot make a folder there ({e.strerror})") from None
+        atexit.register(shutil.rmtree, _TEMP[base], True)
+    return _TEMP[base]
 
 
 # --- files ----------------------------------------------------------------------------
-
-def expand(path: str, display: str, table: str) -> list[str]:
-    """The files of a path: a glob's matches, a folder's CSV or Parquet files (in
-    every subfolder: hive partitions), or the file itself; sorted, so that records
-    are numbered in one order."""
-    from retention_cli.engines import is_glob
-
-    if is_glob(path):
-        files = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
-        if not files:
-            raise InputMissingError(f"{display}: no {table} file matches")
-        return files
-    if os.path.isdir(path):
-        files = []
-        for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            files += [os.path.join(root, n) for n in sorted(names)
-                      if not n.startswith((".", "_")) and n.lower().endswith(CSV_SUFFIXES + PARQUET_SUFFIXES)]
-        if not files:
-            raise InputMissingError(f"{display}: is a folder with no CSV or Parquet file (a folder is read as one "
-                                    f"{table} table of its files)")
-        return sorted(files)
-    if not os.path.exists(path):
-        raise InputMissingError(f"{display}: {table} file not found")
-    return [path]
-
 
 def _kind(files: list[str], display: str) -> str:
     kinds = set()
@@ -225,9 +208,9 @@ def _transcoded(files: list[str], encoding: str, engine: EngineConfig) -> list[s
     """Files in another encoding than the engine reads, written again as UTF-8 in
     the temporary folder, a block at a time (never whole in memory)."""
     out = []
-    folder = _temp_dir(engine)
+    folder = tempfile.mkdtemp(dir=_temp_dir(engine))  # one folder per input
     for i, f in enumerate(files):
-        target = os.path.join(folder, f"{i}-{os.path.basename(f).removesuffix('.gz')}")
+        target = os.path.join(folder, f"{i:06d}-{os.path.basename(f).removesuffix('.gz')}")
         decoder = codecs.getincrementaldecoder(encoding)()
         opener = gzip.open if f.lower().endswith(".gz") else open
         offset = 0
@@ -240,6 +223,7 @@ def _transcoded(files: list[str], encoding: str, engine: EngineConfig) -> list[s
                 offset += len(block)
             dst.write(decoder.decode(b"", final=True).encode("utf-8"))
         out.append(target)
+        _ORIGINAL[target] = f
     return out
 
 
@@ -257,13 +241,16 @@ def _headers(head: bytes, encoding: str, inp: InputConfig, delimiter: str, displ
     return [f"column {i + 1}" for i in range(len(first))]
 
 
-def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str, engine: EngineConfig):
+def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str, engine: EngineConfig,
+               partitions: list[dict[str, str]]):
     """An engine's table of CSV files, every column as text, named f0, f1, … by
-    position (hive partition columns keep their names), and the file's headers."""
+    position, hive partition columns after them, and the file's headers."""
     if inp.delimiter == "whitespace":
         raise UsageError(f"{display}: `delimiter: whitespace` is read by the local engine only")
     if inp.skip_rows:
         raise UsageError(f"{display}: `skip_rows` is read by the local engine only")
+    if name == "spark" and inp.header_row != 1:
+        raise UsageError(f"{display}: `header_row` is read by the local and duckdb engines only")
     encoding = _codec(inp.encoding)
     head = _head(files[0])
     delimiter = inp.delimiter or sniff_delimiter(head.decode(encoding, errors="ignore"))
@@ -273,45 +260,86 @@ def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str,
         if other != headers:
             raise DataError(f"{f}: its header ({', '.join(other)}) is not that of {files[0]} "
                             f"({', '.join(headers)}): the files of one input must have the same columns")
+    originals = files
     if name == "duckdb" and encoding not in _DUCKDB_ENCODINGS or name == "spark" and encoding not in ("utf-8",):
         files, encoding = _transcoded(files, encoding, engine), "utf-8"
     names = [f"f{i}" for i in range(len(headers))]
-    try:
+
+    def read(paths, **more):
         if name == "duckdb":
-            t = con.read_csv(files, header=inp.header, delim=delimiter, quote='"', escape='"',
-                             skip=inp.header_row - 1, columns={n: "VARCHAR" for n in names},
-                             encoding=_DUCKDB_ENCODINGS[encoding], null_padding=False, strict_mode=True,
-                             auto_detect=False, ignore_errors=False, parallel=True,
-                             **({"hive_partitioning": True} if len(files) > 1 else {}))
-        else:
-            t = con.read_csv(files, header=inp.header, sep=delimiter, quote='"', escape='"',
-                             multiLine=True, mode="FAILFAST", inferSchema=False, encoding="UTF-8")
-            t = t.rename({n: c for n, c in zip(names, t.columns)})
+            return con.read_csv(paths, header=inp.header, delim=delimiter, quote='"', escape='"',
+                                skip=inp.header_row - 1, columns={n: "VARCHAR" for n in names},
+                                encoding=_DUCKDB_ENCODINGS[encoding], null_padding=False, strict_mode=True,
+                                auto_detect=False, ignore_errors=False, parallel=True, **more)
+        t = con.read_csv(paths, header=inp.header, sep=delimiter, quote='"', escape='"',
+                         multiLine=True, mode="FAILFAST", inferSchema=False, encoding="UTF-8")
+        return t.rename({n: c for n, c in zip(names, t.columns)})
+
+    try:
+        t = _files_table(read, files, partitions, one_read=name == "duckdb", originals=originals)
     except Exception as e:  # noqa: BLE001 — the engines' parse errors
-        raise DataError(f"{display}: cannot parse the file as CSV: {_first_line(e)}") from None
-    partition = [c for c in t.columns if c not in names]
-    return t, headers + partition, names + partition
+        raise DataError(f"{display}: cannot parse the file as CSV: {_engine_message(e)}") from None
+    keys = [k for k in partitions[0] if k not in headers]
+    return t, headers + keys, names + keys
 
 
-def _hash_files(files: list[str]) -> Callable[[], str]:
-    """One SHA-256 of the files' bytes in order (for meta.json), hashed in a thread."""
-    out: list[str] = []
+def _files_table(read, files: list[str], partitions: list[dict[str, str]], one_read: bool,
+                 originals: list[str] | None = None):
+    """One table of the files in their (sorted) order, with their hive partitions as
+    text columns and, for several files, each row's file in ``_file`` (as the user
+    named it: ``originals``): one read of all of them (DuckDB keeps the order of the
+    list), or a union of one read per file (Spark would order a read of several
+    files by size)."""
+    import ibis
 
-    def run() -> None:
-        h = hashlib.sha256()
-        for f in files:
-            with open(f, "rb") as fh:
-                while block := fh.read(1 << 22):
-                    h.update(block)
-        out.append(h.hexdigest())
+    originals = originals or files
+    if len(files) > 1 and one_read and not any(partitions):
+        t = read(files, filename=True)
+        back = dict(zip(files, originals))
+        return t.mutate(_file=t.filename.substitute(back)).drop("filename") if back != {f: f for f in files} \
+            else t.rename(_file="filename")
+    tables = [read(f) for f in files]
+    tables = [t.mutate(**{k: ibis.literal(v, "string") for k, v in parts.items() if k not in t.columns},
+                       **({"_file": ibis.literal(o, "string")} if len(files) > 1 else {}))
+              for t, parts, o in zip(tables, partitions, originals)]
+    return tables[0] if len(tables) == 1 else ibis.union(*tables, distinct=False)
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
 
-    def result() -> str:
-        worker.join()
-        return out[0]
-    return result
+_ORIGINAL: dict[str, str] = {}  # a transcoded copy -> the file it was made from
+
+
+def _csv_error(text: str, display: str, name_of: Callable[[str], str]) -> str | None:
+    """DuckDB's error for a record it cannot read, worded as the local reader words
+    it: the file, the line, and what is wrong; None for any other error."""
+    line = re.search(r"CSV Error on Line: (\d+)", text)
+    if not line:
+        return None
+    file = re.search(r"^\s*file = (.+)$", text, re.MULTILINE)
+    where = name_of(_ORIGINAL.get(file.group(1).strip(), file.group(1).strip())) if file else display
+    counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", text)
+    if counts:
+        return (f"{where}:{line.group(1)}: {counts.group(2)} fields where the header has {counts.group(1)} "
+                "(an unquoted delimiter in a value, or the wrong `delimiter:`?)")
+    if re.search(r"unterminated quote", text, re.IGNORECASE):
+        return f"{where}:{line.group(1)}: a quoted field that never closes (a stray '\"'?)"
+    reason = next((x.strip() for x in text.splitlines()[1:] if x.strip() and not re.match(
+        r"^\s*(Original Line|Possible|\*|file =|\w+ = )", x)), "")
+    return f"{where}:{line.group(1)}: cannot be read as CSV" + (f" ({reason})" if reason else "")
+
+
+def _engine_message(e: BaseException) -> str:
+    """What an engine's error says, in a line: a Java exception's own message (Spark's
+    Py4J errors start with a line about the call), or DuckDB's first line and the
+    line that says why."""
+    text = str(e).strip().splitlines()
+    java = [m.group(2) for line in text
+            if (m := re.match(r"^\s*(?::\s*|Caused by:\s*)?([\w.$]+(?:Exception|Error)): (.+)", line))]
+    if java:  # the root cause (the last "Caused by"), without Spark's [ERROR_CLASS] and SQLSTATE
+        cause = re.sub(r"^\[[A-Z_.]+\]\s*", "", java[-1])
+        return re.sub(r"\s*SQLSTATE: \w+\s*$", "", cause).strip()[:300]
+    reason = next((line.strip() for line in text[1:] if re.match(r"^\s*(Expected|Found|Possible|Original)", line)), "")
+    first = text[0] if text else type(e).__name__
+    return (f"{first} ({reason})" if reason else first)[:300]
 
 
 # --- databases ------------------------------------------------------------------------
@@ -359,7 +387,8 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
 # --- the Source -----------------------------------------------------------------------
 
 def open_engine_source(name: str, table: str, inp: InputConfig, path: str, display: str, engine: EngineConfig,
-                       resolve: Callable[[str], str]) -> tuple[Source, str, Callable[[], str]]:
+                       resolve: Callable[[str], str], name_of: Callable[[str], str] = str
+                       ) -> tuple[Source, str, Callable[[], str]]:
     """The input as a ``Source`` of the readers, its format ("csv": columns come
     as text; "parquet": typed, as a Parquet file's) and its SHA-256 (files; "" for
     a database)."""
@@ -372,19 +401,27 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         if name != "spark":
             raise UsageError(f"{display}: a path with a scheme is read by the spark engine (--engine spark)")
         return _remote(table, inp, path, display, engine)
-    files = expand(path, display, table)
+    if not os.path.exists(path) and not source.is_many(path):
+        raise InputMissingError(f"{display}: {table} file not found")
+    files = source.files_of(path, display, table)
     kind = _kind(files, display)
     con = backend(name, engine)
+    root = path if os.path.isdir(path) else source.folder_of(path) if source.is_pattern(path) else None
+    partitions = source.partitions_of(files, root) if root else [{} for _ in files]
+    if any(list(p) != list(partitions[0]) for p in partitions):
+        raise DataError(f"{display}: its files' folders name different partitions")
     if kind == "parquet":
         try:
-            t = con.read_parquet(files, **({"hive_partitioning": True} if name == "duckdb" else {}))
+            t = _files_table(con.read_parquet, files, partitions, one_read=name == "duckdb")
         except Exception as e:  # noqa: BLE001
-            raise DataError(f"{display}: not a readable Parquet file ({_first_line(e)})") from None
-        headers = [str(c) for c in t.columns]
+            raise DataError(f"{display}: not a readable Parquet file ({_engine_message(e)})") from None
+        columns = [c for c in t.columns if c != "_file"]
+        headers = [str(c) for c in columns]
         check_header(headers, display, line=False)
-        return _source(t, headers, list(t.columns), "parquet", display, "record"), "parquet", _hash_files(files)
-    t, headers, names = _csv_table(con, name, files, inp, display, engine)
-    return _source(t, headers, names, "csv", display, "record"), "csv", _hash_files(files)
+        return (_source(t, headers, columns, "parquet", display, "record", name_of), "parquet",
+                source.hash_files(files))
+    t, headers, names = _csv_table(con, name, files, inp, display, engine, partitions)
+    return _source(t, headers, names, "csv", display, "record", name_of), "csv", source.hash_files(files)
 
 
 def _remote(table: str, inp: InputConfig, path: str, display: str, engine: EngineConfig):
@@ -441,17 +478,26 @@ def _typed(c, kind: str):
     return ibis.ifelse(c.re_search(_PLAIN_NUMBER), c.try_cast("float64"), ibis.null("float64"))
 
 
-def _source(t, headers: list[str], names: list[str], fmt: str, display: str, numbering: str) -> Source:
+def _source(t, headers: list[str], names: list[str], fmt: str, display: str, numbering: str,
+            name_of: Callable[[str], str] = str) -> Source:
     import ibis
     import pyarrow as pa
     import pyarrow.compute as pc
+
+    def where(rows: np.ndarray) -> list[str]:
+        """Each row by its file and its record there (several files: ``_file``)."""
+        numbered = t.mutate(_record=ibis.row_number())
+        per = numbered.mutate(_in_file=ibis.row_number().over(group_by=numbered._file, order_by=numbered._record))
+        got = fetch(per.filter(per._record.isin([int(r) for r in rows])).select("_record", "_file", "_in_file"))
+        at = {r: (f, i) for r, f, i in zip(*(got.column(c).to_pylist() for c in ("_record", "_file", "_in_file")))}
+        return [f"{name_of(at[int(r)][0])}: record {at[int(r)][1] + 1}" for r in rows]
 
     def fetch(expr) -> pa.Table:
         try:
             with _quiet():
                 return expr.to_pyarrow()
         except Exception as e:  # noqa: BLE001 — the engine's errors while it reads (a broken record)
-            raise DataError(f"{display}: {_first_line(e)}") from None
+            raise DataError(_csv_error(str(e), display, name_of) or f"{display}: {_engine_message(e)}") from None
 
     def read(positions: list[int], kinds: dict | None = None) -> pd.DataFrame:
         """The columns at ``positions``. Of a CSV input, the columns the conversion
@@ -460,6 +506,10 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         comes as text, for the readers' careful parser to say what is wrong (as the
         local reader does)."""
         kinds = kinds or {}
+        if numbering == "key":  # a database: every column in one query, the rejects taken from it
+            whole.append(fetch(t))
+            return pd.DataFrame({p: typed_column(whole[-1].column(names[p]), kinds.get(p), display, headers[p])
+                                 for p in positions}, index=pd.RangeIndex(whole[-1].num_rows), copy=False)
         typed = {p: k for p, k in ((p, _typed_kind(kinds.get(p))) for p in positions) if k} if fmt == "csv" else {}
         exprs = []
         for p in positions:
@@ -500,20 +550,27 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
     def _count() -> int:
         return int(fetch(t.count().as_table()).column(0)[0].as_py())
 
+    whole: list = []  # a database's rows as fetched (read)
+
     def rejects(rows: np.ndarray) -> bytes:
-        numbered = t.mutate(_record=ibis.row_number())
-        got = fetch(numbered.filter(numbered._record.isin([int(r) for r in rows])).order_by("_record").drop("_record"))
+        if whole:  # the rows as they were read: a second query could return them in another order
+            got = whole[-1].take(pa.array(np.asarray(rows, dtype=np.int64)))
+        else:
+            numbered = t.mutate(_record=ibis.row_number())
+            got = fetch(numbered.filter(numbered._record.isin([int(r) for r in rows])).order_by("_record")
+                        .drop("_record", *(["_file"] if "_file" in t.columns else [])))
         got = got.rename_columns(headers)
         buf = pa.BufferOutputStream()
         if fmt == "csv":
             import pyarrow.csv as pcsv
 
-            pcsv.write_csv(got, buf)
+            pcsv.write_csv(got, buf, pcsv.WriteOptions(quoting_style="needed"))
         else:
             import pyarrow.parquet as pq
 
             pq.write_table(got, buf)
         return buf.getvalue().to_pybytes()
 
-    return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering)
+    return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering,
+                  where=where if "_file" in t.columns else None)
 

@@ -114,7 +114,7 @@ def test_glob_without_a_match_is_a_missing_input(tmp_path):
     config(tmp_path, {**paths, "purchases": "exports/*.csv"})
     r = Cli.fresh(tmp_path)("churn", "-q")
     assert r.exit_code == 66
-    assert r.stderr.strip() == "retention: error: exports/*.csv: no purchases file matches"
+    assert r.stderr.strip() == "retention: error: exports/*.csv: no purchases file (CSV or Parquet) matches"
 
 
 def test_bad_rows_are_named_by_record(tmp_path):
@@ -285,7 +285,7 @@ def test_engine_settings_reach_duckdb(tmp_path):
                           "current_setting('temp_directory'), current_setting('enable_progress_bar')").fetchone()
     assert setting[0] in ("286.1 MiB", "300.0 MB", "286.1MiB")
     assert setting[1] == 1
-    assert setting[2] == str(tmp_path / "spill")
+    assert setting[2].startswith(str(tmp_path / "spill"))  # its own folder there, removed at exit
     assert setting[3] is False  # its progress bar would go to stdout, which carries only data
 
 
@@ -347,3 +347,110 @@ def test_a_european_export_in_cp1252_equals_local(tmp_path):
         assert duck.stdout == local.stdout, cmd
     # the headers came through the transcoding with their accents
     assert "Réf. produit -> product_id" in duck.stdout
+
+
+def test_brackets_in_a_folder_or_file_name_are_no_glob(tmp_path):
+    """A config in `proj [acme]/` reads its files (local, no engine needed), and a
+    file named `orders[1].csv` is that file, not `orders1.csv`."""
+    folder = tmp_path / "proj [acme]"
+    paths = write_inputs(folder)
+    cli = Cli.fresh(folder)
+    config(folder, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    plain = _churn(cli)
+    (folder / "orders[1].csv").write_bytes(paths["purchases"].read_bytes())
+    (folder / "orders1.csv").write_text("customer_id,order_date,amount\nZ,2024-01-01,1\n")
+    config(folder, {"customers": paths["customers"], "purchases": "orders[1].csv"})
+    assert _churn(cli) == plain
+    # a real glob below such a folder: the folder is taken as written
+    _split_by_month(paths["purchases"], folder / "exports")
+    config(folder, {"customers": paths["customers"], "purchases": "exports/20*.csv"})
+    assert _churn(cli) == plain
+
+
+def test_a_glob_read_locally_names_the_file_and_line_of_a_bad_row(tmp_path):
+    paths = write_inputs(tmp_path, bad=True)
+    months = _split_by_month(paths["purchases"], tmp_path / "exports")
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"}, policy="skip")
+    (tmp_path / "out").mkdir()
+    cli = Cli.fresh(tmp_path)
+    r = cli("churn", "-q", "-o", "out/churn.csv")
+    assert r.exit_code == 0, r.stderr
+    header, *rows = _rows(paths["purchases"])
+    bad = [rows[5], rows[17], rows[40]]
+    # the rejects: the header once, then each file's rejected records as they were, files in order
+    got = _rows(tmp_path / "out" / "rejects" / "purchases.csv")
+    assert got[0] == header and sorted(got[1:]) == sorted(bad) and len(got) == 4
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"})
+    r = cli("churn", "-q")
+    assert r.exit_code == 65
+    # each bad row by its own file and line there (line 1 is the file's header)
+    for row in bad:
+        name = next(m for m in months if any(r2 == row for r2 in _rows(tmp_path / "exports" / f"{m}.csv")))
+        line = [r2 for r2 in _rows(tmp_path / "exports" / f"{name}.csv")].index(row) + 1
+        assert f"exports/*.csv: exports/{name}.csv:{line}: column" in r.stderr, (name, line, r.stderr)
+
+
+def test_passwords_and_secret_settings_are_never_shown(tmp_path):
+    from retention_cli.engines.sources import redacted
+
+    assert redacted("postgresql://analyst:s3/cr#et@db.internal/shop") == "postgresql://analyst:***@db.internal/shop"
+    assert redacted("postgresql://analyst@db/shop?password=s3cret&sslmode=require") == \
+        "postgresql://analyst@db/shop?password=***&sslmode=require"
+    assert redacted("not a url: s3cret") == "not a url:…"
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]}, extra=(
+        "engine:\n  name: local\n  conf: {spark.hadoop.fs.s3a.secret.key: TOPSECRET, spark.executor.memory: 4g}\n"))
+    r = Cli.fresh(tmp_path)("churn", "-f", "json", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert "TOPSECRET" not in r.stdout
+    conf = __import__("json").loads(r.stdout)["meta"]["settings"]["engine"]["conf"]
+    assert conf == {"spark.hadoop.fs.s3a.secret.key": "***", "spark.executor.memory": "4g"}
+
+
+def test_a_cp1252_folder_keeps_its_partitions_on_duckdb(tmp_path):
+    paths = write_inputs(tmp_path)
+    header, *rows = _rows(paths["purchases"])
+    for year in ("2023", "2024"):
+        part = tmp_path / "lake" / f"year={year}"
+        part.mkdir(parents=True)
+        text = "\r\n".join(";".join(r) for r in [header] + [r for r in rows if r[2].startswith(year)]) + "\r\n"
+        (part / "achats é.csv").write_bytes(text.encode("cp1252"))
+    (tmp_path / "retention.yaml").write_text(
+        "inputs:\n  customers: {path: customers.csv}\n"
+        "  purchases: {path: lake, encoding: cp1252}\nchurn: {inactivity_days: 90}\n")
+    cli = Cli.fresh(tmp_path)
+    local = cli("purchases", "--from", "2023-01", "--to", "2024-12", "--by", "year", "-f", "csv", "-q")
+    assert local.exit_code == 0, local.stderr
+    assert ",2023," in local.stdout and ",2024," in local.stdout
+    duck = cli("purchases", "--from", "2023-01", "--to", "2024-12", "--by", "year", "-f", "csv", "-q",
+               "--engine", "duckdb")
+    assert duck.exit_code == 0, duck.stderr
+    assert close(duck.stdout, local.stdout)
+
+
+def test_a_temp_directory_that_does_not_exist_is_made(tmp_path):
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]}, extra=(
+        f"engine: {{name: duckdb, temp_directory: '{tmp_path / 'new' / 'spill'}'}}\n"))
+    r = Cli.fresh(tmp_path)("churn", "-f", "csv", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "new" / "spill").is_dir()
+
+
+def test_database_rejects_are_the_rows_reported(tmp_path):
+    import pyarrow.parquet as pq
+
+    paths = write_inputs(tmp_path)
+    _sqlite_shop(tmp_path / "shop.db", paths)
+    con = sqlite3.connect(tmp_path / "shop.db")
+    con.execute("update purchases set order_date = 'soon' where order_id in ('O00003', 'O00042')")
+    con.commit()
+    con.close()
+    _db_config(tmp_path, "sqlite:///shop.db")
+    (tmp_path / "retention.yaml").write_text((tmp_path / "retention.yaml").read_text() + "on_bad_rows: skip\n")
+    (tmp_path / "out").mkdir()
+    r = Cli.fresh(tmp_path)("churn", "-q", "-o", "out/churn.csv")
+    assert r.exit_code == 0, r.stderr
+    rejects = pq.read_table(tmp_path / "out" / "rejects" / "purchases.parquet").to_pydict()
+    assert sorted(set(rejects["order_id"])) == ["O00003", "O00042"]
+    assert set(rejects["order_date"]) == {"soon"}

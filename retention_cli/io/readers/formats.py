@@ -35,6 +35,8 @@ class Source:
     # how a bad row is named: its physical line; an engine's record number ("record 12");
     # a database row's key
     numbering: str = "line"
+    # several files read as one (``combined``): the name of each row's place, "file:line"
+    where: object = None              # Callable[[np.ndarray], list[str]] | None
 
 
 def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:
@@ -340,3 +342,94 @@ def _bad_record(buf: bytes, raw: bytes, names: list[str], delimiter: str, inp: I
         raise DataError(f"{where}: a quoted field that never closes (a stray '\"'?)") from None
     raise DataError(f"{where}: {row.actual_columns} fields where the header has {row.expected_columns} "
                     "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None
+
+
+def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dict[str, str]],
+             header: bool, shown: Callable[[str], str]) -> Source:
+    """Several files of one format read as one table (a glob, a folder), each by the
+    reader of its own: every file has the first one's header (else a data error naming
+    the file and both headers); hive partitions (``year=2024/``) are columns after the
+    file's; a bad row is named by its file and line; the rejects hold the header once
+    and each file's rejected records as they were."""
+    first_file, first = parts[0]
+    for f, src in parts[1:]:
+        if src.headers != first.headers:
+            raise DataError(f"{shown(f)}: its header ({', '.join(src.headers)}) is not that of {shown(first_file)} "
+                            f"({', '.join(first.headers)}): the files of one input must have the same columns")
+    keys = list(partitions[0])
+    for (f, _), parts_of in zip(parts, partitions):
+        if list(parts_of) != keys:
+            raise DataError(f"{shown(f)}: its folders name the partitions {', '.join(parts_of) or 'none'}, "
+                            f"those of {shown(first_file)} {', '.join(keys) or 'none'}")
+    keys = [k for k in keys if k not in first.headers]
+    n_file = len(first.headers)
+    headers = first.headers + keys
+    counts: list[int] = []
+
+    def read(positions: list[int], types: dict | None = None) -> pd.DataFrame:
+        import pyarrow as pa
+
+        # per-file dictionaries would not concatenate into one: ids come as text
+        types = {p: t for p, t in (types or {}).items() if not (isinstance(t, pa.DataType) and pa.types.is_dictionary(t))}
+        own = [p for p in positions if p < n_file]
+        frames = [src.read(own, types) for _, src in parts]
+        # a column typed in one file and read as text in another (not clean there): text in all
+        mixed = [p for p in own if len({str(f[p].dtype) for f in frames}) > 1]
+        if mixed:
+            again = [src.read(mixed, None) for _, src in parts]
+            frames = [_replace(f, a, mixed) for f, a in zip(frames, again)]
+        counts[:] = [len(f) for f in frames]
+        for p in positions:
+            if p >= n_file:
+                key = headers[p]
+                for f, parts_of in zip(frames, partitions):
+                    f[p] = pd.Series(parts_of[key], index=f.index, dtype="str")
+        out = pd.concat([f[positions] for f in frames], ignore_index=True) if frames else pd.DataFrame()
+        return out
+
+    def locate(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        bounds = np.cumsum([0, *counts])
+        which = np.searchsorted(bounds, rows, side="right") - 1
+        return which, rows - bounds[which]
+
+    def where(rows: np.ndarray) -> list[str]:
+        which, local = locate(np.asarray(rows))
+        out = []
+        lines_of: dict[int, np.ndarray | None] = {}
+        for w, r in zip(which, local):
+            f, src = parts[w]
+            if w not in lines_of:
+                lines_of[w] = record_spans(src.span_bytes)[2] if src.span_bytes is not None else None
+            rec = lines_of[w]
+            line = int(rec[min(r + (1 if header else 0), len(rec) - 1)]) if rec is not None else int(r) + 1
+            out.append(f"{shown(f)}:{line}")
+        return out
+
+    def rejects(rows: np.ndarray) -> bytes:
+        which, local = locate(np.asarray(rows))
+        chunks = [(parts[w][1], local[which == w]) for w in np.unique(which)]
+        if first.reject_ext == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            tables = [pq.read_table(pa.BufferReader(src.rejects(r))) for src, r in chunks]
+            buf = pa.BufferOutputStream()
+            pq.write_table(pa.concat_tables(tables), buf)
+            return buf.getvalue().to_pybytes()
+        out = []
+        for i, (src, r) in enumerate(chunks):
+            b = src.rejects(r)
+            if i and header:  # the header once
+                starts, ends, _ = record_spans(b)
+                b = b[ends[0]:] if len(ends) else b""
+            out.append(b)
+        return b"".join(out)
+
+    return Source(headers, None, read, rejects, first.reject_ext, numbering="files", where=where)
+
+
+def _replace(frame: pd.DataFrame, again: pd.DataFrame, positions: list[int]) -> pd.DataFrame:
+    frame = frame.copy()
+    for p in positions:
+        frame[p] = again[p]
+    return frame

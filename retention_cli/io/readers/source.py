@@ -72,7 +72,7 @@ def _read_stdin(stream, display: str, table: str, limit: int | None) -> bytes:
         st = None
     try:
         if st is not None and stat.S_ISREG(st.st_mode):
-            _admit(max(st.st_size - stream.tell(), 0), display)
+            admit(max(st.st_size - stream.tell(), 0), display)
             return stream.read()
         return _read_stream(stream, limit, lambda: _stream_too_large(display, limit, stdin=True))
     except OSError as e:
@@ -135,10 +135,10 @@ def check_memory(p: Path, display: str) -> None:
                 text = size + sum(m.file_size for m in zf.infolist())
     except (OSError, EOFError, ValueError, NotImplementedError, struct.error, zipfile.BadZipFile):
         return  # the reader says what is wrong with the file
-    _admit(text, display)
+    admit(text, display)
 
 
-def _admit(text: int, display: str) -> None:
+def admit(text: int, display: str) -> None:
     available = memory_available()
     if available is None:
         return
@@ -324,3 +324,110 @@ def sha256_beside(data: bytes) -> Callable[[], str]:
         worker.join()
         return out[0]
     return result
+
+
+# --- several files as one input (a glob, a folder) ------------------------------------
+
+GLOB_CHARS = frozenset("*?[")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz", ".parquet", ".pq")
+
+
+def is_pattern(path: str) -> bool:
+    """A glob (``exports/2024-*.csv``): glob characters, and no file of that very name
+    (``orders[1].csv`` that exists is a file)."""
+    return path != "-" and any(c in GLOB_CHARS for c in path) and not os.path.exists(path)
+
+
+def is_many(path: str) -> bool:
+    """A path that names several files read as one input: a glob or a folder."""
+    return is_pattern(path) or (path != "-" and os.path.isdir(path))
+
+
+def _glob(pattern: str) -> list[str]:
+    """The pattern's matches; the longest leading folder that exists is taken as
+    written (a config's folder named ``proj [acme]`` is no character class)."""
+    import glob
+
+    head, tail = pattern, ""
+    while head and not os.path.isdir(head):
+        head, part = os.path.split(head)
+        tail = os.path.join(part, tail) if tail else part
+        if not part:
+            break
+    if head and tail and os.path.isdir(head):
+        return glob.glob(os.path.join(glob.escape(head), tail), recursive=True)
+    return glob.glob(pattern, recursive=True)
+
+
+def files_of(path: str, display: str, table: str) -> list[str]:
+    """The data files of a glob or a folder (every subfolder: hive partitions), or
+    the file itself; sorted, so that records are numbered in one order. Names that
+    start with '.' or '_' (``_SUCCESS``) and files that are no CSV or Parquet are left
+    out of a folder and of a glob's matches."""
+    def data(name: str) -> bool:
+        base = os.path.basename(name)
+        return not base.startswith((".", "_")) and base.lower().endswith(DATA_SUFFIXES)
+
+    if is_pattern(path):
+        files = sorted(f for f in _glob(path) if os.path.isfile(f) and data(f))
+        if not files:
+            raise InputMissingError(f"{display}: no {table} file (CSV or Parquet) matches")
+        return files
+    if os.path.isdir(path):
+        files = []
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            files += [os.path.join(root, n) for n in sorted(names) if data(n)]
+        if not files:
+            raise InputMissingError(f"{display}: is a folder with no CSV or Parquet file (a folder is read as one "
+                                    f"{table} table of its files)")
+        return sorted(files)
+    return [path]
+
+
+def partitions_of(files: list[str], root: str | None) -> list[dict[str, str]]:
+    """Per file, its hive partitions (``year=2024/month=03/``: {year: 2024, month: 03})
+    below ``root`` (the folder given; for a glob, the folder its pattern starts in)."""
+    out = []
+    for f in files:
+        rel = os.path.relpath(os.path.dirname(f), root) if root else os.path.dirname(f)
+        parts = {}
+        for seg in rel.split(os.sep):
+            key, eq, value = seg.partition("=")
+            if eq and key:
+                parts[key] = value
+        out.append(parts)
+    return out
+
+
+def hash_files(files: list[str]) -> Callable[[], str]:
+    """One SHA-256 of the files' bytes in order (meta.json), hashed in a thread."""
+    import threading
+
+    out: list[str] = []
+
+    def run() -> None:
+        h = hashlib.sha256()
+        for f in files:
+            with open(f, "rb") as fh:
+                while block := fh.read(1 << 22):
+                    h.update(block)
+        out.append(h.hexdigest())
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+
+    def result() -> str:
+        worker.join()
+        return out[0]
+    return result
+
+
+def folder_of(pattern: str) -> str | None:
+    """The longest leading folder of a glob that exists (where its partitions start)."""
+    head = pattern
+    while head and not os.path.isdir(head):
+        head, part = os.path.split(head)
+        if not part:
+            break
+    return head if head and os.path.isdir(head) else None

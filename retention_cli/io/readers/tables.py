@@ -4,6 +4,7 @@ rejects kept byte for byte, references between tables checked."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ from retention_cli.io.schemas import NPS_RANGE, SCHEMAS
 from retention_cli.io.readers import source
 from retention_cli.io.readers.cells import as_arrow
 from retention_cli.io.readers.convert import convert_column, position_kinds, typed_plan
-from retention_cli.io.readers.formats import open_source
+from retention_cli.io.readers.formats import combined, open_source
 from retention_cli.io.readers.ids import empty_ids, encode_ids, is_dictionary, lower_ids
 from retention_cli.io.readers.mapping import resolve_mapping
 from retention_cli.io.readers.semantics import (apply_meaning, exclude, inherit, needed_by_options, option_columns,
@@ -75,20 +76,34 @@ def read_table(
     ``quantity`` and ``unit_price`` when the file has no amount.
     """
     # Messages name the file as the user wrote it (config or command line).
+    written = ""
     if inp.connection is not None and path is None:
         display = inp.where
     else:
-        display = "<stdin>" if (path or inp.path) == "-" else shown(path or inp.path)
+        written = path or inp.path
+        display = "<stdin>" if written == "-" else shown(written)
         path = path or cfg.resolve_path(inp.path)
         if inp.connection is not None:  # --purchases FILE over a database input: the file
             inp = inp.model_copy(update={"connection": None, "table": None, "query": None})
     policy = policy or cfg.bad_rows_policy(table)
     reader_engine = uses_engine(engine or cfg.engine, inp, path)
+    # the files of a glob or a folder named as the user wrote the path: relative to the
+    # config's folder when it was
+    base = path[:len(path) - len(written)] if inp.connection is None and written != "-" \
+        and not os.path.isabs(written) and path.endswith(written) else ""
+    def name_of(f: str) -> str:
+        if base and os.path.isabs(f):
+            return shown(os.path.relpath(f, base))
+        if os.path.isabs(f) and written and not os.path.isabs(written):  # an engine made it absolute
+            return shown(os.path.relpath(f))
+        return shown(f)
     if reader_engine is not None:  # read by an engine (engines/), handed over as the local readers' cells
         from retention_cli.engines.sources import open_engine_source
 
         reader, fmt, sha = open_engine_source(reader_engine, table, inp, path, display, engine or cfg.engine,
-                                              cfg.resolve_path)
+                                              cfg.resolve_path, name_of)
+    elif source.is_many(path):  # a glob or a folder: each file by the local readers, as one table
+        reader, fmt, sha = _open_local_many(table, inp, path, display, name_of)
     else:
         reader, fmt, sha = _open_local(table, inp, path, display)
     headers, span_bytes = reader.headers, reader.span_bytes
@@ -183,7 +198,9 @@ def read_table(
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
     if bad is not None:
         bad = with_lines(bad, span_bytes, inp.header, fmt)
-        if reader.numbering != "line":
+        if reader.where is not None:  # several files: the file and its line
+            bad["at"] = reader.where(bad["row"].to_numpy())
+        elif reader.numbering != "line":
             bad["at"] = _row_names(bad["row"].to_numpy(), reader.numbering, table, found, headers, cells)
         result.bad = bad
         bad_rows = np.unique(bad["row"].to_numpy())
@@ -204,7 +221,7 @@ def read_table(
     if inp.amount_scope == "order" or inp.refund_amount or inp.subscriptions:
         result.df = apply_meaning(result, inp, parsed if aux else {})
     if table == "customers":
-        _check_unique_customers(result, span_bytes, inp.header, fmt, reader.numbering)
+        _check_unique_customers(result, span_bytes, inp.header, fmt, reader)
     return result
 
 
@@ -220,6 +237,24 @@ def _open_local(table: str, inp: InputConfig, path: str, display: str):
     except MemoryError:  # the admission check guessed short (other processes took the memory meanwhile)
         raise InputMissingError(f"{display}: not enough memory to read this file: "
                                 "export fewer years or columns, or run on a machine with more memory") from None
+
+
+def _open_local_many(table: str, inp: InputConfig, path: str, display: str, name_of=shown):
+    """A glob or a folder read by the local readers, file by file, as one table
+    (``formats.combined``): the files together are admitted to memory first.
+    ``name_of``: a file as messages name it."""
+    files = source.files_of(path, display, table)
+    source.admit(sum(os.path.getsize(f) for f in files), display)
+    parts, formats = [], set()
+    for f in files:
+        reader, fmt, _ = _open_local(table, inp, f, name_of(f))
+        parts.append((f, reader))
+        formats.add(fmt)
+    if len(formats) > 1:
+        raise DataError(f"{display}: CSV and Parquet files mixed: one input is one format")
+    root = path if os.path.isdir(path) else source.folder_of(path)
+    combined_reader = combined(parts, display, source.partitions_of(files, root), inp.header, name_of)
+    return combined_reader, formats.pop(), source.hash_files(files)
 
 
 def _blank(s: pd.Series) -> np.ndarray:
@@ -264,8 +299,7 @@ def _clip(v: str, n: int = 60) -> str:
     return v if len(v) <= n else v[: n - 1] + "…"
 
 
-def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str,
-                            numbering: str = "line") -> None:
+def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str, reader=None) -> None:
     ids = t.df["customer_id"]
     dup = ids.duplicated(keep=False) & (ids != "")
     if not dup.any():
@@ -273,7 +307,10 @@ def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fm
     rows = pd.DataFrame({"row": ids.index[dup], "column": "customer_id",
                          "value": ids[dup].to_numpy(), "reason": "duplicate customer_id"})
     rows = with_lines(rows, span_bytes, header, fmt)
-    if numbering != "line":  # read by an engine: records (a database's rows) by number
+    numbering = reader.numbering if reader is not None else "line"
+    if reader is not None and reader.where is not None:  # several files: the file and its line
+        rows["at"] = reader.where(rows["row"].to_numpy())
+    elif numbering != "line":  # read by an engine: records (a database's rows) by number
         rows["at"] = [f"{'row' if numbering == 'key' else 'record'} {r + 1}" for r in rows["row"]]
     n = ids[dup].nunique()
     raise DataError(
