@@ -195,14 +195,18 @@ def test_duckdb_database_file(tmp_path):
     assert _churn(cli) == files
 
 
-def test_database_bad_value_is_named_by_its_key(tmp_path):
-    paths = write_inputs(tmp_path)
-    _sqlite_shop(tmp_path / "shop.db", paths)
+def _spoiled_shop(tmp_path, where: str, value: str) -> None:
+    """The generated shop in SQLite with a bad order_date in the orders ``where`` picks."""
+    _sqlite_shop(tmp_path / "shop.db", write_inputs(tmp_path))
     con = sqlite3.connect(tmp_path / "shop.db")
-    con.execute("update purchases set order_date = '31/02/2024' where order_id = 'O00003'")
+    con.execute(f"update purchases set order_date = '{value}' where {where}")
     con.commit()
     con.close()
     _db_config(tmp_path, "sqlite:///shop.db")
+
+
+def test_database_bad_value_is_named_by_its_key(tmp_path):
+    _spoiled_shop(tmp_path, "order_id = 'O00003'", "31/02/2024")
     r = Cli.fresh(tmp_path)("churn", "-q")
     assert r.exit_code == 65
     assert "sqlite:///shop.db#purchases: row with order_id 'O00003': column 'order_date': value '31/02/2024'" \
@@ -440,13 +444,7 @@ def test_a_temp_directory_that_does_not_exist_is_made(tmp_path):
 def test_database_rejects_are_the_rows_reported(tmp_path):
     import pyarrow.parquet as pq
 
-    paths = write_inputs(tmp_path)
-    _sqlite_shop(tmp_path / "shop.db", paths)
-    con = sqlite3.connect(tmp_path / "shop.db")
-    con.execute("update purchases set order_date = 'soon' where order_id in ('O00003', 'O00042')")
-    con.commit()
-    con.close()
-    _db_config(tmp_path, "sqlite:///shop.db")
+    _spoiled_shop(tmp_path, "order_id in ('O00003', 'O00042')", "soon")
     (tmp_path / "retention.yaml").write_text((tmp_path / "retention.yaml").read_text() + "on_bad_rows: skip\n")
     (tmp_path / "out").mkdir()
     r = Cli.fresh(tmp_path)("churn", "-q", "-o", "out/churn.csv")
