@@ -82,7 +82,13 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         else:
             wanted.append(s)
     if not wanted:
-        raise InputMissingError("report: no section can be computed from the configured inputs (" + "; ".join(notes) + ")")
+        hint = ""
+        customers = cfg.input("customers")
+        if customers is not None and customers.subscriptions is not None and model != "contract":
+            hint = ("; the customers are a subscriptions export: set `churn: {model: contract}` for churn, cohorts "
+                    "and survival from it, and add the section mrr")
+        raise InputMissingError("report: no section can be computed from the configured inputs ("
+                                + "; ".join(notes) + ")" + hint)
     run.load((), tuple(t for t in TABLES if t in configured))
     periods = run.periods()
     data_end = run.data_end()

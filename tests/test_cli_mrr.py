@@ -108,3 +108,21 @@ def test_report_section_only_with_amounts(cli):
     assert not (cli.cwd / "plain" / "2024-03" / "mrr.csv").exists()
     meta = json.loads((cli.cwd / "plain" / "2024-03" / "meta.json").read_text())
     assert any(n.startswith("section mrr left out") for n in meta["meta"]["notes"])
+
+
+def test_a_report_on_a_subscriptions_export_without_the_contract_model_says_what_to_set(cli):
+    _setup(cli, CONFIG.replace("churn: {model: contract}\n", ""))
+    r = cli("report", "-o", "out")
+    assert r.exit_code == 66
+    assert "section churn left out: no purchases input" in r.stderr
+    assert "the customers are a subscriptions export: set `churn: {model: contract}`" in r.stderr
+    assert "add the section mrr" in r.stderr
+
+
+def test_a_subscription_ended_the_day_it_started_is_no_trial(cli):
+    _setup(cli)
+    write(cli.cwd, "subscriptions.csv", SUBSCRIPTIONS + "f1,F,basic,2024-02-01,,2024-02-01,false,2024-03-01,30,month,1\n")
+    r = cli("churn", "--from", "2024-01", "--to", "2024-04", "-f", "csv")
+    assert r.exit_code == 0, r.stderr
+    assert "1 trial that ended before paying left out" in r.stderr  # B's, as before
+    assert "1 subscription that ended the day it started (or before) left out: never paying" in r.stderr

@@ -317,7 +317,13 @@ def _fold_subscriptions(result: Table, parsed: dict[str, pd.Series], in_cents: b
                            f"{_plural(len(folded), 'customer')} (a customer while a subscription pays, after any "
                            "trial)")
     if never.any():
-        result.warnings.append(f"{display}: {_plural(int(never.sum()), 'trial')} that ended before paying left out")
+        had_trial = (paying > start).to_numpy()  # a trial that ended with the subscription; else none at all
+        if (never & had_trial).any():
+            result.warnings.append(f"{display}: {_plural(int((never & had_trial).sum()), 'trial')} that ended "
+                                   "before paying left out")
+        if (never & ~had_trial).any():
+            result.warnings.append(f"{display}: {_plural(int((never & ~had_trial).sum()), 'subscription')} that "
+                                   "ended the day it started (or before) left out: never paying")
     if in_trial.any():
         result.warnings.append(f"{display}: {_plural(int(in_trial.sum()), 'subscription')} still in trial at the "
                                "end of the export left out")
