@@ -146,3 +146,37 @@ def test_validate_runs_on_every_export_config(cli):
     assert v.exit_code == 0, v.stderr
     # every input reads without a bad row (notes about exclusions are warnings)
     assert [row["status"] for row in cli.csv_rows(v)] and all(row["status"] in ("ok", "warnings") for row in cli.csv_rows(v))
+
+
+@pytest.mark.parametrize("name, profile", [
+    ("shopify_customers_export.csv", "Shopify customers"),
+    ("stripe_customers.csv", "Stripe customers"),
+    ("chargebee_customers.csv", "Chargebee customers"),
+])
+def test_customers_exports_are_recognised(cli, name, profile):
+    r = _init(cli, name)
+    assert f"{profile} (profile" in r.stderr
+    v = cli("validate", "--format", "csv")
+    assert v.exit_code == 0, v.stderr
+    (row,) = cli.csv_rows(v)
+    assert row["table"] == "customers"
+    # Shopify: five customers, Denis has no e-mail (phone orders): left out, four left.
+    # Stripe: four customers, created 01-05 .. 02-01. Chargebee: four, created 01-03 .. 02-20
+    expected = {"shopify_customers_export.csv": ("4", "", ""),
+                "stripe_customers.csv": ("4", "2024-01-05", "2024-02-01"),
+                "chargebee_customers.csv": ("4", "2024-01-03", "2024-02-20")}[name]
+    assert (row["customers"], row["date_from"], row["date_to"]) == expected
+
+
+def test_shopify_customers_and_orders_join_by_email(cli):
+    _init(cli, "shopify_customers_export.csv", "shopify_orders_export.csv")
+    v = cli("validate", "--format", "csv")
+    assert v.exit_code == 0, v.stderr
+    rows = {row["table"]: row for row in cli.csv_rows(v)}
+    # Alice.Martin@… in the customers export and alice.martin@… on her orders are one customer:
+    # every buyer (Alice, Bob, Carol) is in the customers export, none is an orphan
+    assert rows["purchases"]["orphan_rows"] == "0"
+    churn, err = _rows(cli, "churn", "--from", "2024-01", "--to", "2024-03")
+    # Shopify customers have no signup date: a customer is new at their first order. Orders kept:
+    # Alice 01-10, Bob 01-20 and 02-05, Carol 03-02 (her voided 02-06 and Alice's pending 02-15 left out)
+    assert [churn[p]["new_customers"] for p in ("2024-01", "2024-02", "2024-03")] == ["2", "0", "1"]
