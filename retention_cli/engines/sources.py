@@ -368,8 +368,17 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
         url = "postgres" + url[len(scheme):]
     else:
         raise UsageError(f"{display}: connection {scheme!r}: use sqlite:///…, duckdb:///… or postgresql://…")
+    if inp.query is not None:
+        _only_select(inp.query, "postgres" if scheme.startswith("postgres") else scheme, display)
     try:
-        con = ibis.connect(url, **({"read_only": True} if scheme == "duckdb" else {}))
+        if scheme == "sqlite" and path not in ("", ":memory:"):  # read-only: reading never writes the database
+            import sqlite3
+
+            from pathlib import Path
+
+            con = ibis.sqlite.from_connection(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True))
+        else:
+            con = ibis.connect(url, **({"read_only": True} if scheme == "duckdb" else {}))
         if scheme == "duckdb":
             _no_progress_bar(con)
     except Exception as e:  # noqa: BLE001 — each driver's own errors
@@ -382,6 +391,26 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
     except Exception as e:  # noqa: BLE001
         what = f"cannot read table {inp.table!r}" if inp.table is not None else "the query fails"
         raise InputMissingError(f"{display}: {what} ({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _only_select(query: str, dialect: str, display: str) -> None:
+    """A ``query:`` reads: one SELECT (or WITH … SELECT, a UNION), nothing that
+    writes or changes the database (INSERT, UPDATE, DELETE, CREATE, DROP, …)."""
+    import sqlglot
+    from sqlglot import exp
+
+    wrong = UsageError(f"{display}: query: one SELECT (or WITH … SELECT) is read, and nothing else: the tool never "
+                       "writes to a database")
+    try:
+        statements = [st for st in sqlglot.parse(query, read=dialect) if st is not None]
+    except sqlglot.errors.ParseError as e:
+        raise UsageError(f"{display}: query: not SQL the tool can read ({_first_line(e)})") from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise wrong
+    writes = tuple(getattr(exp, name) for name in ("Insert", "Update", "Delete", "Create", "Drop", "Alter", "Merge",
+                                                   "Command", "TruncateTable") if hasattr(exp, name))
+    if any(isinstance(node, writes) for node in statements[0].walk()):
+        raise wrong
 
 
 # --- the Source -----------------------------------------------------------------------

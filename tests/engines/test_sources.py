@@ -452,3 +452,32 @@ def test_database_rejects_are_the_rows_reported(tmp_path):
     rejects = pq.read_table(tmp_path / "out" / "rejects" / "purchases.parquet").to_pydict()
     assert sorted(set(rejects["order_id"])) == ["O00003", "O00042"]
     assert set(rejects["order_date"]) == {"soon"}
+
+
+@pytest.mark.parametrize("query", [
+    "delete from purchases",
+    "select 1; delete from purchases",
+    "with gone as (delete from purchases returning *) select * from gone",
+    "drop table purchases",
+])
+def test_a_query_that_writes_is_refused_and_the_database_untouched(tmp_path, query):
+    paths = write_inputs(tmp_path)
+    _sqlite_shop(tmp_path / "shop.db", paths)
+    _db_config(tmp_path, "sqlite:///shop.db", f'query: "{query}"')
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 2
+    assert "query: one SELECT (or WITH … SELECT) is read, and nothing else" in r.stderr
+    con = sqlite3.connect(tmp_path / "shop.db")
+    assert con.execute("select count(*) from purchases").fetchone()[0] == len(_rows(paths["purchases"])) - 1
+    con.close()
+
+
+def test_a_sqlite_database_is_opened_read_only(tmp_path):
+    from retention_cli.config import InputConfig
+    from retention_cli.engines.sources import _database
+
+    _sqlite_shop(tmp_path / "shop.db", write_inputs(tmp_path))
+    t = _database(InputConfig(connection="sqlite:///shop.db", table="purchases"),
+                  lambda p: str(tmp_path / p), "shop")
+    with pytest.raises(Exception, match="readonly"):
+        t._find_backend().raw_sql("delete from purchases")
