@@ -391,6 +391,8 @@ def validate_cmd(
         _print_checks(opts, checks)
     else:
         df = pd.DataFrame([c.as_row() for c in checks])
+        for col in ("rows", "bad_rows", "customers", "orphan_rows"):  # counts, null where unknown: not 50.0
+            df[col] = df[col].astype("Int64")
         meta = run.meta(tables=[{k: v for k, v in vars(c).items()} for c in checks], exit_code=code)
         # A failed run never writes or replaces a file (README: output files);
         # the report still goes to stdout for scripts.

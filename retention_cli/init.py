@@ -180,7 +180,15 @@ def _fits(values: list[str], fmt: str | None) -> bool:
 def _sample(path: Path) -> tuple[str, str, list[list[str]]]:
     """The file's encoding, delimiter and first records (up to 200)."""
     display = shown(str(path))
+    from retention_cli.io.readers.source import is_many
+
+    if is_many(str(path)):  # a glob or a folder: one of its files says what they all are
+        raise UsageError(f"{display}: init reads one file per table: pass one of the files, then set "
+                         f"`path: {display}` in the config it writes (a glob or a folder is read as one table)")
     raw, fmt = _unpack(_read_bytes(str(path), display, "input"), str(path), display)
+    if raw[:16] == b"SQLite format 3\x00":
+        raise UsageError(f"{display}: a SQLite database, not an export: map its table in the config, "
+                         f"`connection: \"sqlite:///{display}\"` with `table: NAME` (docs/engines.md)")
     if fmt == "parquet":
         raise UsageError(f"{display}: init reads CSV exports; map Parquet files by hand (columns: …)")
     encoding = "utf-8"
@@ -546,7 +554,12 @@ def write_config(files: list[Path], output: Path, force: bool = False, profile: 
         raise OutputError(f"{output} exists; use --force to overwrite it")
     if not files:
         raise UsageError("name at least one export: retention init customers.csv orders.csv …")
+    from retention_cli.io.readers.source import is_pattern
+
     for f in files:
+        if is_pattern(str(f)):  # a glob the shell did not expand (quoted): one file says what they all are
+            raise UsageError(f"{shown(f)}: init reads one file per table: pass one of the files, then set "
+                             f"`path: {shown(f)}` in the config it writes (a glob is read as one table)")
         if not f.exists():
             raise InputMissingError(f"{shown(f)}: file not found")
         try:

@@ -502,8 +502,9 @@ class Run:
             "churn": {"model": self.cfg.churn.model, "inactivity_days": self.cfg.churn.inactivity_days,
                       "denominator": self.cfg.churn.denominator},
             "inputs": {
-                name: {"file": (os.path.basename(t.path) if t.path != "-" else "-") if t.path else t.display, "rows": t.rows_read,
-                       "rows_used": t.rows, "rejected_rows": t.rejected_rows, "sha256": t.sha256}
+                name: {"file": _file_named(t), "rows": t.rows_read,
+                       "rows_used": t.rows, "rejected_rows": t.rejected_rows, "sha256": t.sha256,
+                       "read_by": t.read_by}
                 for name, t in tables.items()
             },
             "rejected_rows": {name: t.rejected_rows for name, t in tables.items()},
@@ -516,6 +517,16 @@ class Run:
 
 
 _SECRET = re.compile(r"(?i)(secret|password|passwd|token|credential|access[._-]?key|private[._-]?key|\.key$)")
+
+
+def _file_named(t) -> str:
+    """An input in the metadata: a file's name, a glob or folder and a database as the
+    user wrote them (the connection without its password), '-' for standard input."""
+    from retention_cli.io.readers.source import is_many
+
+    if not t.path or t.path == "-":
+        return t.display if t.path is None else "-"
+    return t.display if is_many(t.path) else os.path.basename(t.path)
 
 
 def _shown_settings(settings: dict) -> dict:

@@ -24,11 +24,11 @@ class TableCheck:
     file: str
     status: str = "ok"  # ok | warnings | bad rows | error
     rows: int | None = None
-    bad_rows: int = 0
+    bad_rows: int | None = 0          # None: the table could not be read (unknown)
     customers: int | None = None
     date_from: Any = None
     date_to: Any = None
-    orphan_rows: int = 0
+    orphan_rows: int | None = 0
     mapping: dict[str, str] = field(default_factory=dict)   # file header -> canonical name(s), ', '-joined
     attributes: list[str] = field(default_factory=list)
     bad_by_reason: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -51,6 +51,7 @@ def _check_one(name: str, inp: InputConfig, cfg: Config, path: str | None) -> tu
         t = read_table(name, inp, cfg, path=path, policy="skip")
     except RetentionError as e:
         chk.status, chk.exit_code = "error", e.exit_code
+        chk.bad_rows = chk.orphan_rows = None  # not read: not known, rather than 0
         chk.problems = [e.message, *e.details]
         return chk, None
     chk.file = t.display

@@ -38,3 +38,23 @@ def test_init_headerless_whitespace_file(cli):
     assert r.exit_code == 0, r.stderr
     text = (cli.cwd / "c.yaml").read_text()
     assert "delimiter: \"whitespace\"" in text and "header: false" in text and "# CHECK: no header row" in text
+
+
+def test_init_on_a_database_a_folder_or_a_glob_says_what_to_write(cli):
+    """init reads exports; a SQLite file, a folder or a quoted glob gets the config lines instead."""
+    import sqlite3
+
+    con = sqlite3.connect(cli.cwd / "support.db")
+    con.execute("create table tickets (id, email)")
+    con.commit()
+    con.close()
+    (cli.cwd / "exports").mkdir()
+    write(cli.cwd, "exports/2024-01.csv", "customer_id,order_date\nC1,2024-01-05\n")
+    r = cli("init", "support.db", "-o", "-")
+    assert r.exit_code == 2
+    assert 'support.db: a SQLite database, not an export: map its table in the config, ' \
+        '`connection: "sqlite:///support.db"` with `table: NAME`' in r.stderr
+    for arg in ("exports", "exports/*.csv"):
+        r = cli("init", arg, "-o", "-")
+        assert r.exit_code == 2
+        assert f"{arg}: init reads one file per table: pass one of the files, then set `path: {arg}`" in r.stderr

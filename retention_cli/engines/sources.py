@@ -32,7 +32,7 @@ import pandas as pd
 from retention_cli.config import URL, EngineConfig, InputConfig
 from retention_cli.errors import DataError, InputMissingError, UsageError
 from retention_cli.io.readers.convert import typed_values
-from retention_cli.io.readers.formats import Source, typed_column
+from retention_cli.io.readers.formats import Source, aligned, typed_column
 from retention_cli.io.readers import source
 from retention_cli.io.readers.text import check_header, sniff_delimiter
 
@@ -242,7 +242,7 @@ def _headers(head: bytes, encoding: str, inp: InputConfig, delimiter: str, displ
 
 
 def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str, engine: EngineConfig,
-               partitions: list[dict[str, str]]):
+               partitions: list[dict[str, str]], name_of: Callable[[str], str] = str):
     """An engine's table of CSV files, every column as text, named f0, f1, … by
     position, hive partition columns after them, and the file's headers."""
     if inp.delimiter == "whitespace":
@@ -252,31 +252,44 @@ def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str,
     if name == "spark" and inp.header_row != 1:
         raise UsageError(f"{display}: `header_row` is read by the local and duckdb engines only")
     encoding = _codec(inp.encoding)
-    head = _head(files[0])
-    delimiter = inp.delimiter or sniff_delimiter(head.decode(encoding, errors="ignore"))
-    headers = _headers(head, encoding, inp, delimiter, display)
-    for f in files[1:]:  # one table: every file has the first one's header
-        other = _headers(_head(f), encoding, inp, delimiter, f)
-        if other != headers:
-            raise DataError(f"{f}: its header ({', '.join(other)}) is not that of {files[0]} "
-                            f"({', '.join(headers)}): the files of one input must have the same columns")
+    # each file its own delimiter (a month exported with ';'), and its own order of the
+    # first file's columns (by name; more columns are fine), as the local readers take them
+    delimiters, file_headers = [], []
+    for f in files:
+        head = _head(f)
+        delimiters.append(inp.delimiter or sniff_delimiter(head.decode(encoding, errors="ignore")))
+        file_headers.append(_headers(head, encoding, inp, delimiters[-1], name_of(f)))
+    headers = file_headers[0]
+    where_in = [aligned(files[0], headers, f, h, name_of) for f, h in zip(files, file_headers)]
     originals = files
     if name == "duckdb" and encoding not in _DUCKDB_ENCODINGS or name == "spark" and encoding not in ("utf-8",):
         files, encoding = _transcoded(files, encoding, engine), "utf-8"
     names = [f"f{i}" for i in range(len(headers))]
+    by_file = dict(zip(files, zip(delimiters, file_headers, where_in)))
+    uniform = len(set(delimiters)) == 1 and all(h == headers for h in file_headers)
 
     def read(paths, **more):
+        delimiter, own, at = by_file[paths[0] if isinstance(paths, list) else paths]
+        cols = [f"f{i}" for i in range(len(own))]
         if name == "duckdb":
-            return con.read_csv(paths, header=inp.header, delim=delimiter, quote='"', escape='"',
-                                skip=inp.header_row - 1, columns={n: "VARCHAR" for n in names},
-                                encoding=_DUCKDB_ENCODINGS[encoding], null_padding=False, strict_mode=True,
-                                auto_detect=False, ignore_errors=False, parallel=True, **more)
-        t = con.read_csv(paths, header=inp.header, sep=delimiter, quote='"', escape='"',
-                         multiLine=True, mode="FAILFAST", inferSchema=False, encoding="UTF-8")
-        return t.rename({n: c for n, c in zip(names, t.columns)})
+            t = con.read_csv(paths, header=inp.header, delim=delimiter, quote='"', escape='"',
+                             skip=inp.header_row - 1, columns={n: "VARCHAR" for n in cols},
+                             encoding=_DUCKDB_ENCODINGS[encoding], null_padding=False, strict_mode=True,
+                             auto_detect=False, ignore_errors=False, parallel=True, **more)
+        else:
+            t = con.read_csv(paths, header=inp.header, sep=delimiter, quote='"', escape='"',
+                             multiLine=True, mode="FAILFAST", inferSchema=False, encoding="UTF-8")
+            t = t.rename({n: c for n, c in zip(cols, t.columns)})
+        if own == headers:
+            return t
+        # this file's columns in the first file's order, under its names
+        return t.select(*[t[f"f{at[j]}"].name(names[j]) for j in range(len(names))],
+                        *[c for c in t.columns if c == "filename"])
 
     try:
-        t = _files_table(read, files, partitions, one_read=name == "duckdb", originals=originals)
+        t = _files_table(read, files, partitions, one_read=name == "duckdb" and uniform, originals=originals)
+    except DataError:
+        raise
     except Exception as e:  # noqa: BLE001 — the engines' parse errors
         raise DataError(f"{display}: cannot parse the file as CSV: {_engine_message(e)}") from None
     keys = [k for k in partitions[0] if k not in headers]
@@ -371,7 +384,15 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
     if inp.query is not None:
         _only_select(inp.query, "postgres" if scheme.startswith("postgres") else scheme, display)
     try:
-        if scheme == "sqlite" and path not in ("", ":memory:"):  # read-only: reading never writes the database
+        if scheme.startswith("postgres"):  # libpq reads the URL (a socket folder as %2F… host, ?host=…)
+            from psycopg.conninfo import conninfo_to_dict
+
+            params = conninfo_to_dict("postgresql" + url[len("postgres"):])
+            port = params.pop("port", None)
+            con = ibis.postgres.connect(host=params.pop("host", None), user=params.pop("user", None),
+                                        password=params.pop("password", None), database=params.pop("dbname", None),
+                                        **({"port": int(port)} if port else {}), **params)
+        elif scheme == "sqlite" and path not in ("", ":memory:"):  # read-only: reading never writes the database
             import sqlite3
 
             from pathlib import Path
@@ -382,7 +403,9 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
         if scheme == "duckdb":
             _no_progress_bar(con)
     except Exception as e:  # noqa: BLE001 — each driver's own errors
-        raise InputMissingError(f"{display}: cannot connect: {_first_line(e)}") from None
+        hint = " (is the server running, and are its host or socket folder, port and database right?)" \
+            if scheme.startswith("postgres") else ""
+        raise InputMissingError(f"{display}: cannot connect: {_first_line(e)}{hint}") from None
     try:
         if inp.query is not None:
             return con.sql(inp.query)
@@ -449,7 +472,7 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         check_header(headers, display, line=False)
         return (_source(t, headers, columns, "parquet", display, "record", name_of), "parquet",
                 source.hash_files(files))
-    t, headers, names = _csv_table(con, name, files, inp, display, engine, partitions)
+    t, headers, names = _csv_table(con, name, files, inp, display, engine, partitions, name_of)
     return _source(t, headers, names, "csv", display, "record", name_of), "csv", source.hash_files(files)
 
 

@@ -47,10 +47,12 @@ def outputs(folder: Path, engine: str) -> dict[str, object]:
 
 
 def _without_engine(data):
-    """JSON less what differs by design: the engine's settings and the run's timings."""
+    """JSON less what differs by design: the engine's settings, which engine read each
+    input, and the run's timings."""
     if isinstance(data, dict):
         return {k: (_without_engine({x: y for x, y in v.items() if x != "engine"}) if k == "settings"
-                    and isinstance(v, dict) else _without_engine(v)) for k, v in data.items() if k != "timings"}
+                    and isinstance(v, dict) else _without_engine(v)) for k, v in data.items()
+                if k not in ("timings", "read_by")}
     if isinstance(data, list):
         return [_without_engine(v) for v in data]
     return data

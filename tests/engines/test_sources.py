@@ -103,10 +103,39 @@ def test_glob_files_must_share_their_header(tmp_path):
     with open(odd, "w", newline="") as f:
         csv.writer(f).writerows([["order_id", "client", *header[2:]], *rows])
     config(tmp_path, {**paths, "purchases": "exports/*.csv"})
-    r = Cli.fresh(tmp_path)("churn", "-q")
-    assert r.exit_code == 65
-    assert "2024-03.csv: its header (order_id, client, order_date" in r.stderr
-    assert "the files of one input must have the same columns" in r.stderr
+    for engine in ("local", "duckdb"):
+        r = Cli.fresh(tmp_path)("churn", "-q", "--engine", engine)
+        assert r.exit_code == 65
+        assert ("exports/2024-03.csv: has no column 'customer_id', which exports/2023-02.csv has: the files of one "
+                "input need the same columns (in any order; more are fine)") in r.stderr, r.stderr
+
+
+def test_a_month_with_its_columns_in_another_order_another_delimiter_or_one_more_column(tmp_path):
+    """Exports change over the months: a column added, the columns reordered, one
+    month saved with ';'. Each file is read by its own header and delimiter, on every
+    engine, and the table is the one file's."""
+    paths = write_inputs(tmp_path)
+    months = _split_by_month(paths["purchases"], tmp_path / "exports")
+    cli = Cli.fresh(tmp_path)
+    config(tmp_path)
+    whole = _churn(cli, "--by", "segment")
+    purchases = cli("purchases", "--from", "2023-06", "--to", "2024-12", "--by", "channel", "-f", "csv", "-q").stdout
+    header, *rows = _rows(tmp_path / "exports" / f"{months[3]}.csv")
+    with open(tmp_path / "exports" / f"{months[3]}.csv", "w", newline="") as f:  # reordered
+        csv.writer(f).writerows([[header[i] for i in (2, 0, 1, 5, 3, 4)]] + [[r[i] for i in (2, 0, 1, 5, 3, 4)] for r in rows])
+    header, *rows = _rows(tmp_path / "exports" / f"{months[5]}.csv")
+    with open(tmp_path / "exports" / f"{months[5]}.csv", "w", newline="") as f:  # a column more
+        csv.writer(f).writerows([header + ["discount_code"]] + [r + ["WELCOME"] for r in rows])
+    header, *rows = _rows(tmp_path / "exports" / f"{months[7]}.csv")
+    with open(tmp_path / "exports" / f"{months[7]}.csv", "w", newline="") as f:  # ';'
+        csv.writer(f, delimiter=";").writerows([header] + rows)
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"})
+    for engine in ("local", "duckdb"):
+        assert _churn(cli, "--by", "segment", "--engine", engine) == whole, engine
+        got = cli("purchases", "--from", "2023-06", "--to", "2024-12", "--by", "channel", "-f", "csv", "-q",
+                  "--engine", engine)
+        assert got.exit_code == 0, got.stderr
+        assert close(got.stdout, purchases), engine
 
 
 def test_glob_without_a_match_is_a_missing_input(tmp_path):
@@ -277,6 +306,8 @@ def test_auto_reads_a_file_too_large_for_memory_through_duckdb(tmp_path, monkeyp
     r = cli("churn", "--from", "2023-06", "--to", "2024-12", "-f", "csv", "-q")
     assert r.exit_code == 66 and "needs about" in r.stderr  # local refuses, as before
     assert _churn(cli, "--engine", "auto") == plenty
+    meta = __import__("json").loads(cli("churn", "--engine", "auto", "-f", "json", "-q").stdout)["meta"]
+    assert meta["inputs"]["purchases"]["read_by"] == "duckdb"  # the engine auto chose, said
 
 
 def test_engine_settings_reach_duckdb(tmp_path):
@@ -391,7 +422,7 @@ def test_a_glob_read_locally_names_the_file_and_line_of_a_bad_row(tmp_path):
     for row in bad:
         name = next(m for m in months if any(r2 == row for r2 in _rows(tmp_path / "exports" / f"{m}.csv")))
         line = [r2 for r2 in _rows(tmp_path / "exports" / f"{name}.csv")].index(row) + 1
-        assert f"exports/*.csv: exports/{name}.csv:{line}: column" in r.stderr, (name, line, r.stderr)
+        assert f"  exports/{name}.csv:{line}: column" in r.stderr, (name, line, r.stderr)
 
 
 def test_passwords_and_secret_settings_are_never_shown(tmp_path):
@@ -481,3 +512,41 @@ def test_a_sqlite_database_is_opened_read_only(tmp_path):
                   lambda p: str(tmp_path / p), "shop")
     with pytest.raises(Exception, match="readonly"):
         t._find_backend().raw_sql("delete from purchases")
+
+
+def test_postgresql_url_forms_of_a_socket_and_a_server_that_is_not_there(tmp_path, pg_url):
+    """libpq's URL forms: the socket folder as ?host=… or percent-encoded as the host."""
+    from urllib.parse import quote
+
+    import psycopg
+
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    cli = Cli.fresh(tmp_path)
+    files = _churn(cli)
+    schema = f"u{tmp_path.name.replace('-', '_')[-20:]}".lower()
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"drop schema if exists {schema} cascade")
+        con.execute(f"create schema {schema}")
+        for name in ("customers", "purchases"):
+            header, *rows = _rows(paths[name])
+            con.execute(f"create table {schema}.{name} ({', '.join(f'{h} text' for h in header)})")
+            with con.cursor().copy(f"copy {schema}.{name} from stdin") as copy:
+                for r in rows:
+                    copy.write_row([v or None for v in r])
+    socket = pg_url.split("host=", 1)[1]
+    encoded = f"postgresql://postgres@{quote(socket, safe='')}/retention_test"
+    try:
+        for url in (pg_url, encoded):
+            _db_config(tmp_path, url, f"table: {schema}.purchases")
+            text = (tmp_path / "retention.yaml").read_text().replace("table: customers", f"table: {schema}.customers")
+            (tmp_path / "retention.yaml").write_text(text)
+            assert _churn(cli) == files, url
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"drop schema {schema} cascade")
+    _db_config(tmp_path, "postgresql://analyst:S3cret@%2Ftmp%2Fno-such-socket-dir/shop")
+    r = cli("churn", "-q")
+    assert r.exit_code == 66
+    assert "cannot connect" in r.stderr and "is the server running" in r.stderr
+    assert "S3cret" not in r.stderr and "postgresql://analyst:***@" in r.stderr

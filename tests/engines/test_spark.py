@@ -46,3 +46,35 @@ def test_a_path_with_a_scheme_is_given_to_spark_as_written(tmp_path):
     r = cli("churn", "-q")  # the local engine does not read such a path, and says which does
     assert r.exit_code == 2
     assert "a path with a scheme is read by the spark engine (--engine spark)" in r.stderr
+
+
+def test_monthly_files_in_sorted_order_with_their_own_delimiter_and_order(tmp_path):
+    """A glob on Spark: one read per file, in sorted order (Spark alone would order
+    them by size), each with its own delimiter and column order; bad rows by file."""
+    import csv
+
+    from tests.conftest import Cli
+    from tests.engines.gen import config, write_inputs
+
+    paths = write_inputs(tmp_path, bad=True)
+    with open(paths["purchases"], newline="") as f:
+        header, *rows = list(csv.reader(f))
+    (tmp_path / "exports").mkdir()
+    halves = {"a.csv": rows[:30], "b.csv": rows[30:]}
+    with open(tmp_path / "exports" / "a.csv", "w", newline="") as f:
+        csv.writer(f, delimiter=";").writerows([header] + halves["a.csv"])
+    with open(tmp_path / "exports" / "b.csv", "w", newline="") as f:
+        order = [1, 0, 2, 3, 4, 5]
+        csv.writer(f).writerows([[header[i] for i in order]] + [[r[i] for i in order] for r in halves["b.csv"]])
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"}, policy="skip")
+    cli = Cli.fresh(tmp_path)
+    local = cli("churn", "--by", "segment", "-f", "csv", "-q")
+    spark = cli("churn", "--by", "segment", "-f", "csv", "-q", "--engine", "spark")
+    assert local.exit_code == 0 and spark.exit_code == 0, spark.stderr
+    assert spark.stdout == local.stdout
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"})
+    r = cli("churn", "-q", "--engine", "spark")
+    assert r.exit_code == 65
+    # rows 5 and 17 of the generator are in a.csv (records 6 and 18), row 40 in b.csv (record 11)
+    assert "exports/a.csv: record 6: column 'order_date'" in r.stderr
+    assert "exports/b.csv: record 11: column 'customer_id'" in r.stderr

@@ -344,18 +344,31 @@ def _bad_record(buf: bytes, raw: bytes, names: list[str], delimiter: str, inp: I
                     "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None
 
 
+def aligned(first_file: str, first: list[str], file: str, headers: list[str], shown: Callable[[str], str]) -> list[int]:
+    """Where each column of the first file is in another file of the same input, by
+    name: the columns may come in another order, and a file may have more columns (a
+    month's export with one added); a column of the first file that another lacks is a
+    data error naming both files and the columns."""
+    at = {h: i for i, h in enumerate(headers)}
+    missing = [h for h in first if h not in at]
+    if missing:
+        raise DataError(f"{shown(file)}: has no column {', '.join(repr(m) for m in missing)}, which "
+                        f"{shown(first_file)} has: the files of one input need the same columns (in any order; "
+                        "more are fine)")
+    return [at[h] for h in first]
+
+
 def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dict[str, str]],
              header: bool, shown: Callable[[str], str]) -> Source:
     """Several files of one format read as one table (a glob, a folder), each by the
-    reader of its own: every file has the first one's header (else a data error naming
-    the file and both headers); hive partitions (``year=2024/``) are columns after the
-    file's; a bad row is named by its file and line; the rejects hold the header once
-    and each file's rejected records as they were."""
+    reader of its own: every file has the first one's columns, by name, in any order
+    (``aligned``); hive partitions (``year=2024/``) are columns after the file's; a
+    bad row is named by its file and line; the rejects hold each file's rejected
+    records as they were, under the header once (before each file's records when the
+    files' headers differ)."""
     first_file, first = parts[0]
-    for f, src in parts[1:]:
-        if src.headers != first.headers:
-            raise DataError(f"{shown(f)}: its header ({', '.join(src.headers)}) is not that of {shown(first_file)} "
-                            f"({', '.join(first.headers)}): the files of one input must have the same columns")
+    where_in = [aligned(first_file, first.headers, f, src.headers, shown) for f, src in parts]
+    same = all(src.headers == first.headers for _, src in parts)
     keys = list(partitions[0])
     for (f, _), parts_of in zip(parts, partitions):
         if list(parts_of) != keys:
@@ -366,18 +379,22 @@ def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dic
     headers = first.headers + keys
     counts: list[int] = []
 
+    def read_part(i: int, own: list[int], types: dict | None) -> pd.DataFrame:
+        src, at = parts[i][1], where_in[i]
+        frame = src.read([at[p] for p in own], {at[p]: t for p, t in (types or {}).items() if p in own})
+        return frame.set_axis(own, axis=1) if own else frame
+
     def read(positions: list[int], types: dict | None = None) -> pd.DataFrame:
         import pyarrow as pa
 
         # per-file dictionaries would not concatenate into one: ids come as text
         types = {p: t for p, t in (types or {}).items() if not (isinstance(t, pa.DataType) and pa.types.is_dictionary(t))}
         own = [p for p in positions if p < n_file]
-        frames = [src.read(own, types) for _, src in parts]
+        frames = [read_part(i, own, types) for i in range(len(parts))]
         # a column typed in one file and read as text in another (not clean there): text in all
         mixed = [p for p in own if len({str(f[p].dtype) for f in frames}) > 1]
         if mixed:
-            again = [src.read(mixed, None) for _, src in parts]
-            frames = [_replace(f, a, mixed) for f, a in zip(frames, again)]
+            frames = [_replace(f, read_part(i, mixed, None), mixed) for i, f in enumerate(frames)]
         counts[:] = [len(f) for f in frames]
         for p in positions:
             if p >= n_file:
@@ -419,7 +436,7 @@ def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dic
         out = []
         for i, (src, r) in enumerate(chunks):
             b = src.rejects(r)
-            if i and header:  # the header once
+            if i and header and same:  # the header once (files in another order keep theirs)
                 starts, ends, _ = record_spans(b)
                 b = b[ends[0]:] if len(ends) else b""
             out.append(b)

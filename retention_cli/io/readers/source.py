@@ -51,7 +51,7 @@ def read_bytes(path: str, display: str, table: str, limit: int | None = _UNSET) 
     except ValueError:  # a NUL character in the name
         raise InputMissingError(f"{display}: cannot read the {table} file: its name holds a NUL character") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputMissingError(f"{display}: is a folder, not a {table} file")
+        raise InputMissingError(f"{display}: is a folder, not {'an' if table[:1] in 'aeiou' else 'a'} {table} file")
     try:
         if stat.S_ISREG(st.st_mode) and st.st_size > 0:  # (/proc files say 0 and have text: read as a pipe)
             p = Path(path)

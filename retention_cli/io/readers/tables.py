@@ -51,6 +51,7 @@ class Table:
     # a subscriptions export read as the customers: one row per paying subscription
     # (customer_id, start, end, mrr) beside the customers it made (semantics.py)
     subscriptions: pd.DataFrame | None = None
+    read_by: str = "local"            # the engine that read it (``engine: auto`` picks one per input)
 
     @property
     def rows(self) -> int:
@@ -193,13 +194,14 @@ def read_table(
 
     bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
     result = Table(table, path, display, df, rows_read, sha(),
-                   {c: headers[p] for c, p in found.items()}, list(extras))
+                   {c: headers[p] for c, p in found.items()}, list(extras),
+                   read_by="database" if inp.connection is not None else reader_engine or "local")
     if empty_rows:
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
     if bad is not None:
         bad = with_lines(bad, span_bytes, inp.header, fmt)
-        if reader.where is not None:  # several files: the file and its line
-            bad["at"] = reader.where(bad["row"].to_numpy())
+        if reader.where is not None:  # several files: the file and its line (the whole place)
+            bad["place"] = reader.where(bad["row"].to_numpy())
         elif reader.numbering != "line":
             bad["at"] = _row_names(bad["row"].to_numpy(), reader.numbering, table, found, headers, cells)
         result.bad = bad
@@ -283,12 +285,12 @@ def _row_names(rows: np.ndarray, numbering: str, table: str, found: dict[str, in
 
 
 def format_bad(bad: pd.DataFrame, display: str, limit: int = MAX_LISTED) -> list[str]:
-    at = "at" in bad
-    lines = [
-        f"{display}: {r.at}: column '{r.column}': value '{_clip(r.value)}': {r.reason}" if at else
-        f"{display}:{r.line}: column '{r.column}': value '{_clip(r.value)}': {r.reason}"
-        for r in bad.head(limit).itertuples()
-    ]
+    place, at = "place" in bad, "at" in bad
+
+    def where(r) -> str:  # the file and line; a place an engine names; the whole place of one of several files
+        return r.place if place else f"{display}: {r.at}" if at else f"{display}:{r.line}"
+
+    lines = [f"{where(r)}: column '{r.column}': value '{_clip(r.value)}': {r.reason}" for r in bad.head(limit).itertuples()]
     if len(bad) > limit:
         lines.append(f"… and {len(bad) - limit} more bad values")
     return lines
@@ -309,7 +311,7 @@ def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fm
     rows = with_lines(rows, span_bytes, header, fmt)
     numbering = reader.numbering if reader is not None else "line"
     if reader is not None and reader.where is not None:  # several files: the file and its line
-        rows["at"] = reader.where(rows["row"].to_numpy())
+        rows["place"] = reader.where(rows["row"].to_numpy())
     elif numbering != "line":  # read by an engine: records (a database's rows) by number
         rows["at"] = [f"{'row' if numbering == 'key' else 'record'} {r + 1}" for r in rows["row"]]
     n = ids[dup].nunique()
