@@ -839,7 +839,8 @@ def report_cmd(
     from retention_cli.kpis import clv
     from retention_cli.session import activity
 
-    with activity(opts, total=len(rc.sections)) as update:
+    sections = list(rc.sections) if rc.sections is not None else report.default_sections(run)
+    with activity(opts, total=len(sections)) as update:
         done: list[str] = []
 
         def on_section(name: str) -> None:  # the bar counts the sections computed
@@ -848,7 +849,7 @@ def report_cmd(
 
         with clv.fit_progress(lambda model, start, starts, i: update(
                 f"report: clv, fitting {model}: start {start} of {starts}, iteration {i}")):
-            built, periods, notes = report.build(run, list(rc.sections), by, on_section=on_section)
+            built, periods, notes = report.build(run, sections, by, on_section=on_section)
     target = opts.output or report.output_dir(rc.output_dir, periods, run.as_of or run.data_end(), run.freq)
     target = P(target if opts.output else run.cfg.resolve_path(target))
     files = report.write(run, built, periods, notes, list(rc.formats), target, started)

@@ -463,7 +463,8 @@ def check_placeholders(template: str) -> None:
 
 class ReportConfig(_Strict):
     period: str | None = None
-    sections: list[Literal[SECTIONS]] = ["summary", "churn", "cohorts"]  # type: ignore[valid-type]
+    # None: every section the configured inputs allow (report.default_sections)
+    sections: list[Literal[SECTIONS]] | None = None  # type: ignore[valid-type]
     by: list[str] = []
     formats: list[Literal["csv", "json", "jsonl", "html"]] = ["csv", "json", "html"]
     output_dir: str = "reports/{period}"

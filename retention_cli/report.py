@@ -42,6 +42,38 @@ def needs(section: str, model: str) -> tuple[str, ...]:
     }[section]
 
 
+# The sections a report without `report.sections` holds, in this order, when the
+# configured inputs allow them: clv is asked for by name (a model's fit, which may
+# refuse on some data); mrr when the customers are a subscriptions export with amounts.
+DEFAULT_SECTIONS = ("summary", "churn", "purchases", "cohorts", "satisfaction", "complaints", "wom", "collections",
+                    "survival", "mrr")
+
+
+def default_sections(run) -> list[str]:
+    """Every section of DEFAULT_SECTIONS the configured inputs allow (with none, the
+    first three, for `build` to say what is missing)."""
+    cfg = run.cfg
+    model = cfg.churn.model
+    configured = {t for t in TABLES if cfg.input(t) is not None or getattr(run.opts, t)}
+    customers = cfg.input("customers")
+    subs = customers.subscriptions if customers is not None else None
+
+    def allowed(s: str) -> bool:
+        if any(t not in configured for t in needs(s, model)):
+            return False
+        if s == "wom":
+            return "purchases" in configured or model == "contract"
+        if s == "survival":
+            return model == "contract"
+        if s == "mrr":
+            return subs is not None and subs.amount is not None
+        if s == "summary":
+            return "purchases" in configured
+        return True
+
+    return [s for s in DEFAULT_SECTIONS if allowed(s)] or ["summary", "churn", "cohorts"]
+
+
 def trend_window(periods: list[Period]) -> list[Period]:
     """The 12 periods ending with the report's last one (charts, cohorts)."""
     last = periods[-1]
@@ -87,6 +119,8 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         if customers is not None and customers.subscriptions is not None and model != "contract":
             hint = ("; the customers are a subscriptions export: set `churn: {model: contract}` for churn, cohorts "
                     "and survival from it, and add the section mrr")
+        if not hint and configured == {"customers"}:
+            hint = "; a customers list alone has no events to measure: add the orders (purchases) export"
         raise InputMissingError("report: no section can be computed from the configured inputs ("
                                 + "; ".join(notes) + ")" + hint)
     run.load((), tuple(t for t in TABLES if t in configured))

@@ -59,7 +59,7 @@ MEANING = {
     "wom.positive_reach": "people a happy customer tells",
     "wom.prospect_loss_per_told": "told people who become lost prospects",
     "report.period": "the report's period or series (`2025-12`, `last-month`, `2025-01..2025-12`) ([report](report.md))",
-    "report.sections": "the sections, in order: summary, churn, purchases, cohorts, satisfaction, complaints, wom, clv, survival, collections, mrr",
+    "report.sections": "the sections, in order: summary, churn, purchases, cohorts, satisfaction, complaints, wom, clv, survival, collections, mrr; default: every one the configured inputs allow but clv (a model's fit: ask for it by name)",
     "report.by": "the segments every section splits by",
     "report.formats": "csv, json, jsonl and html",
     "report.output_dir": "the folder, with `{period}`, `{as_of}` and `{freq}` placeholders",

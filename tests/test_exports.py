@@ -180,3 +180,38 @@ def test_shopify_customers_and_orders_join_by_email(cli):
     # Shopify customers have no signup date: a customer is new at their first order. Orders kept:
     # Alice 01-10, Bob 01-20 and 02-05, Carol 03-02 (her voided 02-06 and Alice's pending 02-15 left out)
     assert [churn[p]["new_customers"] for p in ("2024-01", "2024-02", "2024-03")] == ["2", "0", "1"]
+
+
+@pytest.mark.parametrize("name, sections", [
+    ("shopify_orders_export.csv", ["summary", "churn", "purchases", "cohorts"]),
+    ("woocommerce_orders.csv", ["summary", "churn", "purchases", "cohorts"]),
+    ("stripe_payments.csv", ["summary", "churn", "purchases", "cohorts"]),
+    ("stripe_subscriptions.csv", ["churn", "cohorts", "mrr"]),
+    ("chargebee_subscriptions.csv", ["churn", "cohorts"]),
+    ("zendesk_tickets.csv", ["complaints"]),
+    ("freshdesk_tickets.csv", ["complaints"]),
+    ("delighted_responses.csv", ["satisfaction"]),
+    ("typeform_responses.csv", ["satisfaction"]),
+    ("surveymonkey_responses.csv", ["satisfaction"]),
+    ("google_forms_responses.csv", ["satisfaction"]),
+    ("qualtrics_responses.csv", ["satisfaction"]),
+    ("compta_ventes.csv", ["summary", "churn", "purchases", "cohorts"]),
+])
+def test_init_then_report_with_no_edit(cli, name, sections):
+    """`retention init EXPORT` then `retention report`: the report holds every section
+    the export allows (a config without `report.sections`), with no edit."""
+    import json
+
+    _init(cli, name)
+    r = cli("report", "-o", "out", "-q")
+    assert r.exit_code == 0, r.stderr
+    meta = json.loads((cli.cwd / "out" / "meta.json").read_text())["meta"]
+    assert [s for s in meta["sections"] if s != "survival"] == sections
+    assert (cli.cwd / "out" / "index.html").exists()
+
+
+def test_a_customers_list_alone_says_what_to_add(cli):
+    _init(cli, "shopify_customers_export.csv")
+    r = cli("report", "-o", "out", "-q")
+    assert r.exit_code == 66
+    assert "a customers list alone has no events to measure: add the orders (purchases) export" in r.stderr
