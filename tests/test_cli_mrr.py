@@ -111,8 +111,14 @@ def test_report_section_only_with_amounts(cli):
 
 
 def test_a_report_on_a_subscriptions_export_without_the_contract_model_says_what_to_set(cli):
+    # without report.sections: what the inputs allow under the inactivity model, MRR
     _setup(cli, CONFIG.replace("churn: {model: contract}\n", ""))
-    r = cli("report", "-o", "out")
+    r = cli("report", "-o", "out", "-q")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((cli.cwd / "out" / "meta.json").read_text())["meta"]["sections"] == ["mrr"]
+    # the sections of a purchases business asked for: none can be computed, and what to set is said
+    _setup(cli, CONFIG.replace("churn: {model: contract}\n", "report: {sections: [summary, churn, cohorts]}\n"))
+    r = cli("report", "-o", "out2")
     assert r.exit_code == 66
     assert "section churn left out: no purchases input" in r.stderr
     assert "the customers are a subscriptions export: set `churn: {model: contract}`" in r.stderr

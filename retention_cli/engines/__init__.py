@@ -17,8 +17,6 @@ and SQLite alike.
 
 from __future__ import annotations
 
-import os
-
 from retention_cli.config import ENGINES, Config, EngineConfig, InputConfig
 from retention_cli.errors import UsageError
 
@@ -69,7 +67,7 @@ def uses_engine(engine: EngineConfig, inp: InputConfig, path: str) -> str | None
         try:
             if source.is_many(path):  # the files together must fit
                 files = source.files_of(path, path, "input")
-                source.admit(sum(os.path.getsize(f) for f in files), path)
+                source.admit(sum(source.text_size(Path(f)) or 0 for f in files), path)
             else:
                 source.check_memory(Path(path), path)
         except InputMissingError:

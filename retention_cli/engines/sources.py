@@ -384,14 +384,11 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
     if inp.query is not None:
         _only_select(inp.query, "postgres" if scheme.startswith("postgres") else scheme, display)
     try:
-        if scheme.startswith("postgres"):  # libpq reads the URL (a socket folder as %2F… host, ?host=…)
-            from psycopg.conninfo import conninfo_to_dict
+        if scheme.startswith("postgres"):  # libpq reads the URL: a socket folder as host, PGPORT, a service
+            import psycopg
 
-            params = conninfo_to_dict("postgresql" + url[len("postgres"):])
-            port = params.pop("port", None)
-            con = ibis.postgres.connect(host=params.pop("host", None), user=params.pop("user", None),
-                                        password=params.pop("password", None), database=params.pop("dbname", None),
-                                        **({"port": int(port)} if port else {}), **params)
+            con = ibis.postgres.from_connection(psycopg.connect("postgresql" + url[len("postgres"):],
+                                                                autocommit=True))
         elif scheme == "sqlite" and path not in ("", ":memory:"):  # read-only: reading never writes the database
             import sqlite3
 
@@ -424,10 +421,17 @@ def _only_select(query: str, dialect: str, display: str) -> None:
 
     wrong = UsageError(f"{display}: query: one SELECT (or WITH … SELECT) is read, and nothing else: the tool never "
                        "writes to a database")
+    import logging
+
+    log = logging.getLogger("sqlglot")
+    quiet, log.disabled = log.disabled, True  # its warnings of syntax it falls back on: the message below says
     try:
-        statements = [st for st in sqlglot.parse(query, read=dialect) if st is not None]
+        statements = [st for st in sqlglot.parse(query, read=dialect)
+                      if st is not None and not isinstance(st, getattr(exp, "Semicolon", ()))]
     except sqlglot.errors.ParseError as e:
         raise UsageError(f"{display}: query: not SQL the tool can read ({_first_line(e)})") from None
+    finally:
+        log.disabled = quiet
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
         raise wrong
     writes = tuple(getattr(exp, name) for name in ("Insert", "Update", "Delete", "Create", "Drop", "Alter", "Merge",
@@ -463,8 +467,38 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
     if any(list(p) != list(partitions[0]) for p in partitions):
         raise DataError(f"{display}: its files' folders name different partitions")
     if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        import pyarrow as pa
+
+        try:  # each file's columns, by name: another order or more columns are fine, one missing is said
+            arrow_schemas = [pq.read_schema(f) for f in files]
+        except Exception as e:  # noqa: BLE001 — pyarrow's errors for a file that is no Parquet
+            raise DataError(f"{display}: not a readable Parquet file ({_engine_message(e)})") from None
+        schemas = [sch.names for sch in arrow_schemas]
+        for f, names_of in zip(files, schemas):
+            aligned(files[0], schemas[0], f, names_of, name_of)
+        first = schemas[0]
+        uniform = all(sch.equals(arrow_schemas[0]) for sch in arrow_schemas)
+        try:  # a column whole in one file and decimal in another: the wider type for all
+            wide = pa.unify_schemas([sch.select(first) if hasattr(sch, "select") else
+                                     pa.schema([sch.field(n) for n in first]) for sch in arrow_schemas],
+                                    promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            wide = None
+
+        def read_parquet(paths, **more):
+            import ibis
+
+            t = con.read_parquet(paths, **more)
+            if isinstance(paths, list):
+                return t
+            target = ibis.schema(wide) if wide is not None else None
+            return t.select(*[t[c].cast(target[c]).name(c) if target is not None else t[c] for c in first],
+                            *[c for c in t.columns if c == "filename"])
+
         try:
-            t = _files_table(con.read_parquet, files, partitions, one_read=name == "duckdb")
+            t = _files_table(read_parquet, files, partitions, one_read=name == "duckdb" and uniform)
         except Exception as e:  # noqa: BLE001
             raise DataError(f"{display}: not a readable Parquet file ({_engine_message(e)})") from None
         columns = [c for c in t.columns if c != "_file"]

@@ -550,3 +550,50 @@ def test_postgresql_url_forms_of_a_socket_and_a_server_that_is_not_there(tmp_pat
     assert r.exit_code == 66
     assert "cannot connect" in r.stderr and "is the server running" in r.stderr
     assert "S3cret" not in r.stderr and "postgresql://analyst:***@" in r.stderr
+
+
+def test_parquet_months_with_another_column_order_and_type(tmp_path):
+    """One month's amounts whole (int64), another's decimal, columns in another order,
+    a bad row in each: local and duckdb read the same, and the rejects hold both rows
+    in the first file's columns and the wider type."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "g").mkdir()
+    pq.write_table(pa.table({"customer_id": ["c1", "c2"], "order_date": ["2024-01-05", "bad"],
+                             "amount": [10.5, 20.0]}), tmp_path / "g" / "a.parquet")
+    pq.write_table(pa.table({"amount": [30, 40], "order_date": ["2024-01-06", "bad"],
+                             "customer_id": ["c3", "c4"], "note": ["x", "y"]}), tmp_path / "g" / "b.parquet")
+    (tmp_path / "retention.yaml").write_text('inputs:\n  purchases: {path: "g/*.parquet"}\non_bad_rows: skip\n')
+    cli = Cli.fresh(tmp_path)
+    for engine in ("local", "duckdb"):
+        (tmp_path / engine).mkdir()
+        r = cli("purchases", "--period", "2024-01", "-f", "csv", "-q", "--engine", engine, "-o", f"{engine}/p.csv")
+        assert r.exit_code == 0, r.stderr
+        rows = list(csv.DictReader(open(tmp_path / engine / "p.csv")))
+        assert (rows[0]["orders"], rows[0]["revenue"]) == ("2", "40.5")  # 10.5 + 30
+        rejects = pq.read_table(tmp_path / engine / "rejects" / "purchases.parquet")
+        assert rejects.column_names == ["customer_id", "order_date", "amount"]
+        assert rejects.to_pydict()["amount"] == [20.0, 40.0]
+
+
+def test_a_folder_input_never_reads_the_tools_own_rejects(tmp_path):
+    paths = write_inputs(tmp_path, bad=True)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "purchases.csv").write_bytes(paths["purchases"].read_bytes())
+    config(tmp_path, {**paths, "purchases": "data"}, policy="skip")
+    cli = Cli.fresh(tmp_path)
+    for _ in range(2):  # each run writes data/rejects/purchases.csv beside its output
+        r = cli("churn", "-q", "-o", "data/churn.json")
+        assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "data" / "rejects" / "purchases.csv").exists()
+    meta = __import__("json").loads(cli("churn", "-q", "-f", "json").stdout)["meta"]["inputs"]["purchases"]
+    assert meta["rejected_rows"] == 3 and meta["rows"] == len(_rows(paths["purchases"])) - 1
+
+
+def test_a_select_may_end_with_a_semicolon_and_a_comment_and_name_a_column_delete(tmp_path):
+    from retention_cli.engines.sources import _only_select
+
+    for query in ("select * from orders;\n-- last month", "select delete_flag, \"delete\" from t",
+                  "with x as (select 1 as a) select a from x union all select 2"):
+        _only_select(query, "sqlite", "shop")  # no error

@@ -365,10 +365,9 @@ def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dic
     (``aligned``); hive partitions (``year=2024/``) are columns after the file's; a
     bad row is named by its file and line; the rejects hold each file's rejected
     records as they were, under the header once (before each file's records when the
-    files' headers differ)."""
+    files' headers differ, byte for byte)."""
     first_file, first = parts[0]
     where_in = [aligned(first_file, first.headers, f, src.headers, shown) for f, src in parts]
-    same = all(src.headers == first.headers for _, src in parts)
     keys = list(partitions[0])
     for (f, _), parts_of in zip(parts, partitions):
         if list(parts_of) != keys:
@@ -429,16 +428,29 @@ def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dic
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            tables = [pq.read_table(pa.BufferReader(src.rejects(r))) for src, r in chunks]
+            # the first file's columns, in its order, each file's types widened where they differ
+            # (an amount whole in one month, decimal in another); text where no type holds both
+            tables = [pq.read_table(pa.BufferReader(src.rejects(r))).select(first.headers) for src, r in chunks]
+            try:
+                together = pa.concat_tables(tables, promote_options="permissive")
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                together = pa.concat_tables([t.cast(pa.schema([(n, pa.large_string()) for n in t.column_names]))
+                                             for t in tables])
             buf = pa.BufferOutputStream()
-            pq.write_table(pa.concat_tables(tables), buf)
+            pq.write_table(together, buf)
             return buf.getvalue().to_pybytes()
+        # each file's rejected records as they were; its header left out when it is, byte for
+        # byte, the one already written (same columns, delimiter and encoding)
         out = []
-        for i, (src, r) in enumerate(chunks):
+        written = None
+        for src, r in chunks:
             b = src.rejects(r)
-            if i and header and same:  # the header once (files in another order keep theirs)
-                starts, ends, _ = record_spans(b)
-                b = b[ends[0]:] if len(ends) else b""
+            if header:
+                own = src.rejects(np.zeros(0, dtype=np.int64))  # the header record alone, as the file has it
+                if written is None:
+                    written = own
+                elif own == written and b.startswith(own):
+                    b = b[len(own):]
             out.append(b)
         return b"".join(out)
 

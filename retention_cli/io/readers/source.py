@@ -113,12 +113,19 @@ DEFLATE_MAX_RATIO = 1032  # zlib's technical details: deflate's largest expansio
 
 def check_memory(p: Path, display: str) -> None:
     """Refuse at once a file whose reading needs more memory than the machine has
-    free, rather than be stopped by the kernel's OOM killer halfway. The size of a
-    gzip's text is taken from its trailer (that of its last member only, modulo
-    4 GiB): a first guess, which the decompression itself then enforces
-    (``_gunzip``)."""
+    free, rather than be stopped by the kernel's OOM killer halfway (``text_size``)."""
     if memory_available() is None:
         return
+    text = text_size(p)
+    if text is not None:
+        admit(text, display)
+
+
+def text_size(p: Path) -> int | None:
+    """The bytes of text a file holds: its size, or for a gzip the size in its trailer
+    (that of its last member only, modulo 4 GiB: a first guess, which the
+    decompression itself then enforces, ``_gunzip``), for a zip its members'; None
+    when the file cannot tell (the reader then says what is wrong with it)."""
     size = p.stat().st_size
     text = size
     try:
@@ -134,8 +141,8 @@ def check_memory(p: Path, display: str) -> None:
             with zipfile.ZipFile(p) as zf:
                 text = size + sum(m.file_size for m in zf.infolist())
     except (OSError, EOFError, ValueError, NotImplementedError, struct.error, zipfile.BadZipFile):
-        return  # the reader says what is wrong with the file
-    admit(text, display)
+        return None
+    return text
 
 
 def admit(text: int, display: str) -> None:
@@ -329,7 +336,7 @@ def sha256_beside(data: bytes) -> Callable[[], str]:
 # --- several files as one input (a glob, a folder) ------------------------------------
 
 GLOB_CHARS = frozenset("*?[")
-DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz", ".parquet", ".pq")
+DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz", ".zip", ".parquet", ".pq")
 
 
 def is_pattern(path: str) -> bool:
@@ -376,7 +383,8 @@ def files_of(path: str, display: str, table: str) -> list[str]:
     if os.path.isdir(path):
         files = []
         for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            # the tool's own rejects/ folder (written beside an output) is never an input
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")) and d != "rejects")
             files += [os.path.join(root, n) for n in sorted(names) if data(n)]
         if not files:
             raise InputMissingError(f"{display}: is a folder with no CSV or Parquet file (a folder is read as one "

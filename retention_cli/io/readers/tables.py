@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -246,7 +247,7 @@ def _open_local_many(table: str, inp: InputConfig, path: str, display: str, name
     (``formats.combined``): the files together are admitted to memory first.
     ``name_of``: a file as messages name it."""
     files = source.files_of(path, display, table)
-    source.admit(sum(os.path.getsize(f) for f in files), display)
+    source.admit(sum(source.text_size(Path(f)) or 0 for f in files), display)  # text: a gzip's unpacked
     parts, formats = [], set()
     for f in files:
         reader, fmt, _ = _open_local(table, inp, f, name_of(f))
