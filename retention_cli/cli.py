@@ -626,8 +626,7 @@ def satisfaction_cmd(
     run = Run(opts)
     cfg = run.cfg
     if link:
-        run.load(("responses", "purchases" if cfg.churn.model == "inactivity" else "customers"),
-                 ("customers", "purchases"), orders_only=True)
+        run.load_with_base("responses")
     else:
         run.load(("responses",), ("customers", "purchases"), orders_only=True)
     periods = run.periods()
@@ -986,8 +985,7 @@ def collections_cmd(
     run = Run(opts)
     cfg = run.cfg
     if churn:
-        run.load(("invoices", "purchases" if cfg.churn.model == "inactivity" else "customers"),
-                 ("customers", "purchases"), orders_only=True)
+        run.load_with_base("invoices")
     else:
         run.load(("invoices",), ("customers",))
     periods = run.periods()

@@ -231,6 +231,14 @@ class Run:
         self._data_warnings()
         return self.inputs
 
+    def load_with_base(self, table: str) -> Inputs:
+        """Read ``table`` and what makes the customer base under the churn model
+        (purchases, or customers under the contract model), for a table set against
+        the customers' activity (--link, --churn, --reasons)."""
+        model = self.cfg.churn.model
+        return self.load((table, "purchases" if model == "inactivity" else "customers"), ("customers", "purchases"),
+                         orders_only=True)
+
     def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns):
         """The warm-path entry of this load (``cache``), or None when an input is not
         a regular file (standard input, a pipe) or the cache is off."""

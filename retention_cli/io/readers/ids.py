@@ -32,7 +32,6 @@ def dictionary_parts(s: pd.Series):
 def clean_ids(s: pd.Series, na: set[str]) -> pd.Series:
     """Ids read dictionary-encoded: trimmed, without BOM, ``na_values`` empty, all
     done on the distinct values; values that become equal (' C1' and 'C1') merge."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     dictionary, indices = dictionary_parts(s)
@@ -41,10 +40,7 @@ def clean_ids(s: pd.Series, na: set[str]) -> pd.Series:
         clean = pc.replace_substring(clean, "\ufeff", "")
     if pc.all(pc.equal(clean, dictionary)).as_py() is not False:
         return s
-    merged = pc.dictionary_encode(clean)
-    remap = merged.indices.to_numpy(zero_copy_only=False)
-    arr = pa.DictionaryArray.from_arrays(pa.array(remap[indices].astype(np.int32)), merged.dictionary)
-    return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=s.index)
+    return _recoded(s, indices, clean)
 
 
 def empty_ids(s: pd.Series) -> np.ndarray:
@@ -59,7 +55,6 @@ def empty_ids(s: pd.Series) -> np.ndarray:
 def lower_ids(s: pd.Series) -> pd.Series:
     """Ids compared case-insensitively (e-mail addresses): lower-cased, on the
     distinct values of a dictionary-encoded column."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if not is_dictionary(s):
@@ -68,7 +63,16 @@ def lower_ids(s: pd.Series) -> pd.Series:
     lower = pc.utf8_lower(dictionary)
     if pc.all(pc.equal(lower, dictionary)).as_py() is not False:
         return s
-    merged = pc.dictionary_encode(lower)
+    return _recoded(s, indices, lower)
+
+
+def _recoded(s: pd.Series, indices: np.ndarray, values) -> pd.Series:
+    """A dictionary-encoded column whose distinct values became ``values`` (cleaned,
+    lower-cased): values that became equal merged into one code."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    merged = pc.dictionary_encode(values)
     remap = merged.indices.to_numpy(zero_copy_only=False)
     arr = pa.DictionaryArray.from_arrays(pa.array(remap[indices].astype(np.int32)), merged.dictionary)
     return pd.Series(pd.arrays.ArrowExtensionArray(arr), index=s.index)
