@@ -459,7 +459,7 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         return _remote(table, inp, path, display, engine)
     if not os.path.exists(path) and not source.is_many(path):
         raise InputMissingError(f"{display}: {table} file not found")
-    files = source.files_of(path, display, table)
+    files, notes = source.without_empty(source.files_of(path, display, table), name_of)
     kind = _kind(files, display)
     con = backend(name, engine)
     root = path if os.path.isdir(path) else source.folder_of(path) if source.is_pattern(path) else None
@@ -504,10 +504,13 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         columns = [c for c in t.columns if c != "_file"]
         headers = [str(c) for c in columns]
         check_header(headers, display, line=False)
-        return (_source(t, headers, columns, "parquet", display, "record", name_of), "parquet",
-                source.hash_files(files))
+        out = _source(t, headers, columns, "parquet", display, "record", name_of)
+        out.notes = notes
+        return out, "parquet", source.hash_files(files)
     t, headers, names = _csv_table(con, name, files, inp, display, engine, partitions, name_of)
-    return _source(t, headers, names, "csv", display, "record", name_of), "csv", source.hash_files(files)
+    out = _source(t, headers, names, "csv", display, "record", name_of)
+    out.notes = notes
+    return out, "csv", source.hash_files(files)
 
 
 def _remote(table: str, inp: InputConfig, path: str, display: str, engine: EngineConfig):

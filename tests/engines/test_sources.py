@@ -597,3 +597,18 @@ def test_a_select_may_end_with_a_semicolon_and_a_comment_and_name_a_column_delet
     for query in ("select * from orders;\n-- last month", "select delete_flag, \"delete\" from t",
                   "with x as (select 1 as a) select a from x union all select 2"):
         _only_select(query, "sqlite", "shop")  # no error
+
+
+def test_an_empty_file_in_a_glob_is_left_out_and_said(tmp_path):
+    paths = write_inputs(tmp_path)
+    _split_by_month(paths["purchases"], tmp_path / "exports")
+    (tmp_path / "exports" / "2025-01.csv").write_bytes(b"")  # an export that failed halfway
+    cli = Cli.fresh(tmp_path)
+    config(tmp_path)
+    whole = _churn(cli)
+    config(tmp_path, {**paths, "purchases": "exports/*.csv"})
+    for engine in ("local", "duckdb"):
+        r = cli("churn", "--from", "2023-06", "--to", "2024-12", "-f", "csv", "--engine", engine)
+        assert r.exit_code == 0, r.stderr
+        assert r.stdout == whole
+        assert "exports/2025-01.csv: empty file (0 bytes) left out" in r.stderr

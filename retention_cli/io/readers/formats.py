@@ -37,6 +37,7 @@ class Source:
     numbering: str = "line"
     # several files read as one (``combined``): the name of each row's place, "file:line"
     where: object = None              # Callable[[np.ndarray], list[str]] | None
+    notes: list = None                # what reading it left out, for the warnings (empty files)
 
 
 def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:

@@ -393,6 +393,18 @@ def files_of(path: str, display: str, table: str) -> list[str]:
     return [path]
 
 
+def without_empty(files: list[str], name_of: Callable[[str], str]) -> tuple[list[str], list[str]]:
+    """A glob's or folder's files less the empty ones (0 bytes: an export that failed
+    halfway, a month with nothing), and the note that says which; all of them empty
+    are kept, for the reader to say the input is empty."""
+    empty = [f for f in files if os.path.getsize(f) == 0]
+    if not empty or len(empty) == len(files):
+        return files, []
+    names = ", ".join(name_of(f) for f in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+    return [f for f in files if f not in set(empty)], [f"{names}: empty file{'s' if len(empty) > 1 else ''} "
+                                                       "(0 bytes) left out"]
+
+
 def partitions_of(files: list[str], root: str | None) -> list[dict[str, str]]:
     """Per file, its hive partitions (``year=2024/month=03/``: {year: 2024, month: 03})
     below ``root`` (the folder given; for a glob, the folder its pattern starts in)."""

@@ -197,6 +197,7 @@ def read_table(
     result = Table(table, path, display, df, rows_read, sha(),
                    {c: headers[p] for c, p in found.items()}, list(extras),
                    read_by="database" if inp.connection is not None else reader_engine or "local")
+    result.warnings.extend(reader.notes or [])
     if empty_rows:
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
     if bad is not None:
@@ -246,7 +247,7 @@ def _open_local_many(table: str, inp: InputConfig, path: str, display: str, name
     """A glob or a folder read by the local readers, file by file, as one table
     (``formats.combined``): the files together are admitted to memory first.
     ``name_of``: a file as messages name it."""
-    files = source.files_of(path, display, table)
+    files, notes = source.without_empty(source.files_of(path, display, table), name_of)
     source.admit(sum(source.text_size(Path(f)) or 0 for f in files), display)  # text: a gzip's unpacked
     parts, formats = [], set()
     for f in files:
@@ -257,6 +258,7 @@ def _open_local_many(table: str, inp: InputConfig, path: str, display: str, name
         raise DataError(f"{display}: CSV and Parquet files mixed: one input is one format")
     root = path if os.path.isdir(path) else source.folder_of(path)
     combined_reader = combined(parts, display, source.partitions_of(files, root), inp.header, name_of)
+    combined_reader.notes = notes
     return combined_reader, formats.pop(), source.hash_files(files)
 
 
