@@ -12,10 +12,16 @@ KPI of a period depends on that period only (the tests check it).
 
 Nothing here reads files, prints, or knows a command-line flag: ``session.Run``
 loads, ``cli`` parses and renders.
+
+Two threads may ask for tables at once (``in_background``: the report computes its
+largest table while the other sections are drawn): each table is still computed
+once, by the first thread that asks; another thread that asks meanwhile waits for
+it. A table's numbers do not depend on which thread made it.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Callable
@@ -68,6 +74,8 @@ class Workspace:
         self.window = self.cfg.churn.inactivity_days
         self.facts = Facts(self.base, self.model, self.window) if self.base is not None else None
         self._tables: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+        self._making: dict[tuple, tuple[threading.Event, int]] = {}  # being computed: key -> (done, thread)
         self._plan: dict[str, set[Period]] = {}
         self._by: tuple[str, ...] = ()
 
@@ -111,15 +119,49 @@ class Workspace:
         table is made once over the planned periods); satisfaction's change from
         the previous row does not."""
         cover = self._cover(periods) if cover else list(periods)
-        k = (name, tuple(cover), key)
-        if k not in self._tables:
-            self._tables[k] = compute(cover)
-        return rows_for(self._tables[k], periods)
+        return rows_for(self._once((name, tuple(cover), key), lambda: compute(cover)), periods)
 
     def _once(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        if key not in self._tables:
-            self._tables[key] = compute()
-        return self._tables[key]
+        """The value of ``key``, computed on the first request; a request from
+        another thread while it is being computed waits for it. When the computing
+        thread fails, the waiting one computes it itself (and meets the same error,
+        raised in its own thread)."""
+        me = threading.get_ident()
+        while True:
+            with self._lock:
+                if key in self._tables:
+                    return self._tables[key]
+                making, owner = self._making.get(key, (None, None))
+                if making is None:
+                    making = threading.Event()
+                    self._making[key] = (making, me)
+                    break
+                if owner == me:  # asked again while this thread computes it: as before threads
+                    return compute()
+            making.wait()
+        try:
+            value = compute()
+            with self._lock:
+                self._tables[key] = value
+            return value
+        finally:
+            with self._lock:
+                del self._making[key]
+            making.set()
+
+    def in_background(self, compute: Callable[[], Any]) -> None:
+        """Start ``compute`` (asking this workspace for tables) in a second thread,
+        so that what it makes is ready when asked for; the caller goes on. An error
+        there is left for the thread that asks for the same table: it computes the
+        table itself and the error is raised there, as without a second thread. A
+        daemon thread: a run that stops early does not wait for it."""
+        def run() -> None:
+            try:
+                compute()
+            except BaseException:  # raised again where the table is asked for
+                pass
+
+        threading.Thread(target=run, name="retention-tables", daemon=True).start()
 
     # --- the KPI families -----------------------------------------------------------
     def flows(self, periods: list[Period], by: list[str] | tuple = (), denominator: str | None = None) -> pd.DataFrame:

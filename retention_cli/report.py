@@ -144,6 +144,7 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         raise DataError(f"report: the purchases end on {stale}, before {periods[-1].label} starts, while the data "
                         f"runs to {data_end - timedelta(days=1)}; nothing was written. Is the purchases export "
                         "stale? Export it again, or set --period")
+    del bought  # the run's tables change as the base is built (the order ids go): not held here
     run.horizon_warning(periods)
     trend = trend_window(periods)
     has = {t: run.inputs.get(t) is not None for t in TABLES}
@@ -156,10 +157,22 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
     ws.plan(periods, trend, [q for q in comparison_periods(last) if q is not None] if "summary" in wanted else [],
             by=by)
 
-    if "summary" in wanted:
+    # The purchases table is the largest of a report: it is computed in a second thread
+    # while the sections that do not read it are computed and drawn; the summary and
+    # purchases sections, which read it, are made last and put in their place (neither
+    # adds notes, so the report is the same as made in order)
+    later: dict[str, int] = {}
+    if ("summary" in wanted or "purchases" in wanted) and base is not None and base.orders is not None:
+        ws.in_background(lambda: ws.purchases(periods, by))
+
+    def summary_section() -> Section:
         step("summary")
         df = ws.summary(last)
-        out.append(Section("summary", {"summary": df}, html=H.cards(df, RATIOS), headline=df))
+        return Section("summary", {"summary": df}, html=H.cards(df, RATIOS), headline=df)
+
+    if "summary" in wanted:
+        later["summary"] = len(out)
+        out.append(None)
 
     if "churn" in wanted:
         step("churn")
@@ -170,7 +183,7 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         out.append(Section("churn", {"churn": df}, html=H.charts_row([H.figure(chart, "Customers and churn rate, last 12 periods")])
                            + H.kpi_tables(df, by, CHURN_RATIOS)))
 
-    if "purchases" in wanted:
+    def purchases_section() -> Section:
         step("purchases")
         df = ws.purchases(periods, by)
         t = ws.purchases(trend)
@@ -202,7 +215,11 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
                                                right={names[1]: kept[names[1]]} if len(names) > 1 else None,
                                                right_percent=True), " and ".join(names).capitalize()
                                   + ", last 12 periods"))
-        out.append(Section("purchases", {"purchases": df}, html=H.charts_row(parts) + H.kpi_tables(df, by, PURCHASE_RATIOS)))
+        return Section("purchases", {"purchases": df}, html=H.charts_row(parts) + H.kpi_tables(df, by, PURCHASE_RATIOS))
+
+    if "purchases" in wanted:
+        later["purchases"] = len(out)
+        out.append(None)
 
     if "cohorts" in wanted:
         step("cohorts")
@@ -450,6 +467,9 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
                                 + "<h3>Assumptions</h3>" + H.table(assumptions)
                                 + '<p class="note">Estimates from general studies of customer service, not measurements of '
                                   "this business.</p>"))
+    for name, make in (("purchases", purchases_section), ("summary", summary_section)):
+        if name in later:
+            out[later[name]] = make()
     return out, periods, notes
 
 

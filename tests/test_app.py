@@ -107,3 +107,58 @@ def test_a_sliced_mrr_table_equals_the_table_of_the_periods_asked():
     assert ws.has_mrr()
     for by in ([], ["plan"]):
         pd.testing.assert_frame_equal(ws.mrr(asked, by), mrr_table(base, asked, END, by))
+
+
+def test_a_table_asked_from_two_threads_at_once_is_computed_once(monkeypatch):
+    import threading
+
+    import retention_cli.kpis.base as kbase
+
+    base = build_base(CUST, LINES, "inactivity")
+    ws = workspace(base, END, window=20)
+    started, release, calls = threading.Event(), threading.Event(), []
+    real = kbase.churn_flows
+
+    def slow(*a, **k):  # the first call holds on until the main thread has asked too
+        calls.append(threading.current_thread().name)
+        started.set()
+        release.wait(10)
+        return real(*a, **k)
+
+    monkeypatch.setattr(kbase, "churn_flows", slow)
+    ws.in_background(lambda: ws.flows(MONTHS))
+    assert started.wait(10)
+    got = []
+    asker = threading.Thread(target=lambda: got.append(ws.flows(MONTHS)))
+    asker.start()  # asks while the background thread computes: waits for its table
+    asker.join(0.3)  # (time to ask; a workspace that did not wait would compute it again)
+    release.set()
+    asker.join(10)
+    assert calls == ["retention-tables"]  # computed once, by the thread that asked first
+    pd.testing.assert_frame_equal(got[0], real(base, MONTHS, "inactivity", 20, END, "start", []))
+
+
+def test_an_error_in_the_background_is_raised_where_the_table_is_asked(monkeypatch, capsys):
+    import threading
+
+    import retention_cli.kpis.base as kbase
+    from retention_cli.errors import DataError
+
+    base = build_base(CUST, LINES, "inactivity")
+    ws = workspace(base, END, window=20)
+    threads = []
+
+    def failing(*a, **k):
+        threads.append(threading.current_thread().name)
+        raise DataError("no flows today")
+
+    monkeypatch.setattr(kbase, "churn_flows", failing)
+    ws.in_background(lambda: ws.flows(MONTHS))
+    for _ in range(1000):  # the background thread fails on its own
+        if threads:
+            break
+        threading.Event().wait(0.01)
+    with pytest.raises(DataError, match="no flows today"):
+        ws.flows(MONTHS)  # computed again here, where the error is raised as without a second thread
+    assert threads[0] == "retention-tables" and threads[-1] == threading.current_thread().name
+    assert capsys.readouterr().err == ""  # the background's error printed nothing

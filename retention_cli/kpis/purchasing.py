@@ -156,8 +156,20 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
 
     orders = count(buy)
     # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
-    # sort): buyers, returning buyers and the top buyers' share all come from them
-    pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
+    # sort): buyers, returning buyers and the top buyers' share all come from them.
+    # With segments of the customers (one per customer), a (period, buyer) pair is in
+    # exactly one segment: the pairs of the total are hashed, and the segments' are
+    # the same pairs (the same first appearances, so the same codes) in their segment
+    per_customer = bool(by) and customer_level
+    if per_customer:
+        total_codes, total_pairs = pd.factorize(k_all[buy] * np.int64(n) + o.cust[buy])
+        k_pair, c_pair = total_pairs // n, total_pairs % n
+        pair_codes = total_codes  # the segments' codes; the total's are these + len(total_pairs)
+        pairs = np.concatenate([(k_pair * width + segment_codes(base, by, facts)[0][c_pair]) * np.int64(n) + c_pair,
+                                (k_pair * width + n_seg) * np.int64(n) + c_pair])
+        del k_pair, c_pair
+    else:
+        pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
     pair_group, pair_cust = pairs // n, pairs % n
     buyers = np.bincount(pair_group, minlength=G)
     revenue = count(inp, amount)
@@ -188,13 +200,17 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         one = np.empty(len(pairs), dtype=product.dtype)
         several = np.zeros(len(pairs), dtype=bool)
         order_pair = np.full(len(o.cust), -1, dtype=np.int64)
-        for half in range(2 if by else 1):  # with segments: the segment's pairs, then the total's
+        # with segments: the segment's pairs, then the total's; with segments of the
+        # customers, the two halves are the same pairs: the total's answer serves both
+        for half in range(1 if per_customer or not by else 2):
             order_pair[buy_at] = pair_codes[half * len(buy_at):(half + 1) * len(buy_at)]
             line_pair = order_pair[line_order]
             keep = line_pair >= 0
             line_pair, line_product = line_pair[keep], product[keep]
             one[line_pair] = line_product
             several[line_pair[line_product != one[line_pair]]] = True
+        if per_customer:
+            several[len(several) // 2:] = several[:len(several) // 2]
         multi = np.bincount(pair_group[several], minlength=G)
         del order_pair, line_pair, keep, line_product, one, several, buy_at  # order- and line-sized
         # every buyer has a line, so the others bought exactly one product
@@ -206,7 +222,12 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     # in group order by a stable sort of small integers (a radix sort). Buyers tied at
     # the cut have equal revenue, so the sum (and the share) is the same whichever of
     # them is taken: no tie-break on customer_id needs computing.
-    rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
+    if per_customer:  # each pair's orders are the same in its segment and in the total
+        rev = np.bincount(total_codes, weights=amount[buy], minlength=len(total_pairs))
+        rev = np.concatenate([rev, rev])
+        del total_codes, total_pairs
+    else:
+        rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
     at, bounds = grouped(pair_group, G)
     rev = rev[at]
     # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
@@ -222,7 +243,8 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         from retention_cli.kpis import bridge  # imported here: bridge imports this module
 
         moves = bridge.revenue_bridge(o.cust, o.day, amount, periods, is_return=o.is_return,
-                                      first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg)
+                                      first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg,
+                                      customer_seg=segment_codes(base, by, facts)[0] if per_customer else None)
         # the column keeps its own computation (_net_revenue_retention, per customer
         # segment), whose values it always had; the bridge's equals it up to the order
         # of summation for customers attributes, and is per order segment otherwise

@@ -20,8 +20,8 @@ without a scan of the purchases per period.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -153,10 +153,19 @@ def _codes_in_two(arr) -> np.ndarray:
     return out
 
 
-def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
+def order_codes(order_id: pd.Series) -> np.ndarray:
+    """Each line's order id as an integer code (in order of first appearance), for
+    ``build_orders``: made apart so that the caller can let go of the ids (the
+    largest column of a purchases file) before the orders are built."""
+    return _codes(order_id)
+
+
+def build_orders(purchases: pd.DataFrame, cust: np.ndarray, order_ids: np.ndarray | None = None) -> Orders:
     """Orders from order lines: with order_id, the lines of one (customer, order)
     summed and dated by the earliest line (SPEC §1); without it, a row is an order.
-    With a ``cost`` (or ``unit_cost``) column, each order's cost too (the margin)."""
+    With a ``cost`` (or ``unit_cost``) column, each order's cost too (the margin).
+    ``order_ids``: the order ids' codes (``order_codes``) when the caller made them
+    (``purchases`` then need not hold order_id)."""
     # the cost rules live with the margin they serve (imported here: kpis.bridge
     # imports this module)
     from retention_cli.kpis.bridge import line_costs, order_costs
@@ -165,8 +174,8 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
     line_cost = line_costs(purchases)
     has_amount = "amount" in purchases
     amount = purchases["amount"].to_numpy(dtype="float64") if has_amount else np.full(len(purchases), np.nan)
-    if "order_id" in purchases:
-        oid = _codes(purchases["order_id"])
+    if order_ids is not None or "order_id" in purchases:
+        oid = order_ids if order_ids is not None else _codes(purchases["order_id"])
         n_oid = int(oid.max()) + 1 if len(oid) else 0
         # An order id is scoped to its customer. Usually each id has one customer,
         # and then the id's code is the order's code; otherwise the pair is encoded.
@@ -186,6 +195,7 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
         order_cust = owner
         cost = order_costs(line_cost, line_order, n_orders) if line_cost is not None else None
     else:
+        oid = None
         line_order = np.arange(len(purchases))
         order_day, order_amount, order_cust = day, amount, cust
         cost = line_cost
@@ -196,7 +206,7 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
     extras = None
     if extra_cols:
         values = purchases[extra_cols].reset_index(drop=True)
-        extras = values.groupby(line_order, sort=True).first().reset_index(drop=True) if "order_id" in purchases else values
+        extras = values.groupby(line_order, sort=True).first().reset_index(drop=True) if oid is not None else values
     products = None
     if "product_id" in purchases:  # every line, returns too: the KPIs pick by order
         product = _codes(purchases["product_id"])
@@ -208,18 +218,18 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray) -> Orders:
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str,
                encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None,
-               subscriptions: pd.DataFrame | None = None) -> Base:
+               subscriptions: pd.DataFrame | None = None, order_ids: np.ndarray | None = None) -> Base:
     """``encoded``: the ids and codes of (customers, purchases) when the reader
     made them already (``Inputs.encoded``). ``subscriptions``: one row per
     subscription of a subscriptions export (customer_id, start: its paying start,
     end, mrr), as the reader keeps them beside the customers (``Table.subscriptions``);
-    its customers must be in ``customers``. Under the contract model a customer's
+    its customers must be in ``customers``. ``order_ids``: as ``build_orders``. Under the contract model a customer's
     signup is then their first paying day and churn the end of their first stretch
     as a customer (the survival model's one lifetime), and their activity the
     subscriptions' spans."""
     ids, (cust_codes, purchase_codes) = encoded or encode(
         None if customers is None else customers["customer_id"], None if purchases is None else purchases["customer_id"])
-    orders = build_orders(purchases, purchase_codes) if purchases is not None else None
+    orders = build_orders(purchases, purchase_codes, order_ids) if purchases is not None else None
     first = np.full(len(ids), NEVER, dtype=np.int64)
     if orders is not None:
         buy = ~orders.is_return
@@ -364,14 +374,19 @@ class Activity:
         self.instants = np.zeros(0, dtype=np.int64)
         self.matrix = np.zeros((0, base.n), dtype=bool)
         self._pending: set[int] = set()
+        self._lock = threading.RLock()  # the application layer may ask from two threads
 
     def need(self, instants) -> None:
-        self._pending.update(int(t) for t in np.asarray(instants).ravel())
+        with self._lock:
+            self._pending.update(int(t) for t in np.asarray(instants).ravel())
 
     def rows(self, instants) -> list[np.ndarray]:
         """Who is active at each of ``instants``: one row of the matrix each (views:
         do not modify them; they stay valid when later instants are added)."""
-        instants = np.asarray(instants, dtype=np.int64)
+        with self._lock:
+            return self._rows(np.asarray(instants, dtype=np.int64))
+
+    def _rows(self, instants: np.ndarray) -> list[np.ndarray]:
         wanted = np.union1d(instants, np.fromiter(self._pending, dtype=np.int64, count=len(self._pending)))
         missing = np.setdiff1d(wanted, self.instants)
         if len(missing):
@@ -413,21 +428,33 @@ class Facts:
 
     def __init__(self, base: Base, model: str, window: int):
         self.base, self.model, self.window = base, model, window
+        # made once per key; two threads may ask at once (the application layer):
+        # the values are the same whichever makes them, so a race costs time only
         self.segments: dict[tuple[str, ...], tuple[np.ndarray, pd.DataFrame]] = {}
         self.lost: dict[tuple, np.ndarray] = {}  # kpis.wom.lost_by_end per (data end, since)
+        self._locks = {name: threading.Lock() for name in ("activity", "purchase_activity", "purchase_days")}
+        self._made: dict[str, object] = {}
 
-    @cached_property
+    def _one(self, name: str, make):
+        with self._locks[name]:  # each piece below is made once, whichever thread asks first
+            if name not in self._made:
+                self._made[name] = make()
+            return self._made[name]
+
+    @property
     def activity(self) -> Activity:
-        return Activity(self.base, self.model, self.window)
+        return self._one("activity", lambda: Activity(self.base, self.model, self.window))
 
-    @cached_property
+    @property
     def purchase_activity(self) -> Activity:
         """Active by purchases: bought in [t - W, t - 1] (the inactivity model)."""
-        return self.activity if self.model == "inactivity" else Activity(self.base, "inactivity", self.window)
+        if self.model == "inactivity":
+            return self.activity
+        return self._one("purchase_activity", lambda: Activity(self.base, "inactivity", self.window))
 
-    @cached_property
+    @property
     def purchase_days(self) -> PurchaseDays:
-        return PurchaseDays(self.base)
+        return self._one("purchase_days", lambda: PurchaseDays(self.base))
 
     def fits(self, base: Base, model: str, window: int) -> bool:
         return base is self.base and model == self.model and window == self.window

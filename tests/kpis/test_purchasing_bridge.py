@@ -213,3 +213,41 @@ def test_an_order_of_zero_counts_for_net_revenue_retention_not_for_the_bridge():
     feb = purchase_kpis(base, [parse_label("2024-02", END)], model="inactivity", window=W, data_end=END).iloc[0]
     assert feb["net_revenue_retention"] == 1.0
     assert (feb["reactivation_revenue"], feb["churned_revenue"], feb["previous_order_revenue"]) == (1.0, 1.0, 1.0)
+
+
+# order lines: customer, day, order number, product, amount (returns too)
+lines_drawn = st.lists(st.tuples(st.sampled_from("ABCDEFG"), st.integers(0, 120), st.integers(0, 5),
+                                 st.sampled_from(["p1", "p2", "p3"]), st.integers(-50, 400).filter(lambda v: v != 0)),
+                       min_size=1, max_size=60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines_drawn)
+def test_segments_of_the_customers_give_the_numbers_of_the_same_segments_read_from_the_orders(data):
+    """With segments of the customers, each (period, buyer) pair and each customer's
+    revenue movement is worked out once and counted in its segment and the total;
+    with a column of the orders, per (segment, customer). When the orders carry
+    their customer's segment, the two must agree exactly on every column both give."""
+    lines = pd.DataFrame({
+        "customer_id": [r[0] for r in data],
+        "order_date": (pd.Timestamp("2024-01-01") + pd.to_timedelta([r[1] for r in data], unit="D")).astype("datetime64[s]"),
+        "amount": [float(r[4]) for r in data],
+        "product_id": [r[3] for r in data],
+    })
+    # an order is a customer's number n (its lines may fall on several days)
+    lines["order_id"] = [f"{r[0]}{r[2]}" for r in data]
+    # every customer buys once long before, so that both ways know the same segments
+    known = pd.DataFrame({"customer_id": list("ABCDEFG"), "order_date": pd.Timestamp("2023-06-01"),
+                          "amount": 1.0, "product_id": "p1", "order_id": [f"old{c}" for c in "ABCDEFG"]})
+    known["order_date"] = known["order_date"].astype("datetime64[s]")
+    lines = pd.concat([known, lines], ignore_index=True)
+    region = CUSTOMERS.set_index("customer_id")["region"]  # G is in no customers row: (missing)
+    periods = [parse_label(f"2024-0{m}", END) for m in (1, 2, 3)]
+    by_customer = purchase_kpis(build_base(CUSTOMERS, lines, "inactivity"), periods, model="inactivity", window=W,
+                                data_end=END, by=["region"])
+    by_order = purchase_kpis(build_base(CUSTOMERS[["customer_id"]], lines.assign(region=lines["customer_id"].map(region)),
+                                        "inactivity"), periods, model="inactivity", window=W, data_end=END,
+                             by=["region"])
+    common = [c for c in by_order.columns if c in by_customer.columns]
+    assert len(common) > 20 and list(by_customer["region"]) == list(by_order["region"])
+    pd.testing.assert_frame_equal(by_customer[common], by_order[common], check_exact=True)
