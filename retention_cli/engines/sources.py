@@ -117,6 +117,8 @@ def _no_progress_bar(con):
 def _spark(engine: EngineConfig):
     try:
         import ibis
+        from pyspark import SparkConf, SparkContext
+        from pyspark.java_gateway import launch_gateway
         from pyspark.sql import SparkSession
     except ImportError:
         raise _missing("spark", "the spark engine") from None
@@ -124,7 +126,6 @@ def _spark(engine: EngineConfig):
         raise UsageError("the spark engine needs Java 17 or later (java on PATH, or JAVA_HOME)")
     from importlib.resources import files as package_files
 
-    builder = SparkSession.builder.master(engine.master).appName("retention")
     # the driver's web UI and its port are of no use to a command that ends; its JVM
     # logs errors only; a local master listens on the loopback interface only
     log4j = package_files("retention_cli.engines").joinpath("log4j2.properties")
@@ -134,14 +135,36 @@ def _spark(engine: EngineConfig):
                 "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{log4j}"}
     if engine.master.startswith("local"):
         defaults |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+    conf = SparkConf().setMaster(engine.master).setAppName("retention")
     for k, v in {**defaults, **engine.conf}.items():
-        builder = builder.config(k, v)
+        conf.set(k, str(v))
+    # The JVM writes to its own standard error what no option turns off (Java's
+    # "Using incubator modules" warning, the shell's "Setting default log level"
+    # lines): a run with -q must print nothing, and stderr is retention's. It is
+    # given a file of its own instead (anonymous, gone at exit), read back only to say
+    # why a session did not start.
+    jvm_err = tempfile.TemporaryFile()
     try:
-        session = builder.getOrCreate()
+        if SparkContext._active_spark_context is None:  # the process's first session: our JVM
+            SparkContext(conf=conf, gateway=launch_gateway(conf, popen_kwargs={"stderr": jvm_err}))
+        session = SparkSession.builder.config(conf=conf).getOrCreate()
     except Exception as e:  # noqa: BLE001 — py4j and Spark raise many types
-        raise UsageError(f"engine spark: cannot start a session on {engine.master}: {_first_line(e)}") from None
+        raise UsageError(f"engine spark: cannot start a session on {engine.master}: {_first_line(e)}"
+                         + _jvm_said(jvm_err)) from None
     session.sparkContext.setLogLevel("OFF")  # what went wrong is said by retention, in a line
     return ibis.pyspark.connect(session)
+
+
+def _jvm_said(err) -> str:
+    """The first line the JVM wrote to its standard error (``_spark``), for a message."""
+    try:
+        err.seek(0)
+        lines = [ln.strip() for ln in err.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    lines = [re.sub(r"^\S*spark-class: line \d+: ", "", ln) for ln in lines
+             if not ln.startswith("WARNING: Using incubator modules")]
+    return f" (Java: {lines[0][:300]})" if lines else ""  # the first: the cause, before what followed from it
 
 
 def _first_line(e: BaseException, n: int = 300) -> str:

@@ -78,3 +78,28 @@ def test_monthly_files_in_sorted_order_with_their_own_delimiter_and_order(tmp_pa
     # rows 5 and 17 of the generator are in a.csv (records 6 and 18), row 40 in b.csv (record 11)
     assert "exports/a.csv: record 6: column 'order_date'" in r.stderr
     assert "exports/b.csv: record 11: column 'customer_id'" in r.stderr
+
+
+def test_quiet_prints_nothing_and_a_session_that_cannot_start_says_why(tmp_path):
+    """The JVM's own start lines (Java's incubator-module warning, the shell's log
+    level) never reach retention's stderr: with -q a run prints nothing there. When
+    the JVM cannot start, the error is one line with Java's first word on it."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "p.csv").write_text("customer_id,order_id,order_date,amount\nA,o1,2024-01-05,10\n"
+                                    "B,o2,2024-02-05,20\nA,o3,2024-03-01,5\n")
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\nengine: {name: spark, master: 'local[1]'}\n")
+    env = {**os.environ, "RETENTION_CACHE": "off"}
+    run = subprocess.run([sys.executable, "-m", "retention_cli", "churn", "-q", "--from", "2024-01", "--to", "2024-03",
+                          "-f", "csv"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and run.stderr == ""
+    # by hand: A active from 01-05 and 03-01, B from 02-05 (180 days): at 04-01 both
+    assert run.stdout.splitlines()[-1].startswith("2024-03,false,2,2,0,0,2,0,")
+    broken = subprocess.run([sys.executable, "-m", "retention_cli", "churn", "-q"], cwd=tmp_path,
+                            env={**env, "JAVA_HOME": str(tmp_path / "no-java")}, capture_output=True, text=True,
+                            timeout=300)
+    assert broken.returncode == 2 and len(broken.stderr.splitlines()) == 1, broken.stderr
+    assert "engine spark: cannot start a session on local[1]" in broken.stderr
+    assert "no-java/bin/java: No such file or directory" in broken.stderr
