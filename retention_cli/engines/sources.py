@@ -36,8 +36,6 @@ from retention_cli.io.readers.formats import Source, aligned, typed_column
 from retention_cli.io.readers import source
 from retention_cli.io.readers.text import check_header, sniff_delimiter
 
-CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 HEAD_BYTES = 1 << 16  # what the delimiter is sniffed from (as the local reader)
 
 
@@ -200,7 +198,7 @@ def _kind(files: list[str], display: str) -> str:
         low = f.lower()
         if low.endswith(".zip"):
             raise UsageError(f"{f}: a .zip is read by the local engine only; unzip it to read it with an engine")
-        if low.endswith(PARQUET_SUFFIXES):
+        if low.endswith(source.PARQUET_SUFFIXES):
             kinds.add("parquet")
         else:
             with open(f, "rb") as fh:
@@ -543,7 +541,7 @@ def _remote(table: str, inp: InputConfig, path: str, display: str, engine: Engin
     con = backend("spark", engine)
     plain = path.rstrip("/").lower()
     try:
-        if plain.endswith(CSV_SUFFIXES):
+        if plain.endswith(source.CSV_SUFFIXES):
             if inp.delimiter == "whitespace" or inp.skip_rows or inp.header_row != 1:
                 raise UsageError(f"{display}: delimiter: whitespace, header_row and skip_rows are read by the "
                                  "local engine only")

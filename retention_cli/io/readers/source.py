@@ -204,7 +204,7 @@ def unpack(raw: bytes, path: str, display: str, limit: int | None = _UNSET) -> t
         lower = lower[:-3] if lower.endswith(".gz") else lower
     elif lower.endswith(".zip") or raw[:4] == b"PK\x03\x04":
         raw, lower = _unzip(raw, display, limit)
-    if lower.endswith((".parquet", ".pq")) or raw[:4] == b"PAR1":
+    if lower.endswith(PARQUET_SUFFIXES) or raw[:4] == b"PAR1":
         return raw, "parquet"
     return raw, "csv"
 
@@ -336,7 +336,9 @@ def sha256_beside(data: bytes) -> Callable[[], str]:
 # --- several files as one input (a glob, a folder) ------------------------------------
 
 GLOB_CHARS = frozenset("*?[")
-DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz", ".zip", ".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+DATA_SUFFIXES = (*CSV_SUFFIXES, ".zip", *PARQUET_SUFFIXES)  # what a folder or a glob reads
 
 
 def is_pattern(path: str) -> bool:
