@@ -423,6 +423,7 @@ def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int
     out: dict[str, tuple[int, int, str]] = {}
     if customers is None:
         return out
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     known = as_arrow(customers.df["customer_id"])
@@ -443,7 +444,15 @@ def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int
             continue
         ids = t.df["customer_id"]
         ids = ids[ids.notna() & (ids != "")]
-        inside = pc.is_in(as_arrow(ids), value_set=known).to_numpy(zero_copy_only=False)
+        # the table's distinct ids are hashed (a few thousand), and the customers' ids
+        # looked up among them, not the other way round (a million hashed per table)
+        enc = pc.dictionary_encode(as_arrow(ids))
+        if isinstance(enc, pa.ChunkedArray):
+            enc = enc.combine_chunks()
+        seen = pc.drop_null(pc.index_in(known, value_set=enc.dictionary)).to_numpy(zero_copy_only=False)
+        found = np.zeros(len(enc.dictionary), dtype=bool)
+        found[seen] = True
+        inside = found[enc.indices.to_numpy(zero_copy_only=False)] if len(ids) else np.zeros(0, dtype=bool)
         orphans = ids[~inside]
         if len(orphans):
             out[name] = (len(orphans), orphans.nunique(), str(orphans.iloc[0]))
