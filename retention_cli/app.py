@@ -175,7 +175,7 @@ class Workspace:
         from retention_cli.kpis.purchasing import purchase_kpis
 
         cfg = self.cfg
-        if not by and self._by and self._customer_level(self._by):
+        if not by and self._by and self.customer_level(self._by):
             return totals(self.purchases(periods, self._by), self._by)
 
         def compute(ps: list[Period]) -> pd.DataFrame:
@@ -184,11 +184,14 @@ class Workspace:
                                  gross_margin=cfg.economics.gross_margin,
                                  acquisition_spend=cfg.economics.acquisition_spend,
                                  market_size=cfg.economics.market_size, facts=self.facts,
-                                 flows=self.flows(ps, by) if self._customer_level(by) else None)
+                                 flows=self.flows(ps, by) if self.customer_level(by) else None)
 
         return self._table("purchases", periods, (tuple(by),), compute)
 
-    def _customer_level(self, by) -> bool:
+    def customer_level(self, by) -> bool:
+        """Whether every ``by`` column is a customers attribute (one segment per
+        customer): then a table without segments is the total rows of the table by
+        them, not a table of its own."""
         attrs = self.base.attributes
         return all(attrs is not None and b in attrs for b in by)
 
@@ -292,7 +295,8 @@ class Workspace:
         from retention_cli.kpis.summary import comparison_periods, summary_table
 
         latest, previous, year_ago = comparison_periods(period)
-        ps = [q for q in (latest, previous, year_ago) if q is not None]
+        # each once: of yearly periods the previous one is the one a year earlier
+        ps = list(dict.fromkeys(q for q in (latest, previous, year_ago) if q is not None))
         self.plan(ps)
         sat = self.satisfaction(ps) if self.responses is not None and "answered_date" in self.responses else None
         comp = risk = None

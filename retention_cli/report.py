@@ -158,11 +158,15 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
             by=by)
 
     # The purchases table is the largest of a report: it is computed in a second thread
-    # while the sections that do not read it are computed and drawn; the summary and
-    # purchases sections, which read it, are made last and put in their place (neither
-    # adds notes, so the report is the same as made in order)
+    # while the sections that do not read it (churn, cohorts, satisfaction,
+    # complaints) are computed and drawn; the summary and purchases sections, which
+    # read it, are made after them and put in their place (neither adds notes, so the
+    # report is the same as made in order). Started only when a section reads that
+    # very table: the summary reads the table without segments, which is the totals of
+    # the table by segments of the customers, not of segments of the orders
     later: dict[str, int] = {}
-    if ("summary" in wanted or "purchases" in wanted) and base is not None and base.orders is not None:
+    if base is not None and base.orders is not None and (
+            "purchases" in wanted or "summary" in wanted and (not by or ws.customer_level(by))):
         ws.in_background(lambda: ws.purchases(periods, by))
 
     def summary_section() -> Section:
@@ -301,6 +305,12 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
             extra = _reasons_html(reasons)
         out.append(Section("complaints", files, meta={"benchmarks": BENCHMARKS},
                            html=H.charts_row(parts) + H.kpi_tables(df, by, COMPLAINT_RATIOS) + extra))
+
+    # the sections that read the purchases table, before any later section (the clv
+    # fit and the others): an error of theirs is then said before those run
+    for name, make in (("purchases", purchases_section), ("summary", summary_section)):
+        if name in later:
+            out[later[name]] = make()
 
     if "clv" in wanted:
         step("clv")
@@ -467,9 +477,6 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
                                 + "<h3>Assumptions</h3>" + H.table(assumptions)
                                 + '<p class="note">Estimates from general studies of customer service, not measurements of '
                                   "this business.</p>"))
-    for name, make in (("purchases", purchases_section), ("summary", summary_section)):
-        if name in later:
-            out[later[name]] = make()
     return out, periods, notes
 
 

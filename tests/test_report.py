@@ -239,3 +239,48 @@ def test_index_html_in_headless_chromium(tmp_path):
     assert shot.returncode == 0 and (ARTIFACTS / "report.png").stat().st_size > 50_000
     phone = chromium(tmp_path, "--window-size=390,4000", f"--screenshot={ARTIFACTS / 'report-phone.png'}", page.as_uri())
     assert phone.returncode == 0
+
+
+def test_a_yearly_summary_compares_with_the_year_before_once(cli):
+    """Of yearly periods the previous one is the one a year earlier: the summary asks
+    for it once (the satisfaction table, made per question, had it twice)."""
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2023-03-01,10\nB,2023-06-01,20\n"
+          "A,2024-02-01,30\nC,2024-05-01,40\n")
+    write(cli.cwd, "r.csv", "customer_id,answered_date,nps_score\nA,2023-04-01,10\nB,2023-07-01,3\n"
+          "A,2024-03-01,9\nC,2024-06-01,9\n")
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\n  responses: {path: r.csv}\n"
+          "report:\n  sections: [summary]\n  formats: [csv]\n  output_dir: out\n")
+    r = cli("report", "--period", "2024", "--as-of", "2025-01-01")
+    assert r.exit_code == 0, r.stderr
+    import csv
+
+    rows = {row["kpi"]: row for row in csv.DictReader((cli.cwd / "out" / "summary.csv").open())}
+    # 2024: A's 30 and C's 40; 2023: A's 10 and B's 20. NPS 2024: two 9s -> 100; 2023: a 10 and a 3 -> 0
+    assert (rows["orders"]["value"], rows["orders"]["previous"], rows["orders"]["year_ago"]) == ("2", "2", "2")
+    assert (rows["revenue"]["value"], rows["revenue"]["previous"]) == ("70.0", "30.0")
+    assert (rows["nps"]["value"], rows["nps"]["previous"], rows["nps"]["year_ago"]) == ("100.0", "0.0", "0.0")
+    assert rows["nps"]["previous_period"] == rows["nps"]["year_ago_period"] == "2023"
+
+
+@pytest.mark.parametrize("sections, by, started", [
+    (["summary", "cohorts"], ["channel"], False),  # the summary reads the table without segments: its own
+    (["purchases"], ["channel"], True),
+    (["summary", "cohorts"], ["segment"], True),   # segments of the customers: the summary reads their totals
+    (["summary"], [], True),
+    (["churn", "cohorts"], [], False),             # no section reads the purchase table
+])
+def test_the_purchase_table_is_computed_beside_only_when_a_section_reads_it(cli, monkeypatch, sections, by, started):
+    from retention_cli import app, report
+    from retention_cli.options import Options
+    from retention_cli.session import Run
+
+    write(cli.cwd, "c.csv", "customer_id,segment\nA,x\nB,y\n")
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount,channel\nA,2024-01-05,10,web\nB,2024-02-05,20,shop\n"
+          "A,2024-03-01,5,web\n")
+    write(cli.cwd, "retention.yaml", "inputs:\n  customers: {path: c.csv}\n  purchases: {path: p.csv}\n")
+    asked = []
+    real = app.Workspace.in_background
+    monkeypatch.setattr(app.Workspace, "in_background", lambda self, f: (asked.append(1), real(self, f)))
+    run = Run(Options(config=str(cli.cwd / "retention.yaml"), period="2024-03", by=by))
+    built, _, _ = report.build(run, sections, by)
+    assert [s.name for s in built] == sections and bool(asked) == started
