@@ -136,7 +136,10 @@ def side_folder(path: str | None) -> Path | None:
 
 def write_rejects(tables: dict, folder: Path) -> list[Path]:
     """The rows skipped under ``on_bad_rows: skip``, as they were in each file, to
-    ``folder/rejects/<table>.csv`` (``.parquet`` for a Parquet input)."""
+    ``folder/rejects/<table>.csv`` (``.parquet`` for a Parquet input), and beside
+    them ``<table>.problems.csv``: each bad value's place (file:line, the file of a
+    glob or folder, an engine's record or a database row's key), column, value and
+    reason (``Table.problems``)."""
     written = []
     for name, t in tables.items():
         if t.rejected_rows and t.reject_bytes is not None:
@@ -147,6 +150,11 @@ def write_rejects(tables: dict, folder: Path) -> list[Path]:
                 raise OutputError(f"{shown(target.parent)}: cannot write: {e.strerror or e}") from None
             atomic_write(target, t.reject_bytes)
             written.append(target)
+            problems = t.problems()
+            if problems is not None:
+                why = target.parent / f"{name}.problems.csv"
+                atomic_write(why, to_csv(problems))
+                written.append(why)
     return written
 
 

@@ -483,6 +483,10 @@ def test_database_rejects_are_the_rows_reported(tmp_path):
     rejects = pq.read_table(tmp_path / "out" / "rejects" / "purchases.parquet").to_pydict()
     assert sorted(set(rejects["order_id"])) == ["O00003", "O00042"]
     assert set(rejects["order_date"]) == {"soon"}
+    problems = (tmp_path / "out" / "rejects" / "purchases.problems.csv").read_text().splitlines()
+    assert problems[0] == "place,column,value,reason" and len(problems) == 1 + len(rejects["order_id"])
+    assert all(",order_date,soon," in p for p in problems[1:])
+    assert any("O00003" in p for p in problems) and any("O00042" in p for p in problems)
 
 
 @pytest.mark.parametrize("query", [

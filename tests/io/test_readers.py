@@ -516,3 +516,23 @@ def test_a_purchases_name_under_customers_columns_is_a_config_error(tmp_path):
 
     with _pytest.raises(ConfigError, match="inputs.customers.columns.order_date: not a column of customers"):
         _read(tmp_path, "customers", "customer_id,order_date\nA,2024-01-01\n", columns={"order_date": "order_date"})
+
+
+def test_skipped_rows_of_a_glob_say_where_and_why_beside_the_rejects(tmp_path):
+    """rejects/<table>.problems.csv: each bad value of the rows left out, by file and
+    line (a glob's files named), column, value (guarded against formulas) and reason."""
+    from tests.conftest import Cli
+
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "a.csv").write_text("customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-02-30,5\n")
+    (tmp_path / "ex" / "b.csv").write_text("customer_id,order_date,amount\nC,2024-01-07,=1+2\nA,2024-02-05,20\n")
+    (tmp_path / "retention.yaml").write_text('on_bad_rows: skip\ninputs:\n  purchases: {path: "ex/*.csv"}\n')
+    (tmp_path / "out").mkdir()
+    r = Cli.fresh(tmp_path)("churn", "-q", "--from", "2024-01", "--to", "2024-02", "-o", "out/churn.csv")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "out" / "rejects" / "purchases.csv").read_text() == (
+        "customer_id,order_date,amount\nB,2024-02-30,5\nC,2024-01-07,=1+2\n")
+    assert (tmp_path / "out" / "rejects" / "purchases.problems.csv").read_text() == (
+        "place,column,value,reason\n"
+        "ex/a.csv:3,order_date,2024-02-30,not an ISO date (YYYY-MM-DD); set `date_format:` for this input\n"
+        "ex/b.csv:2,amount,'=1+2,not a number\n")

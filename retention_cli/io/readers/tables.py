@@ -58,6 +58,18 @@ class Table:
     def rows(self) -> int:
         return len(self.df)
 
+    def problems(self) -> pd.DataFrame | None:
+        """Every bad value of the rows left out (``on_bad_rows: skip``), in the order
+        of the rows: where (file:line; of several files, the file it is in; of an
+        engine or a database, the record or the row's key), the column, the value as
+        written and why. None when no row was left out."""
+        if not self.rejected_rows or self.bad is None or not len(self.bad):
+            return None
+        bad = self.bad.sort_values("row", kind="stable")
+        return pd.DataFrame({"place": places(bad, self.display), "column": bad["column"].to_numpy(),
+                             "value": bad["value"].astype(str).to_numpy(), "reason": bad["reason"].to_numpy()},
+                            dtype="str")
+
 
 def read_table(
     table: str,
@@ -287,13 +299,20 @@ def _row_names(rows: np.ndarray, numbering: str, table: str, found: dict[str, in
     return [f"row with {headers[found[key]]} '{_clip(str(values.loc[r]))}'" for r in rows]
 
 
+def places(bad: pd.DataFrame, display: str) -> list[str]:
+    """Where each bad value is: the file and line; a place an engine names; the whole
+    place of one of several files."""
+    if "place" in bad:
+        return [str(p) for p in bad["place"]]
+    if "at" in bad:
+        return [f"{display}: {a}" for a in bad["at"]]
+    return [f"{display}:{line}" for line in bad["line"]]
+
+
 def format_bad(bad: pd.DataFrame, display: str, limit: int = MAX_LISTED) -> list[str]:
-    place, at = "place" in bad, "at" in bad
-
-    def where(r) -> str:  # the file and line; a place an engine names; the whole place of one of several files
-        return r.place if place else f"{display}: {r.at}" if at else f"{display}:{r.line}"
-
-    lines = [f"{where(r)}: column '{r.column}': value '{_clip(r.value)}': {r.reason}" for r in bad.head(limit).itertuples()]
+    head = bad.head(limit)
+    lines = [f"{where}: column '{r.column}': value '{_clip(r.value)}': {r.reason}"
+             for where, r in zip(places(head, display), head.itertuples())]
     if len(bad) > limit:
         lines.append(f"… and {len(bad) - limit} more bad values")
     return lines
