@@ -293,6 +293,8 @@ def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
             con.print(visible(f"  {line}"), markup=False)
         raise typer.Exit(e.exit_code) from None
     except KeyboardInterrupt:
+        # as SIGTERM and SIGHUP say (main): a ^C is told, not only exit 130
+        sys.stderr.write("retention: stopped by SIGINT; nothing half-written is left\n")
         raise typer.Exit(130) from None
     except BrokenPipeError:
         # The reader went away (`| head`): end quietly, without a second error on exit.
@@ -357,6 +359,9 @@ def show(run, df, *, title: str, percent: tuple[str, ...] = (), meta: dict | Non
         # SPEC §1: with an output folder, skipped rows are kept there, unchanged
         kept = writers.write_rejects(run.inputs.tables, folder)
         warn(run.opts, [f"rejected rows kept in {writers.shown(p)}" for p in kept])
+        warn(run.opts, [f"{writers.shown(p)} is not this run's: it left out no row of that table "
+                        "(an earlier run's rejects: delete the file once dealt with)"
+                        for p in writers.stale_rejects(run.inputs.tables, folder)])
     if fmt == "table":
         # KPIs per period: always KPIs as rows and periods (with segments) as columns,
         # in blocks of periods that fit the terminal, with or without --by
@@ -531,7 +536,7 @@ def purchases_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), ("customers",), orders_only=True, products=True)
+    run.load(("purchases",), ("customers",), orders_only=True, products=True, costs=True)
     periods = run.periods()
     run.horizon_warning(periods)
     df = run.workspace().purchases(periods, run.by)
@@ -748,7 +753,8 @@ def wom_cmd(
         estimates = wom.wom_table(situations, a)  # no observed losses: nothing caps the defections
         meta_extra = {"mode": "what-if"}
     else:
-        run.load(("complaints",), ("customers", "purchases"), orders_only=True)
+        # the costs: the observed margin of clv_simple, the customer value of the revenue at risk
+        run.load(("complaints",), ("customers", "purchases"), orders_only=True, costs=True)
         periods = run.periods()
         # the customer base as the report builds it (contract model: from the customers alone)
         base = run.workspace().base
@@ -1120,6 +1126,15 @@ def main() -> None:
             signal.signal(getattr(signal, name), _on_signal)
     try:
         _run()
+    except SystemExit:
+        # The outcome is decided and the output in place (or nothing written): a
+        # signal while the interpreter shuts down (it puts the default handlers back
+        # and waits for the cache's writer) must not turn it into "killed" with no
+        # word. Ignored from here, as the process ends anyway.
+        for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        raise
     except Terminated as t:
         name = signal.Signals(t.signum).name
         # the output is the previous one, or (when the signal came as it was put in

@@ -211,12 +211,15 @@ class Run:
 
     # --- data ------------------------------------------------------------------------
     def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False,
-             products: bool = False) -> Inputs:
+             products: bool = False, costs: bool = False) -> Inputs:
         """Read the tables. ``orders_only``: of purchases, only what makes the
         orders (customer, order, date, amount), for commands that use nothing else;
-        with ``products``, product_id too."""
+        with ``products``, product_id too; with ``costs``, the cost columns (cost, or
+        unit_cost and quantity: the margin and clv_simple). A column not read is not
+        checked: a bad cost does not drop a row of `churn`."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
-        columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())} if orders_only else None
+        columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
+                   | ({"cost"} if costs else set())} if orders_only else None
         self._cache = self._cache_entry(overrides, needed, optional, columns)
         self._base = None
         hit = self._cache.get("run") if self._cache is not None else None

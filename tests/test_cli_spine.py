@@ -220,3 +220,19 @@ def test_meta_records_settings(cli):
     write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\nchurn: {inactivity_days: 90}\nwom: {negative_reach: 15}\n")
     meta = cli.json(cli("validate", "--format", "json"))["meta"]
     assert meta["settings"]["churn"]["inactivity_days"] == 90 and meta["settings"]["wom"]["negative_reach"] == 15
+
+
+def test_a_bad_cost_stops_only_the_commands_that_read_costs(cli):
+    """churn, cohorts and the other order-only commands read customer, order, date and
+    amount: a bad cost neither stops them nor drops a row; purchases and wom read the
+    costs (the margin, clv_simple) and say it."""
+    write(cli.cwd, "p.csv", "customer_id,order_id,order_date,amount,cost\nA,o1,2024-01-05,10,4\n"
+          "B,o2,2024-02-05,20,n/a\nA,o3,2024-03-01,5,2\n")
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\n")
+    r = cli("churn", "--from", "2024-03", "--to", "2024-03", "-f", "csv", "-q")
+    assert r.exit_code == 0, r.stderr
+    # at 03-01: A (01-05) and B (02-05) active within 180 days; at 04-01 both still: 2 and 2
+    assert r.stdout.splitlines()[1].startswith("2024-03,false,2,2,0,0,2,0,")
+    assert cli("cohorts", "--from", "2024-01", "--to", "2024-03", "-f", "csv", "-q").exit_code == 0
+    r = cli("purchases", "--from", "2024-03", "--to", "2024-03", "-f", "csv", "-q")
+    assert r.exit_code == 65 and "p.csv:3: column 'cost': value 'n/a'" in r.stderr

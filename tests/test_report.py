@@ -96,30 +96,44 @@ def test_sigkill_leaves_the_previous_report_byte_identical(sample_report, tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary folder left behind
 
 
-def test_sigterm_leaves_the_previous_report_and_no_temporary_folder(sample_report, tmp_path):
+@pytest.mark.parametrize("sig, code, delays", [(signal.SIGTERM, 143, (0.5, 1.2, 2.0, 2.8)),
+                                               (signal.SIGINT, 130, (1.2, 2.0, 2.8))])  # ^C
+def test_a_signal_leaves_the_previous_report_and_no_temporary_folder(sample_report, tmp_path, sig, code, delays):
     target, before = copy_of(sample_report, tmp_path)
     codes = set()
-    for delay in (0.5, 1.2, 2.0, 2.8):
+    for delay in delays:
         proc = start_report(target)
         time.sleep(delay)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         _, err = proc.communicate(timeout=120)
         codes.add(proc.returncode)
         now = snapshot(target)
-        if proc.returncode in (143, -signal.SIGTERM):
+        if proc.returncode in (code, -sig):
             # -15: on a loaded machine the signal can come before Python has set its
             # handler. The report is the previous one, or the complete new one when
             # the signal came just as it was put in place: never a mixture
             assert now == before or set(now) == set(before), sorted(set(now) ^ set(before))
             assert "Traceback" not in err
-            assert proc.returncode != 143 or "stopped by SIGTERM" in err
+            assert proc.returncode != code or f"stopped by {sig.name}" in err
             before = now
-        else:  # finished before the signal: the complete new report
-            assert proc.returncode == 0 and set(now) == set(before)
+        else:  # finished before the signal (or while it shut down: ignored then): the complete new report
+            assert proc.returncode == 0 and set(now) == set(before), (proc.returncode, err)
             before = now
         # cleaned up at once, not only by the next run
         assert [p.name for p in tmp_path.iterdir()] == ["r"]
-    assert codes & {143, -signal.SIGTERM}
+    assert codes & {code, -sig}
+
+
+def test_a_signal_after_the_outcome_is_decided_is_ignored():
+    """Once a run has its outcome (the output in place, or the error said), the
+    interpreter's shutdown (default handlers back, the cache's writer awaited) must
+    not turn it into a death by signal with no word: the signals are ignored then."""
+    code = ("import signal, sys\nfrom retention_cli import cli\nsys.argv = ['retention', '--version']\n"
+            "try:\n    cli.main()\nexcept SystemExit as e:\n"
+            "    print(e.code, *(signal.getsignal(s) == signal.SIG_IGN for s in "
+            "(signal.SIGTERM, signal.SIGHUP, signal.SIGINT)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split()[-4:] == ["0", "True", "True", "True"], out.stdout + out.stderr
 
 
 def _tiny_tmpfs(path: Path, size: str) -> bool:

@@ -111,12 +111,13 @@ def charts_row(figures: list[str]) -> str:
     return f'<div class="charts">{"".join(figures)}</div>' if figures else ""
 
 
-_IDENT = re.compile(r"(?<![\w.])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w.])")
+_IDENT = re.compile(r"(?<![\w./\\])([a-z][a-z0-9]*(?:_[a-z0-9]+)+)(?![\w./\\])")
 
 
 def words(text: str) -> str:
     """Identifiers read as words on the page: ``positive_reach`` -> ``positive reach``
-    (the CSV and JSON files keep the ids; a dotted config path stays as written)."""
+    (the CSV and JSON files keep the ids; a dotted config path and a file's path,
+    ``sample_data/customers.csv``, stay as written)."""
     return _IDENT.sub(lambda m: m[1].replace("_", " "), text)
 
 

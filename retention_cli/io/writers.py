@@ -158,6 +158,21 @@ def write_rejects(tables: dict, folder: Path) -> list[Path]:
     return written
 
 
+def stale_rejects(tables: dict, folder: Path) -> list[Path]:
+    """Rejects files in ``folder/rejects/`` of tables this run read and left no row
+    out of: an earlier run's (or another command's), which this run did not write
+    and does not delete (they may be kept on purpose), but must not pass for its own."""
+    found = []
+    for name, t in tables.items():
+        if t.rejected_rows:
+            continue
+        for suffix in ("csv", "parquet", "problems.csv"):
+            p = Path(folder) / "rejects" / f"{name}.{suffix}"
+            if p.is_file():
+                found.append(p)
+    return found
+
+
 # --- values -----------------------------------------------------------------------
 
 def plain(v: Any) -> Any:

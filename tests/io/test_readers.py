@@ -536,3 +536,22 @@ def test_skipped_rows_of_a_glob_say_where_and_why_beside_the_rejects(tmp_path):
         "place,column,value,reason\n"
         "ex/a.csv:3,order_date,2024-02-30,not an ISO date (YYYY-MM-DD); set `date_format:` for this input\n"
         "ex/b.csv:2,amount,'=1+2,not a number\n")
+
+
+def test_an_earlier_runs_rejects_are_not_passed_off_as_this_runs(tmp_path):
+    """A run that leaves out no row does not delete rejects it did not write (they may
+    be kept on purpose), and says they are not its own."""
+    from tests.conftest import Cli
+
+    (tmp_path / "p.csv").write_text("customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-01-40,5\n")
+    (tmp_path / "retention.yaml").write_text("on_bad_rows: skip\ninputs:\n  purchases: {path: p.csv}\n")
+    (tmp_path / "out").mkdir()
+    cli = Cli.fresh(tmp_path)
+    assert cli("churn", "--from", "2024-01", "--to", "2024-01", "-o", "out/churn.csv").exit_code == 0
+    rejects = (tmp_path / "out" / "rejects" / "purchases.csv").read_bytes()
+    (tmp_path / "p.csv").write_text("customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-01-10,5\n")
+    r = cli("churn", "--from", "2024-01", "--to", "2024-01", "-o", "out/churn.csv")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "out" / "rejects" / "purchases.csv").read_bytes() == rejects  # kept, not ours
+    assert "out/rejects/purchases.csv is not this run's: it left out no row of that table" in r.stderr
+    assert "out/rejects/purchases.problems.csv is not this run's" in r.stderr
