@@ -144,6 +144,8 @@ def write_rejects(tables: dict, folder: Path) -> list[Path]:
     for name, t in tables.items():
         if t.rejected_rows and t.reject_bytes is not None:
             target = Path(folder) / "rejects" / f"{name}.{t.reject_ext}"
+            if not Path(folder).is_dir():  # the output's folder: said as for the output itself
+                raise OutputError(f"{shown(target)}: cannot write: folder {shown(folder)} does not exist")
             try:
                 target.parent.mkdir(exist_ok=True)
             except OSError as e:

@@ -555,3 +555,14 @@ def test_an_earlier_runs_rejects_are_not_passed_off_as_this_runs(tmp_path):
     assert (tmp_path / "out" / "rejects" / "purchases.csv").read_bytes() == rejects  # kept, not ours
     assert "out/rejects/purchases.csv is not this run's: it left out no row of that table" in r.stderr
     assert "out/rejects/purchases.problems.csv is not this run's" in r.stderr
+
+
+def test_rejects_into_a_folder_that_does_not_exist_say_so(tmp_path):
+    from tests.conftest import Cli
+
+    (tmp_path / "p.csv").write_text("customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-01-40,5\n")
+    (tmp_path / "retention.yaml").write_text("on_bad_rows: skip\ninputs:\n  purchases: {path: p.csv}\n")
+    r = Cli.fresh(tmp_path)("churn", "--from", "2024-01", "--to", "2024-01", "-o", "nodir/churn.csv")
+    assert r.exit_code == 73
+    assert "nodir/rejects/purchases.csv: cannot write: folder nodir does not exist" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "retention.yaml"]
