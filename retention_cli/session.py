@@ -430,7 +430,6 @@ class Run:
         self._base = build_base(customers.df if customers else None, purchases.df if purchases else None,
                                 self.cfg.churn.model, self.inputs.encoded,
                                 subscriptions=customers.subscriptions if customers else None, order_ids=order_ids)
-        del order_ids
         entry = getattr(self, "_cache", None)
         if entry is not None:
             # the warm path keeps what was read and the base built from it, in one entry
