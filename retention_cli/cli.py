@@ -305,6 +305,10 @@ def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
             pass
         raise typer.Exit(0) from None
     except Exception as e:  # a bug: short message, traceback only on request
+        if _signalled:  # SIGTERM or SIGHUP inside an extension module's import or callback,
+            # which wraps the exception in its own ("ImportError: initialization failed"):
+            # the run was stopped, not broken
+            raise Terminated(_signalled[-1]) from None
         from retention_cli.io.writers import visible
 
         con.print(visible(f"retention: internal error: {type(e).__name__}: {e} (please report this; "
@@ -1107,7 +1111,11 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+_signalled: list[int] = []  # the termination signals received, in order
+
+
 def _on_signal(signum, frame) -> None:
+    _signalled.append(signum)
     raise Terminated(signum)
 
 
