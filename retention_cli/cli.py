@@ -306,8 +306,8 @@ def run_guarded(opts: Options, body: Callable[[], Any]) -> Any:
         raise typer.Exit(0) from None
     except Exception as e:  # a bug: short message, traceback only on request
         if _signalled:  # SIGTERM or SIGHUP inside an extension module's import or callback,
-            # which wraps the exception in its own ("ImportError: initialization failed"):
-            # the run was stopped, not broken
+            # which wraps the exception in its own ("ImportError: initialization failed";
+            # main handles those that are not an Exception): stopped, not broken
             raise Terminated(_signalled[-1]) from None
         from retention_cli.io.writers import visible
 
@@ -1133,7 +1133,16 @@ def main() -> None:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), _on_signal)
     try:
-        _run()
+        try:
+            _run()
+        except (SystemExit, KeyboardInterrupt, Terminated):
+            raise
+        except BaseException:
+            if not _signalled:
+                raise
+            # the signal's exception came back wrapped by an extension module (an
+            # import's "initialization failed", pydantic-core's PanicException): a stop
+            raise Terminated(_signalled[-1]) from None
     except SystemExit:
         # The outcome is decided and the output in place (or nothing written): a
         # signal while the interpreter shuts down (it puts the default handlers back

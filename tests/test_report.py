@@ -300,13 +300,16 @@ def test_the_purchase_table_is_computed_beside_only_when_a_section_reads_it(cli,
     assert [s.name for s in built] == sections and bool(asked) == started
 
 
-def test_a_signal_inside_an_import_that_wraps_it_is_a_stop_not_an_internal_error():
-    """SIGTERM while an extension module initialises comes back wrapped
-    ("ImportError: initialization failed"): the run was stopped, exit 143, not a bug."""
+@pytest.mark.parametrize("wrapper", ["ImportError('initialization failed')", "Panic('schema validator')"])
+def test_a_signal_inside_an_extension_that_wraps_it_is_a_stop_not_an_internal_error(wrapper):
+    """SIGTERM while an extension module works comes back wrapped ("ImportError:
+    initialization failed"; pydantic-core's PanicException, a BaseException): the run
+    was stopped, exit 143 and the stopped line, not a bug."""
     code = ("import os, signal, sys\nfrom retention_cli import cli, session\n"
+            "class Panic(BaseException):\n    pass\n"
             f"sys.argv = ['retention', 'churn', '-c', {str(CONFIG)!r}]\n"
             "def load(self, *a, **k):\n    try:\n        os.kill(os.getpid(), signal.SIGTERM)\n"
-            "    except BaseException as e:\n        raise ImportError('initialization failed') from e\n"
+            f"    except BaseException as e:\n        raise {wrapper} from e\n"
             "session.Run.load = load\ncli.main()\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 143, out.stderr
