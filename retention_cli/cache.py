@@ -15,19 +15,31 @@ go first.
 Entries are pickles written by this tool into the user's own cache folder, read
 back only from there (the folder is created private, 0700). An entry that cannot be
 read (a version change, a truncated file) counts as absent and is replaced.
+
+An entry's arrays are stored beside its pickle, out of band (pickle protocol 5),
+each at an aligned offset, and read back by mapping the file (copy-on-write): a
+command touches only the columns it uses (``churn`` never reads the purchases'
+customer ids again), and nothing is copied. A file in the cache is never changed in
+place (written under another name, then renamed), so a mapped entry stays valid
+while another process replaces or removes it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import mmap
 import os
 import pickle
 import stat
+import struct
 from pathlib import Path
 from typing import Any
 
 KEEP = 6  # entries (one per distinct set of inputs and options)
+MAGIC = b"retention-cache 2\n"  # the layout below; a file without it is no entry
+ALIGN = 64  # each array's offset in the file: a multiple of this
 _writing: list = []  # threads storing entries (put_soon)
 
 
@@ -89,8 +101,7 @@ class Entry:
         if p is None or not p.is_file():
             return None
         try:
-            with open(p, "rb") as f:
-                obj = pickle.load(f)
+            obj = _load(p)
         except Exception:  # a damaged or foreign entry: absent (it is replaced below)
             return None
         try:
@@ -119,7 +130,7 @@ class Entry:
         try:
             p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(tmp, "wb") as f:
-                pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+                _dump(obj, f)
             os.replace(tmp, p)
             _prune(p.parent)
         except Exception:
@@ -127,6 +138,65 @@ class Entry:
                 tmp.unlink()
             except OSError:
                 pass
+
+
+# --- the layout of an entry's file ------------------------------------------------------
+# MAGIC, then (little-endian uint64) the pickle's length, the number of arrays and
+# each array's length; the pickle; then each array's bytes at the next multiple of
+# ALIGN.
+
+def _dump(obj: Any, f) -> None:
+    buffers: list[pickle.PickleBuffer] = []
+    meta = io.BytesIO()
+    _Pickler(meta, protocol=5, buffer_callback=buffers.append).dump(obj)
+    raws = [b.raw() for b in buffers]
+    head = MAGIC + struct.pack(f"<{2 + len(raws)}Q", meta.tell(), len(raws), *(r.nbytes for r in raws))
+    f.write(head)
+    f.write(meta.getbuffer())
+    at = len(head) + meta.tell()
+    for r in raws:
+        pad = -at % ALIGN
+        f.write(b"\0" * pad)
+        f.write(r)
+        at += pad + r.nbytes
+
+
+def _load(p: Path) -> Any:
+    with open(p, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)  # writable, never written back
+    view = memoryview(mapped)
+    if view[:len(MAGIC)] != MAGIC:
+        raise ValueError("not an entry of this layout")
+    at = len(MAGIC)
+    meta_len, n = struct.unpack_from("<2Q", view, at)
+    lengths = struct.unpack_from(f"<{n}Q", view, at + 16)
+    at += 16 + 8 * n
+    meta = view[at:at + meta_len]
+    at += meta_len
+    buffers = []
+    for length in lengths:
+        at += -at % ALIGN
+        if at + length > len(view):
+            raise ValueError("a truncated entry")
+        buffers.append(view[at:at + length])
+        at += length
+    return pickle.loads(meta, buffers=buffers)
+
+
+class _Pickler(pickle.Pickler):
+    """Arrays of dates and durations out of band too: numpy pickles them in band
+    (their dtype carries a unit), so they travel as their int64 view."""
+
+    def reducer_override(self, obj):
+        import numpy as np
+
+        if type(obj) is np.ndarray and obj.dtype.kind in "mM" and obj.flags.c_contiguous and obj.ndim:
+            return _as_dtype, (obj.view(np.int64), obj.dtype.str)
+        return NotImplemented
+
+
+def _as_dtype(values, dtype: str):
+    return values.view(dtype)
 
 
 def _prune(d: Path) -> None:

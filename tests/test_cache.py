@@ -79,3 +79,38 @@ def test_off_damaged_and_standard_input(cached, tmp_path, monkeypatch):
                input=PURCHASES)
     cache.wait()
     assert r.exit_code == 0 and not list((tmp_path / "cache").glob("*"))
+
+
+def test_a_truncated_entry_is_read_again(cached, tmp_path):
+    first = purchases(cached)
+    entry, = (tmp_path / "cache").glob("*.pickle")
+    whole = entry.read_bytes()
+    entry.write_bytes(whole[:-8])  # cut inside its last array
+    assert purchases(cached) == first
+    assert entry.read_bytes() == whole  # replaced by a whole one
+
+
+def test_the_layout_keeps_arrays_and_dates_and_writes_nothing_back(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    days = np.array(["2024-01-05", "2024-02-29"], dtype="datetime64[s]")
+    obj = {"codes": np.arange(5, dtype=np.int64), "frame": pd.DataFrame({"d": days, "x": [1.5, -2.0]}),
+           "days": days, "text": "A", "strided": np.arange(10)[::3]}
+    p = tmp_path / "e.pickle"
+    with open(p, "wb") as f:
+        cache._dump(obj, f)
+    before = p.read_bytes()
+    back = cache._load(p)
+    assert back["codes"].tolist() == [0, 1, 2, 3, 4] and back["days"].dtype == days.dtype
+    assert back["days"].tolist() == days.tolist() and back["frame"].equals(obj["frame"])
+    assert back["strided"].tolist() == [0, 3, 6, 9] and back["text"] == "A"
+    back["codes"][0] = 99  # the arrays are writable, as unpickled ones are; the file is not changed
+    assert p.read_bytes() == before and cache._load(p)["codes"][0] == 0
+    # the arrays (dates too) out of band, at aligned offsets: the pickle itself holds none
+    import struct
+
+    meta_len, n = struct.unpack_from("<2Q", before, len(cache.MAGIC))
+    assert n >= 4 and meta_len < 1_500
+    offsets = [a.__array_interface__["data"][0] for a in (back["codes"], back["days"])]
+    assert all(o % cache.ALIGN == 0 for o in offsets)
