@@ -211,16 +211,19 @@ class Run:
 
     # --- data ------------------------------------------------------------------------
     def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False,
-             products: bool = False, costs: bool = False) -> Inputs:
+             products: bool = False, costs: bool = False, base_only: bool = False) -> Inputs:
         """Read the tables. ``orders_only``: of purchases, only what makes the
         orders (customer, order, date, amount), for commands that use nothing else;
         with ``products``, product_id too; with ``costs``, the cost columns (cost, or
         unit_cost and quantity: the margin and clv_simple). A column not read is not
-        checked: a bad cost does not drop a row of `churn`."""
+        checked: a bad cost does not drop a row of `churn`. ``base_only``: the
+        command uses the purchases through the customer base alone (its orders), so
+        an engine may make the orders from the lines itself (``read_table``)."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
-        self._cache = self._cache_entry(overrides, needed, optional, columns)
+        base_only = base_only and orders_only and not products and not costs
+        self._cache = self._cache_entry(overrides, needed, optional, columns, base_only)
         self._base = None
         hit = self._cache.get("run") if self._cache is not None else None
         if hit is not None:  # the warm path: the same files and options as a run before
@@ -228,7 +231,7 @@ class Run:
         else:
             with progress(self.opts) as on_table:
                 self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
-                                          on_table=on_table, columns=columns)
+                                          on_table=on_table, columns=columns, orders=base_only)
                 self._last_elsewhere = None if self.as_of else self._latest_event_elsewhere(overrides, on_table)
         self.warnings.extend(self.inputs.warnings)
         self._data_warnings()
@@ -240,9 +243,9 @@ class Run:
         the customers' activity (--link, --churn, --reasons)."""
         model = self.cfg.churn.model
         return self.load((table, "purchases" if model == "inactivity" else "customers"), ("customers", "purchases"),
-                         orders_only=True)
+                         orders_only=True, base_only=True)
 
-    def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns):
+    def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns, base_only: bool = False):
         """The warm-path entry of this load (``cache``), or None when an input is not
         a regular file (standard input, a pipe) or the cache is off."""
         from retention_cli import cache
@@ -267,12 +270,15 @@ class Run:
         key = cache.make_key({"files": files, "config": self.cfg.model_dump(mode="json", exclude={"report"}),
                               "overrides": overrides, "needed": list(needed), "optional": list(optional),
                               "by": self.by, "as_of": self.as_of,
-                              "columns": {k: sorted(v) for k, v in (columns or {}).items()}})
+                              "columns": {k: sorted(v) for k, v in (columns or {}).items()},
+                              "base_only": base_only})
         return cache.Entry(key)
 
     def purchases_last(self) -> date | None:
         """The latest order date read (None without purchases or orders)."""
         t = self.inputs.get("purchases") if self.inputs else None
+        if t is not None and t.last_line is not None:  # orders an engine made: their lines' latest date
+            return t.last_line.date()
         if t is None or "order_date" not in t.df or not t.df["order_date"].notna().any():
             return None
         return t.df["order_date"].max().date()

@@ -61,6 +61,18 @@ def test_churn_unknown_by_is_usage_error(cli):
     assert r.exit_code == 2 and "--by colour: not a customers attribute nor a purchases column (known: segment)" in r.stderr
 
 
+def test_by_a_mapped_purchases_column_says_what_it_is(cli):
+    """product_id is a purchases column, mapped: the message says why it is no
+    segment, not that the file lacks it."""
+    setup(cli)
+    write(cli.cwd, "p2.csv", "customer_id,order_id,order_date,amount,product_id\nA,a1,2024-01-10,10,P1\n")
+    r = cli("purchases", "--purchases", "p2.csv", "--by", "product_id", "--format", "csv")
+    assert r.exit_code == 2
+    assert ("--by product_id: product_id is one of the purchases' own columns (an order's lines can differ in it), "
+            "not a segment; split by a customers attribute or another purchases column (customers attributes: "
+            "segment)") in r.stderr
+
+
 def test_churn_on_sample_data_twelve_months(cli):
     r = cli("churn", "-c", str(ROOT / "config.example.yaml"), "--from", "2025-01", "--to", "2025-12", "--format", "csv")
     assert r.exit_code == 0, r.stderr

@@ -75,6 +75,12 @@ def _unknown(b: str, base: Base) -> Exception:
     attrs = list(base.attributes.columns) if base.attributes is not None else []
     events = list(base.orders.extras.columns) if base.orders is not None and base.orders.extras is not None else []
     known = ", ".join(attrs + events) or "none"
+    from retention_cli.io.schemas import SCHEMAS
+
+    if any(c.name == b for c in SCHEMAS["purchases"]):  # mapped: read as the orders' own value, not a label
+        return UsageError(f"--by {b}: {b} is one of the purchases' own columns (an order's lines can differ in it), "
+                          f"not a segment; split by a customers attribute or another purchases column "
+                          f"(customers attributes: {', '.join(attrs) or 'none'})")
     return UsageError(f"--by {b}: not a customers attribute nor a purchases column (known: {known})")
 
 

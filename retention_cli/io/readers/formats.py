@@ -38,6 +38,8 @@ class Source:
     # several files read as one (``combined``): the name of each row's place, "file:line"
     where: object = None              # Callable[[np.ndarray], list[str]] | None
     notes: list = None                # what reading it left out, for the warnings (empty files)
+    # an engine's CSV input: the orders made from the lines in the engine (``engines.sources``)
+    orders: object = None             # Callable[[int, int, int, int], tuple[pd.DataFrame, np.ndarray, Timestamp] | None]
 
 
 def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:

@@ -53,10 +53,15 @@ class Table:
     # (customer_id, start, end, mrr) beside the customers it made (semantics.py)
     subscriptions: pd.DataFrame | None = None
     read_by: str = "local"            # the engine that read it (``engine: auto`` picks one per input)
+    # purchases whose orders an engine made from the lines (``read_table(orders=True)``):
+    # a row of ``df`` is an order, and this its number of lines; None: a row is a line
+    row_lines: np.ndarray | None = None
+    last_line: pd.Timestamp | None = None  # then: the latest line's date (an order is dated by its earliest)
 
     @property
     def rows(self) -> int:
-        return len(self.df)
+        """The rows used: lines of the input (of orders an engine made, their lines)."""
+        return int(self.row_lines.sum()) if self.row_lines is not None else len(self.df)
 
     def problems(self) -> pd.DataFrame | None:
         """Every bad value of the rows left out (``on_bad_rows: skip``), in the order
@@ -80,6 +85,7 @@ def read_table(
     policy: str | None = None,
     columns: frozenset[str] | None = None,
     engine: EngineConfig | None = None,
+    orders: bool = False,
 ) -> Table:
     """Read, map and validate one input table.
 
@@ -87,7 +93,10 @@ def read_table(
     the customers file every column that is not canonical is kept (attributes).
     ``columns``: the canonical columns the command uses (None: all); the others are
     neither read nor checked (the mapping still is). ``amount`` brings
-    ``quantity`` and ``unit_price`` when the file has no amount.
+    ``quantity`` and ``unit_price`` when the file has no amount. ``orders``: the
+    command uses the purchases only through the orders (the customer base): an
+    engine may hand over the orders it made from the lines (one row per order, no
+    order_id; ``Table.row_lines`` holds each one's lines) when every line is clean.
     """
     # Messages name the file as the user wrote it (config or command line).
     written = ""
@@ -136,7 +145,13 @@ def read_table(
     plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
     if aux:  # the cells options compare or fill are read as text
         plan = {p: t for p, t in plan.items() if p not in aux.values()}
-    cells = reader.read(sorted(set(found.values()) | set(extras.values()) | set(aux.values())), plan)
+    made = _orders_of(reader, table, inp, found, extras, aux, plan) if orders else None
+    if made is not None:  # the engine made the orders: a row per order, its lines counted
+        cells, row_lines, last_line = made
+        found = {c: p for c, p in found.items() if c != "order_id"}
+    else:
+        row_lines = last_line = None
+        cells = reader.read(sorted(set(found.values()) | set(extras.values()) | set(aux.values())), plan)
 
     # Rows with no value in any column read (Excel's trailing ",,,") are not
     # data: left out, and counted in a warning. Empty lines are skipped by the parser.
@@ -203,12 +218,13 @@ def read_table(
     df = pd.DataFrame(out, index=cells.index, copy=False)
     if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
         df["amount"] = df["quantity"] * df["unit_price"]
-    rows_read = len(df) + excluded
+    rows_read = (int(row_lines.sum()) if row_lines is not None else len(df)) + excluded
 
     bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
     result = Table(table, path, display, df, rows_read, sha(),
                    {c: headers[p] for c, p in found.items()}, list(extras),
-                   read_by="database" if inp.connection is not None else reader_engine or "local")
+                   read_by="database" if inp.connection is not None else reader_engine or "local",
+                   row_lines=row_lines, last_line=last_line)
     result.warnings.extend(reader.notes or [])
     if empty_rows:
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
@@ -239,6 +255,27 @@ def read_table(
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt, reader)
     return result
+
+
+ORDER_PARTS = ("customer_id", "order_id", "order_date", "amount")
+
+
+def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extras: dict, aux: dict, plan: dict):
+    """The orders an engine makes from a purchases input's lines (``Source.orders``),
+    when the command reads exactly what makes them and the input's options change
+    nothing in the lines: no other column, no option that reads or fills cells, ids
+    compared as written, dates and amounts in the forms the engine types (ISO dates,
+    plain numbers: ``typed_plan``). None otherwise, or when a line is not clean."""
+    import pyarrow as pa
+
+    if table != "purchases" or reader.orders is None or extras or aux or uses_options(inp) \
+            or inp.lower_ids or inp.na_values or set(found) != set(ORDER_PARTS) \
+            or len(set(found.values())) != len(ORDER_PARTS):
+        return None
+    day, amount = plan.get(found["order_date"]), plan.get(found["amount"])
+    if day is None or not pa.types.is_timestamp(day) or amount is None or not pa.types.is_floating(amount):
+        return None
+    return reader.orders(*(found[c] for c in ORDER_PARTS))
 
 
 def _open_local(table: str, inp: InputConfig, path: str, display: str):
@@ -379,7 +416,9 @@ def _event_bound(tables: dict[str, Table], pick):
     values = []
     for name, t in tables.items():
         for col in EVENT_DATES[name]:
-            if col in t.df and t.df[col].notna().any():
+            if col == "order_date" and pick is max and t.last_line is not None:
+                values.append(t.last_line)  # orders an engine made: their lines' latest date
+            elif col in t.df and t.df[col].notna().any():
                 values.append((t.df[col].min() if pick is min else t.df[col].max()))
         # a subscriptions export: every subscription's paying start is an event (a
         # customer's return after a gap too, not only their first start)
@@ -397,10 +436,12 @@ def load_inputs(
     optional: tuple[str, ...] = (),
     on_table=None,
     columns: dict[str, frozenset[str]] | None = None,
+    orders: bool = False,
 ) -> Inputs:
     """Read the ``needed`` tables (a missing one is an error, 66) and the
     ``optional`` ones that are configured; check references between them.
-    ``columns``: per table, the canonical columns to read (see ``read_table``)."""
+    ``columns``: per table, the canonical columns to read; ``orders``: the purchases
+    serve the orders only (see ``read_table``)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     if sum(1 for v in overrides.values() if v == "-") + sum(
         1 for t in TABLE_ORDER if t not in overrides and cfg.input(t) and cfg.input(t).path == "-"
@@ -424,6 +465,7 @@ def load_inputs(
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
             extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),
+            orders=orders and name == "purchases",
         )
     customers, purchases = tables.get("customers"), tables.get("purchases")
     encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"]) \
@@ -457,9 +499,11 @@ def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int
             missing = ids.get_indexer([""])[0]
             if missing >= 0:
                 inside[missing] = True  # a missing id is a bad row, not an orphan
-            lost = codes[~inside[codes]]
-            if len(lost):
-                out[name] = (len(lost), len(np.unique(lost)), str(ids[lost[0]]))
+            out_of = ~inside[codes]
+            lost = codes[out_of]
+            if len(lost):  # rows are lines; of orders an engine made, each counts its lines
+                rows = int(t.row_lines[out_of].sum()) if t.row_lines is not None else len(lost)
+                out[name] = (rows, len(np.unique(lost)), str(ids[lost[0]]))
             continue
         ids = t.df["customer_id"]
         ids = ids[ids.notna() & (ids != "")]
