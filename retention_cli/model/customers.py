@@ -324,16 +324,18 @@ def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray,
     return o.cust[buy], o.day[buy] + 1, o.day[buy] + window + 1
 
 
-def first_at_or_after(instants: np.ndarray, days: np.ndarray) -> np.ndarray:
-    """Index of the first instant >= each day (``searchsorted``, side left). Days
-    before the first instant answer 0 and after the last k, so each day is clipped
-    to that span and looked up in a table of it: one gather instead of a binary
-    search per day."""
+def first_at_or_after(instants: np.ndarray, days: np.ndarray, dtype=np.int64) -> np.ndarray:
+    """Index of the first instant >= each day (``searchsorted``, side left), as
+    ``dtype`` (one that holds len(instants)). Days before the first instant answer 0
+    and after the last k, so each day is clipped to that span and looked up in a
+    table of it: one gather instead of a binary search per day."""
     if not len(instants) or len(days) < 4 * (int(instants[-1]) - int(instants[0]) + 2):
-        return np.searchsorted(instants, days, side="left")
+        return np.searchsorted(instants, days, side="left").astype(dtype, copy=False)
     first, last = int(instants[0]), int(instants[-1]) + 1
-    table = np.searchsorted(instants, np.arange(first, last + 1), side="left")
-    return table[np.clip(days, first, last) - first]
+    table = np.searchsorted(instants, np.arange(first, last + 1), side="left").astype(dtype)
+    at = np.clip(days, first, last)
+    at -= first
+    return table[at]
 
 
 def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.ndarray],
@@ -347,12 +349,12 @@ def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.
     after it. Small integers throughout: memory is customers × instants bytes."""
     cust, start, end = intervals
     k = len(instants)
-    lo = first_at_or_after(instants, start)
-    hi = first_at_or_after(instants, end)
-    keep = lo < hi
     small = np.int8 if k < 127 else (np.int16 if k < 32767 else np.int32)
+    lo = first_at_or_after(instants, start, small)  # instant indexes: small integers (memory)
+    hi = first_at_or_after(instants, end, small)
+    keep = lo < hi
     reach = np.zeros(n_customers * k, dtype=small)
-    np.maximum.at(reach, cust[keep] * k + lo[keep], hi[keep].astype(small))
+    np.maximum.at(reach, cust[keep] * k + lo[keep], hi[keep])
     reach = np.maximum.accumulate(reach.reshape(n_customers, k), axis=1)
     return reach > np.arange(k, dtype=small)
 
