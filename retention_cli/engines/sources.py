@@ -593,6 +593,16 @@ def _typed(c, kind: str):
     return ibis.ifelse(c.re_search(_PLAIN_NUMBER), c.try_cast("float64"), ibis.null("float64"))
 
 
+def give_back() -> None:
+    """Arrow's memory pool keeps what an engine's result and its conversion freed
+    (100 MB and more for a million customers); an engine is chosen to keep memory
+    low, so what it freed goes back to the system before the next input is read.
+    (An action on the pool, like a garbage collection: no setting of the process.)"""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _source(t, headers: list[str], names: list[str], fmt: str, display: str, numbering: str,
             name_of: Callable[[str], str] = str, engine_name: str | None = None, con=None) -> Source:
     import ibis
@@ -724,6 +734,7 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         del got
         cells = pd.DataFrame({cust: pd.Series(pd.arrays.ArrowExtensionArray(ids)), day: days,
                               amount: pd.Series(amounts)}, copy=False)
+        give_back()
         return cells, lines_per_order, None if last is None else pd.Timestamp(last)
 
     return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering,

@@ -354,7 +354,11 @@ def active_matrix(n_customers: int, intervals: tuple[np.ndarray, np.ndarray, np.
     hi = first_at_or_after(instants, end, small)
     keep = lo < hi
     reach = np.zeros(n_customers * k, dtype=small)
-    np.maximum.at(reach, cust[keep] * k + lo[keep], hi[keep])
+    at = cust[keep].astype(np.int64, copy=False)  # each interval's first cell: customer × k + index, made in place
+    at *= k
+    at += lo[keep]
+    np.maximum.at(reach, at, hi[keep])
+    del at
     reach = np.maximum.accumulate(reach.reshape(n_customers, k), axis=1)
     return reach > np.arange(k, dtype=small)
 

@@ -254,6 +254,10 @@ def read_table(
         result.df = apply_meaning(result, inp, parsed if aux else {})
     if table == "customers":
         _check_unique_customers(result, span_bytes, inp.header, fmt, reader)
+    if reader_engine is not None:  # what the engine's result and its conversion freed, back to the system
+        from retention_cli.engines.sources import give_back
+
+        give_back()
     return result
 
 
