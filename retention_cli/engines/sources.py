@@ -569,7 +569,7 @@ def _remote(table: str, inp: InputConfig, path: str, display: str, engine: Engin
 # What the engine types itself, and only in the form the readers' typed read takes
 # as it is (``convert.typed_plan``): an ISO date (or date and time), a plain number.
 _ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
-_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}$"
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):\d{2}:\d{2}$"  # DuckDB reads 24:00:00 as the next day
 _PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
 
 
@@ -749,9 +749,13 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
 _ORDERS_COMMON = ("SELECT _c, min(_record) AS _first, min(_d) AS _day, max(_d) AS _last, {amount} AS _amount, "
                   "CAST(count(*) AS INT) AS _lines, bool_or(_x) OR _c IS NULL OR _o IS NULL OR {plain_c} OR {plain_o} AS _x "
                   "FROM ({{lines}}) AS retention_lines GROUP BY _c, _o")
-# An id the engine groups by as it is: not empty, no space at either end (Unicode's
-# too), no byte order mark; any other is read by the readers, which trim them.
-_NOT_PLAIN_ID = r"^$|^[\s\p{Z}\x{0B}\x{85}]|[\s\p{Z}\x{0B}\x{85}]$|\x{FEFF}"
+# An id the engine groups by as it is: not empty, no space at either end, no byte
+# order mark; any other is read by the readers, which trim them. The spaces are those
+# the readers trim (Arrow's utf8_trim_whitespace, Python's str.strip): ASCII's, the
+# information separators U+001C-U+001F, U+0085 and Unicode's spaces — written out,
+# as RE2 (DuckDB) and Java (Spark) read \s differently.
+_SPACE = r"[\x{09}-\x{0D}\x{1C}-\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
+_NOT_PLAIN_ID = rf"^$|^{_SPACE}|{_SPACE}$|\x{{FEFF}}"
 _ORDERS_SQL = {
     "duckdb": _ORDERS_COMMON.format(amount="sum(_a ORDER BY _record)",
                                     plain_c=f"regexp_matches(_c, '{_NOT_PLAIN_ID}')",

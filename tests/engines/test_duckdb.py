@@ -84,7 +84,9 @@ def test_lines_the_engine_would_not_read_as_the_readers_do_are_read_by_the_reade
     # another form, a missing amount: the engine hands the lines over as they are
     for spoiled, bad in ((LINES.replace("C2,O2,2024-03-02", "C2 ,O2,2024-03-02"), False),
                          (LINES.replace("2024-02-11", "2024-02-11T10:00:00+01:00"), False),
-                         (LINES.replace("C9,O5,2024-02-20,3", "C9,O5,2024-02-20,"), True)):
+                         (LINES.replace("C9,O5,2024-02-20,3", "C9,O5,2024-02-20,"), True),
+                         # DuckDB reads hour 24 as the next day; the readers call it no date
+                         (LINES.replace("2024-02-11", "2024-02-11 24:00:00"), True)):
         _shop(tmp_path, spoiled)
         if bad:
             with pytest.raises(DataError, match="1 bad row"):
@@ -94,3 +96,65 @@ def test_lines_the_engine_would_not_read_as_the_readers_do_are_read_by_the_reade
         cli = Cli.fresh(tmp_path)
         local, duck = cli("churn", "-f", "csv", "-q"), cli("churn", "-f", "csv", "-q", "--engine", "duckdb")
         assert (local.exit_code, local.stdout) == (duck.exit_code, duck.stdout)
+
+
+def test_the_engine_s_spaces_are_the_readers_spaces():
+    """An id with one of the characters the readers trim at an end is sent over line
+    by line (``_NOT_PLAIN_ID``): the engine's pattern matches exactly those."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from retention_cli.engines.sources import _NOT_PLAIN_ID
+
+    points = [c for c in range(0x3001) if not 0xD800 <= c <= 0xDFFF] + [0xFEFF, 0x1F600]
+    trimmed = pc.utf8_trim_whitespace(pa.array([f"a{chr(c)}" for c in points])).to_pylist()
+    con = duckdb.connect()
+    flagged = {c for c, in con.execute(
+        "SELECT c FROM (SELECT unnest(?) AS c) WHERE regexp_matches('a' || chr(c), ?) "
+        "OR regexp_matches(chr(c) || 'a', ?)", [points, _NOT_PLAIN_ID, _NOT_PLAIN_ID]).fetchall()}
+    assert flagged == {c for c, t in zip(points, trimmed) if t == "a"} | {0xFEFF}
+    assert {c for c, t in zip(points, trimmed) if t == "a"} >= {0x1C, 0x1F, 0x85, 0xA0, 0x3000}
+
+
+def _local_and_duckdb(tmp_path, purchases: str):
+    """churn and cohorts --revenue by quarter, local and duckdb, with their rejects."""
+    from tests.conftest import Cli
+
+    _shop(tmp_path, purchases)
+    (tmp_path / "c.csv").write_text("customer_id\nA\nB\n")
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv, on_bad_rows: skip}\n"
+                                             "  customers: {path: c.csv}\nchurn: {inactivity_days: 30}\n")
+    cli = Cli.fresh(tmp_path)
+    for side in ("local", "duck"):
+        (tmp_path / side).mkdir(exist_ok=True)
+    errors = []
+    for cmd in (("churn", "--freq", "quarter"), ("cohorts", "--revenue", "--freq", "quarter")):
+        local = cli(*cmd, "-f", "csv", "-o", f"local/{cmd[0]}.csv")
+        duck = cli(*cmd, "-f", "csv", "-o", f"duck/{cmd[0]}.csv", "--engine", "duckdb")
+        assert local.exit_code == duck.exit_code == 0, duck.stderr
+        assert (tmp_path / f"duck/{cmd[0]}.csv").read_text() == (tmp_path / f"local/{cmd[0]}.csv").read_text()
+        errors.append(duck.stderr)
+    return errors
+
+
+def test_an_id_ending_in_a_separator_the_readers_trim_is_one_customer(tmp_path):
+    # 'A\x1f' is 'A' to the readers (one customer, one order): the engine sends such
+    # lines over as they are
+    _local_and_duckdb(tmp_path, "customer_id,order_id,order_date,amount\nA,o1,2024-01-05,10\n"
+                                "A\x1f,o1,2024-09-20,3\nB,o2,2024-12-01,1\n")
+
+
+def test_a_bad_line_among_orders_the_engine_made_is_read_again_as_lines(tmp_path, monkeypatch):
+    """Should the engine's checks miss a value the readers call bad, the input is
+    read again line by line: the bad row is a line, named and rejected as one."""
+    from retention_cli.engines import sources
+
+    blind = sources._ORDERS_SQL["duckdb"].replace(sources._NOT_PLAIN_ID, "^$")  # sees no space at all
+    monkeypatch.setitem(sources._ORDERS_SQL, "duckdb", blind)
+    errors = _local_and_duckdb(tmp_path, "customer_id,order_id,order_date,amount\nA,o1,2024-01-05,10\n"
+                                         "B,o2,2024-12-01,1\nB,o2,2024-12-01,1\n\x1f,o9,2024-04-01,2\n"
+                                         "Z,o7,2024-04-03,2\n")
+    assert all("skipped 1 bad row" in e and "1 rows (1 customer_id, e.g. 'Z')" in e for e in errors)
+    rejected = (tmp_path / "duck/rejects/purchases.csv").read_text()
+    assert "o9" in rejected and "o2" not in rejected

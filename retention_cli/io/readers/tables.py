@@ -98,6 +98,7 @@ def read_table(
     engine may hand over the orders it made from the lines (one row per order, no
     order_id; ``Table.row_lines`` holds each one's lines) when every line is clean.
     """
+    given = (inp, path)  # as the caller gave them (a second read, below)
     # Messages name the file as the user wrote it (config or command line).
     written = ""
     if inp.connection is not None and path is None:
@@ -221,6 +222,12 @@ def read_table(
     rows_read = (int(row_lines.sum()) if row_lines is not None else len(df)) + excluded
 
     bad = pd.concat(bad_parts, ignore_index=True) if bad_parts else None
+    if bad is not None and row_lines is not None:
+        # orders the engine made, yet a value the readers call bad (the engine's checks
+        # should have sent the lines over): read again line by line, so that the bad
+        # rows are lines, named and rejected as such
+        return read_table(table, given[0], cfg, path=given[1], extra=extra, policy=policy, columns=columns,
+                          engine=engine)
     result = Table(table, path, display, df, rows_read, sha(),
                    {c: headers[p] for c, p in found.items()}, list(extras),
                    read_by="database" if inp.connection is not None else reader_engine or "local",
