@@ -62,6 +62,10 @@ CASES = {
     "truncated last line": ({"p.csv": (OK + "C,2024-03-0").encode()}, P, ["validate"], 65, "p.csv:4: 2 fields where the header has 3"),
     "last line cut in its last value": ({"p.csv": (OK + "C,2024-03-05,1").encode()}, P, ["validate"], 0, ""),
     "quote never closes": ({"p.csv": (OK + '"C,2024-03-05,1\n').encode()}, P, ["validate"], 65, "p.csv:4: a quoted field that never closes"),
+    "a header and no line end": ({"p.csv": H.rstrip("\n").encode()}, P, ["churn"], 0, "no purchases at all"),
+    # a short record that is how an earlier, whole one begins: named by its own line
+    "short record, the start of an earlier one": ({"p.csv": (OK + "A,2024\nC,2024-03-05,1\n").encode()}, P, ["validate"], 65,
+                                                  "p.csv:4: 2 fields where the header has 3"),
     "delimiter changes halfway": ({"p.csv": (OK + "C;2024-03-05;1\n").encode()}, P, ["validate"], 65, "p.csv:4: 1 fields where the header has 3"),
     "mixed line endings": ({"p.csv": b"customer_id,order_date,amount\r\nA,2024-01-05,10\nB,2024-02-05,20\r\n"}, P, ["validate"], 0, ""),
     "BOM in the middle": ({"p.csv": OK.encode() + b"\xef\xbb\xbf" + OK.encode()}, P, ["validate"], 65, "p.csv:4: column 'order_date'"),

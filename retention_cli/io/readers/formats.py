@@ -48,6 +48,8 @@ def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:
     buf, head, back = to_utf8(raw, inp.encoding, display)
     if not head.strip():
         raise DataError(f"{display}: empty file: no header" if inp.header else f"{display}: empty file")
+    if b"\n" not in buf and b"\r" not in buf:  # one line and no line end (a header alone): a file without rows
+        buf += b"\n"
     skip = None
     if inp.header_row != 1 or inp.skip_rows:
         buf, skip = banner_out(buf, inp, display)
@@ -338,13 +340,26 @@ def _bad_record(buf: bytes, raw: bytes, names: list[str], delimiter: str, inp: I
         at = safe.find(text) if text else -1
         if at >= 0 and buf[at:at + len(text)] != text:  # the record is not UTF-8
             decode(raw, inp.encoding, display)  # raises with the line and the encoding to set
-    offset = raw.find(text) if row.text else -1
+    offset = _whole_record_at(raw, text) if row.text else -1
     line = raw.count(b"\n", 0, offset) + 1 if offset >= 0 else None
     where = f"{display}:{line}" if line else display
     if row.text.count('"') % 2:
         raise DataError(f"{where}: a quoted field that never closes (a stray '\"'?)") from None
     raise DataError(f"{where}: {row.actual_columns} fields where the header has {row.expected_columns} "
                     "(an unquoted delimiter in a value, or the wrong `delimiter:`?)") from None
+
+
+def _whole_record_at(raw: bytes, text: bytes) -> int:
+    """Where ``text`` stands as a whole record (from a line's start to a line's end),
+    not as the start of a longer one ("A,o" is also how "A,o1,…" begins); -1 when
+    nowhere."""
+    at = raw.find(text)
+    while at >= 0:
+        end = at + len(text)
+        if (at == 0 or raw[at - 1:at] in (b"\n", b"\r")) and (end == len(raw) or raw[end:end + 1] in (b"\n", b"\r")):
+            return at
+        at = raw.find(text, at + 1)
+    return -1
 
 
 def aligned(first_file: str, first: list[str], file: str, headers: list[str], shown: Callable[[str], str]) -> list[int]:
