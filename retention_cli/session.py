@@ -222,7 +222,7 @@ class Run:
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
-        base_only = base_only and orders_only and not products and not costs
+        base_only = base_only and orders_only
         self._cache = self._cache_entry(overrides, needed, optional, columns, base_only)
         self._base = None
         hit = self._cache.get("run") if self._cache is not None else None

@@ -696,14 +696,17 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             pq.write_table(got, buf)
         return buf.getvalue().to_pybytes()
 
-    def orders(cust: int, order: int, day: int, amount: int):
+    def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
         """The orders of a purchases input made in the engine from its lines (SPEC §1
         order lines): per (customer, order), the earliest line's date, the sum of the
         lines' amounts in the order of the lines (the sum the process makes, to the
         last bit), the number of lines; the orders in the order of their first line
         (the order the process numbers them in). As cells of the readers (customer ids
         dictionary-encoded, dates, amounts), the lines per order and the latest line's
-        date (an order is dated by its earliest: the data end is the latest); None when a line
+        date (an order is dated by its earliest: the data end is the latest); with
+        ``product``, each order's least and greatest product id (in one dictionary:
+        the order has several products when they differ, and its customer bought
+        several in a period when the ids of their orders there differ); None when a line
         is not one the engine types exactly as the readers would (a missing or
         unparsed value, a date outside 1900-2199, a number of 1e15 or more, an id
         with spaces at its ends or a BOM): then the lines are read as they are, for
@@ -716,12 +719,14 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         d, a = _typed(t[names[day]], "date"), _typed(t[names[amount]], "number")
         # the ids are looked at once per order (group keys), below; the values once per line
         unclean = d.isnull() | a.isnull() | (d < MIN_DATE.date()) | (d > MAX_DATE.date()) | (a.abs() >= MAX_NUMBER)
-        lines = t.mutate(_record=ibis.row_number()).select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean)
+        more = {"_p": t[names[product]]} if product is not None else {}
+        lines = t.mutate(_record=ibis.row_number()).select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)
         # the amounts summed one after the other in the order of the lines, as the
         # process sums them (floating point: another order can differ in the last
         # bit): an ordered aggregate, which neither Ibis nor a plain SUM says
-        made = _view(con, _ORDERS_SQL[engine_name].replace("{lines}", str(con.compile(lines))))
-        got = fetch(made.order_by("_first").select("_c", "_day", "_amount", "_last", "_lines", "_x"))  # not _first
+        made = _view(con, _orders_sql(engine_name, product is not None).replace("{lines}", str(con.compile(lines))))
+        got = fetch(made.order_by("_first").select("_c", "_day", "_amount", "_last", "_lines", "_x",
+                                                   *(["_plo", "_phi"] if product is not None else [])))  # not _first
         if pc.any(got.column("_x")).as_py():
             return None
         ids = pc.dictionary_encode(got.column("_c").combine_chunks())
@@ -731,24 +736,46 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         amounts = got.column("_amount").to_numpy() + 0.0  # -0.0 as the process's sum gives it
         lines_per_order = got.column("_lines").to_numpy().astype(np.int64)
         last = pc.max(got.column("_last")).as_py()
+        columns = {cust: pd.Series(pd.arrays.ArrowExtensionArray(ids)), day: days, amount: pd.Series(amounts)}
+        product_last = None
+        if product is not None:  # least and greatest in one dictionary (their codes compare)
+            both = pc.dictionary_encode(pa.concat_arrays([got.column("_plo").combine_chunks(),
+                                                          got.column("_phi").combine_chunks()]))
+            n = got.num_rows
+            columns[product] = pd.Series(pd.arrays.ArrowExtensionArray(both.slice(0, n)))
+            product_last = pd.Series(pd.arrays.ArrowExtensionArray(both.slice(n, n)))
         del got
-        cells = pd.DataFrame({cust: pd.Series(pd.arrays.ArrowExtensionArray(ids)), day: days,
-                              amount: pd.Series(amounts)}, copy=False)
+        cells = pd.DataFrame(columns, copy=False)
         give_back()
-        return cells, lines_per_order, None if last is None else pd.Timestamp(last)
+        return cells, lines_per_order, None if last is None else pd.Timestamp(last), product_last
 
     return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering,
                   where=where if "_file" in t.columns else None,
-                  orders=orders if fmt == "csv" and engine_name in _ORDERS_SQL and con is not None else None)
+                  orders=orders if fmt == "csv" and engine_name in ORDERS_ENGINES and con is not None else None)
 
 
 # The orders of the lines (``_source.orders``): per (customer, order), its first
 # record, its date (the earliest line's), its lines' latest date, the sum of its
-# amounts in the order of its lines, its number of lines, and whether a line is not
-# clean. One query per engine: the ordered sum is said differently in each.
-_ORDERS_COMMON = ("SELECT _c, min(_record) AS _first, min(_d) AS _day, max(_d) AS _last, {amount} AS _amount, "
-                  "CAST(count(*) AS INT) AS _lines, bool_or(_x) OR _c IS NULL OR _o IS NULL OR {plain_c} OR {plain_o} AS _x "
-                  "FROM ({{lines}}) AS retention_lines GROUP BY _c, _o")
+# amounts in the order of its lines, its number of lines, its least and greatest
+# product id, and whether a line is not clean. One query per engine: the ordered
+# sum is said differently in each.
+def _orders_sql(engine_name: str, product: bool) -> str:
+    """The query of ``_source.orders`` in the engine's SQL, over ``{lines}``."""
+    def plain(column: str) -> str:  # an id the engine may group or compare as written
+        if engine_name == "duckdb":
+            return f"regexp_matches({column}, '{_NOT_PLAIN_ID}')"
+        return f"{column} RLIKE '{_NOT_PLAIN_ID.replace(chr(92), chr(92) * 2)}'"  # Spark's literals take escapes
+
+    amount = "sum(_a ORDER BY _record)" if engine_name == "duckdb" else \
+        "aggregate(array_sort(collect_list(struct(_record, _a))), CAST(0 AS DOUBLE), (acc, x) -> acc + x._a)"
+    products = ", min(_p) AS _plo, max(_p) AS _phi" if product else ""
+    unclean_product = f" OR bool_or(_p IS NULL OR {plain('_p')})" if product else ""
+    return (f"SELECT _c, min(_record) AS _first, min(_d) AS _day, max(_d) AS _last, {amount} AS _amount, "
+            f"CAST(count(*) AS INT) AS _lines{products}, "
+            f"bool_or(_x) OR _c IS NULL OR _o IS NULL OR {plain('_c')} OR {plain('_o')}{unclean_product} AS _x "
+            "FROM ({lines}) AS retention_lines GROUP BY _c, _o")
+
+
 # An id the engine groups by as it is: not empty, no space at either end, no byte
 # order mark; any other is read by the readers, which trim them. The spaces are those
 # the readers trim (Arrow's utf8_trim_whitespace, Python's str.strip): ASCII's, the
@@ -756,16 +783,7 @@ _ORDERS_COMMON = ("SELECT _c, min(_record) AS _first, min(_d) AS _day, max(_d) A
 # as RE2 (DuckDB) and Java (Spark) read \s differently.
 _SPACE = r"[\x{09}-\x{0D}\x{1C}-\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
 _NOT_PLAIN_ID = rf"^$|^{_SPACE}|{_SPACE}$|\x{{FEFF}}"
-_ORDERS_SQL = {
-    "duckdb": _ORDERS_COMMON.format(amount="sum(_a ORDER BY _record)",
-                                    plain_c=f"regexp_matches(_c, '{_NOT_PLAIN_ID}')",
-                                    plain_o=f"regexp_matches(_o, '{_NOT_PLAIN_ID}')"),
-    "spark": _ORDERS_COMMON.format(amount="aggregate(array_sort(collect_list(struct(_record, _a))), "
-                                          "CAST(0 AS DOUBLE), (acc, x) -> acc + x._a)",
-                                   # Spark's string literals take backslash escapes
-                                   plain_c=f"_c RLIKE '{_NOT_PLAIN_ID.replace(chr(92), chr(92) * 2)}'",
-                                   plain_o=f"_o RLIKE '{_NOT_PLAIN_ID.replace(chr(92), chr(92) * 2)}'"),
-}
+ORDERS_ENGINES = ("duckdb", "spark")
 _VIEWS = iter(range(1 << 62))  # names of this process's views
 
 

@@ -200,8 +200,10 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray, order_ids: np.ndarra
         order_day, order_amount, order_cust = day, amount, cust
         cost = line_cost
     is_return = order_amount < 0
+    from retention_cli.io.readers.tables import PRODUCT_LAST
+
     canonical = {"customer_id", "order_date", "amount", "quantity", "unit_price", "order_id", "product_id",
-                 "cost", "unit_cost"}
+                 "cost", "unit_cost", PRODUCT_LAST}
     extra_cols = [c for c in purchases.columns if c not in canonical]
     extras = None
     if extra_cols:
@@ -210,6 +212,9 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray, order_ids: np.ndarra
     products = None
     if "product_id" in purchases:  # every line, returns too: the KPIs pick by order
         product = _codes(purchases["product_id"])
+        if PRODUCT_LAST in purchases:  # orders an engine made: each its least and greatest product, as two lines
+            product = np.concatenate([product, _codes(purchases[PRODUCT_LAST])])
+            line_order = np.concatenate([line_order, line_order])
         products = (line_order, product.astype(np.int32) if len(product) and product.max() < 2**31 else product)
     return Orders(order_cust.astype(np.int64, copy=False), order_day.astype(np.int64, copy=False),
                   order_amount.astype(np.float64, copy=False), is_return, products, extras,

@@ -150,11 +150,37 @@ def test_a_bad_line_among_orders_the_engine_made_is_read_again_as_lines(tmp_path
     read again line by line: the bad row is a line, named and rejected as one."""
     from retention_cli.engines import sources
 
-    blind = sources._ORDERS_SQL["duckdb"].replace(sources._NOT_PLAIN_ID, "^$")  # sees no space at all
-    monkeypatch.setitem(sources._ORDERS_SQL, "duckdb", blind)
+    monkeypatch.setattr(sources, "_NOT_PLAIN_ID", "^$")  # sees no space at all
     errors = _local_and_duckdb(tmp_path, "customer_id,order_id,order_date,amount\nA,o1,2024-01-05,10\n"
                                          "B,o2,2024-12-01,1\nB,o2,2024-12-01,1\n\x1f,o9,2024-04-01,2\n"
                                          "Z,o7,2024-04-03,2\n")
     assert all("skipped 1 bad row" in e and "1 rows (1 customer_id, e.g. 'Z')" in e for e in errors)
     rejected = (tmp_path / "duck/rejects/purchases.csv").read_text()
     assert "o9" in rejected and "o2" not in rejected
+
+
+def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
+    """Multi-product buyers from orders the engine made: each order brings its least
+    and greatest product id. A buys one product per order but two in the month; B
+    two in one order; C the same product in two orders (one product)."""
+    from retention_cli.config import load_config
+    from retention_cli.io.readers.tables import PRODUCT_LAST, read_table
+    from retention_cli.session import ORDER_COLUMNS
+    from tests.conftest import Cli
+
+    _shop(tmp_path, "customer_id,order_id,order_date,amount,product_id\n"
+                    "A,o1,2024-01-05,10,P1\nA,o1,2024-01-05,5,P1\nA,o2,2024-01-20,7,P2\n"
+                    "B,o3,2024-01-08,3,P2\nB,o3,2024-01-08,4,P1\nC,o4,2024-01-09,2,P1\nC,o5,2024-01-29,2,P1\n")
+    cfg = load_config(tmp_path / "retention.yaml")
+    t = read_table("purchases", cfg.input("purchases"), cfg, columns=ORDER_COLUMNS | {"product_id", "cost"},
+                   engine=cfg.engine.model_copy(update={"name": "duckdb"}), orders=True)
+    assert t.row_lines.tolist() == [2, 1, 2, 1, 1]
+    assert t.df["product_id"].astype(str).tolist() == ["P1", "P2", "P1", "P1", "P1"]
+    assert t.df[PRODUCT_LAST].astype(str).tolist() == ["P1", "P2", "P2", "P1", "P1"]
+    cli = Cli.fresh(tmp_path)
+    local = cli("purchases", "--period", "2024-01", "-f", "csv")
+    duck = cli("purchases", "--period", "2024-01", "-f", "csv", "--engine", "duckdb")
+    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    assert duck.stdout == local.stdout
+    row = cli.csv_rows(duck)[0]
+    assert row["multi_product_share"] == str(2 / 3) and row["orders"] == "5"

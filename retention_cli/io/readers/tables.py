@@ -148,7 +148,7 @@ def read_table(
         plan = {p: t for p, t in plan.items() if p not in aux.values()}
     made = _orders_of(reader, table, inp, found, extras, aux, plan) if orders else None
     if made is not None:  # the engine made the orders: a row per order, its lines counted
-        cells, row_lines, last_line = made
+        cells, row_lines, last_line, product_last = made
         found = {c: p for c, p in found.items() if c != "order_id"}
     else:
         row_lines = last_line = None
@@ -217,6 +217,8 @@ def read_table(
             wrong = (out[late] < out[early]).fillna(False).astype(bool)
             flag(late, wrong, pd.Series(reason, index=wrong.index[wrong.to_numpy()]), cells[found[late]])
     df = pd.DataFrame(out, index=cells.index, copy=False)
+    if made is not None and product_last is not None:  # orders an engine made: their greatest product too
+        df[PRODUCT_LAST] = product_last.set_axis(df.index)
     if "amount" not in df and {"quantity", "unit_price"} <= set(df.columns):
         df["amount"] = df["quantity"] * df["unit_price"]
     rows_read = (int(row_lines.sum()) if row_lines is not None else len(df)) + excluded
@@ -269,6 +271,9 @@ def read_table(
 
 
 ORDER_PARTS = ("customer_id", "order_id", "order_date", "amount")
+# of orders an engine made (``Table.row_lines``): each order's greatest product id
+# beside its least (in product_id), coded in one dictionary with it
+PRODUCT_LAST = "product_id (last)"
 
 
 def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extras: dict, aux: dict, plan: dict):
@@ -279,14 +284,16 @@ def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extr
     plain numbers: ``typed_plan``). None otherwise, or when a line is not clean."""
     import pyarrow as pa
 
+    parts = ORDER_PARTS + (("product_id",) if "product_id" in found else ())
     if table != "purchases" or reader.orders is None or extras or aux or uses_options(inp) \
-            or inp.lower_ids or inp.na_values or set(found) != set(ORDER_PARTS) \
-            or len(set(found.values())) != len(ORDER_PARTS):
+            or inp.lower_ids or inp.na_values or set(found) != set(parts) or len(set(found.values())) != len(parts):
         return None
     day, amount = plan.get(found["order_date"]), plan.get(found["amount"])
     if day is None or not pa.types.is_timestamp(day) or amount is None or not pa.types.is_floating(amount):
         return None
-    return reader.orders(*(found[c] for c in ORDER_PARTS))
+    if "product_id" in found and not pa.types.is_dictionary(plan.get(found["product_id"], pa.null())):
+        return None
+    return reader.orders(*(found[c] for c in ORDER_PARTS), product=found.get("product_id"))
 
 
 def _open_local(table: str, inp: InputConfig, path: str, display: str):
