@@ -317,7 +317,7 @@ def _csv_table(con, name: str, files: list[str], inp: InputConfig, display: str,
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001 — the engines' parse errors
-        raise DataError(f"{display}: cannot parse the file as CSV: {_engine_message(e)}") from None
+        raise _read_error(e, display, name_of, "cannot parse the file as CSV: ") from None
     keys = [k for k in partitions[0] if k not in headers]
     return t, headers + keys, names + keys
 
@@ -366,6 +366,28 @@ def _csv_error(text: str, display: str, name_of: Callable[[str], str]) -> str | 
     return f"{where}:{line.group(1)}: cannot be read as CSV" + (f" ({reason})" if reason else "")
 
 
+def _read_error(e: BaseException, display: str, name_of: Callable[[str], str] = str, what: str = ""):
+    """The error to raise for an engine's error while it reads an input: out of
+    memory (66: the input does not fit in the engine's memory_limit, and what to do);
+    a record it cannot read (``_csv_error``: the line); DuckDB's parser in a state it
+    cannot leave (it names no line); else the engine's message in a line (65)."""
+    text = str(e)
+    if "Out of Memory Error" in text:
+        said = re.search(r"Out of Memory Error: ([^\n(]*)", text)
+        return InputMissingError(f"{display}: the engine ran out of memory reading it"
+                                 + (f" ({said.group(1).strip()})" if said and said.group(1).strip() else "")
+                                 + ": raise engine.memory_limit, or set engine.temp_directory to a disk with room "
+                                 "for what does not fit")
+    csv_error = _csv_error(text, display, name_of)
+    if csv_error:
+        return DataError(csv_error)
+    if "state machine reached an invalid state" in text:
+        return DataError(f"{display}: DuckDB cannot read it as CSV (its parser names no line: a file whose line ends "
+                         "change from one line to the next, or a record that is not RFC 4180 CSV); the local engine "
+                         "reads such files (--engine local)")
+    return DataError(f"{display}: {what}{_engine_message(e)}")
+
+
 def _engine_message(e: BaseException) -> str:
     """What an engine's error says, in a line: a Java exception's own message (Spark's
     Py4J errors start with a line about the call), or DuckDB's first line and the
@@ -376,7 +398,8 @@ def _engine_message(e: BaseException) -> str:
     if java:  # the root cause (the last "Caused by"), without Spark's [ERROR_CLASS] and SQLSTATE
         cause = re.sub(r"^\[[A-Z_.]+\]\s*", "", java[-1])
         return re.sub(r"\s*SQLSTATE: \w+\s*$", "", cause).strip()[:300]
-    reason = next((line.strip() for line in text[1:] if re.match(r"^\s*(Expected|Found|Possible|Original)", line)), "")
+    reason = next((line.strip() for line in text[1:] if re.match(r"^\s*(Expected|Found|Possible|Original)", line)
+                   and not re.match(r"^\s*Possible (fixes|solutions):?\s*$", line)), "")
     first = text[0] if text else type(e).__name__
     return (f"{first} ({reason})" if reason else first)[:300]
 
@@ -622,7 +645,7 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             with _quiet():
                 return expr.to_pyarrow()
         except Exception as e:  # noqa: BLE001 — the engine's errors while it reads (a broken record)
-            raise DataError(_csv_error(str(e), display, name_of) or f"{display}: {_engine_message(e)}") from None
+            raise _read_error(e, display, name_of) from None
 
     def read(positions: list[int], kinds: dict | None = None) -> pd.DataFrame:
         """The columns at ``positions``. Of a CSV input, the columns the conversion

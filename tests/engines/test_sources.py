@@ -622,3 +622,26 @@ def test_an_empty_file_in_a_glob_is_left_out_and_said(tmp_path):
         assert r.exit_code == 0, r.stderr
         assert r.stdout == whole
         assert "exports/2025-01.csv: empty file (0 bytes) left out" in r.stderr
+
+
+def test_what_duckdb_cannot_do_is_said_in_a_line(tmp_path):
+    """DuckDB's parser stops on line ends that change within a file without naming a
+    line: the message says so and what reads it; running out of the engine's memory
+    is exit 66 with what to change, not a bad-data 65."""
+    cli = Cli.fresh(tmp_path)
+    lines = [f"C{i % 50},o{i},2024-01-05,10" for i in range(6000)]
+    (tmp_path / "p.csv").write_bytes(("customer_id,order_id,order_date,amount\n" + "\n".join(lines[:3000]) + "\n"
+                                      + "\r\n".join(lines[3000:]) + "\r\n").encode())
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n")
+    r = cli("churn", "-q", "-f", "csv", "--engine", "duckdb")
+    assert r.exit_code == 65 and r.stdout == ""
+    assert ("p.csv: DuckDB cannot read it as CSV (its parser names no line: a file whose line ends change from one "
+            "line to the next, or a record that is not RFC 4180 CSV); the local engine reads such files") in r.stderr
+    assert cli("churn", "-q", "-f", "csv").exit_code == 0
+    (tmp_path / "p.csv").write_text("customer_id,order_id,order_date,amount\n" + "\n".join(lines * 40) + "\n")
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n"
+                                             "engine: {name: duckdb, memory_limit: 1MB}\n")
+    r = cli("churn", "-q", "-f", "csv")
+    assert r.exit_code == 66 and r.stdout == "", r.stderr
+    assert "p.csv: the engine ran out of memory reading it" in r.stderr
+    assert "raise engine.memory_limit, or set engine.temp_directory" in r.stderr
