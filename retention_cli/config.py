@@ -97,6 +97,11 @@ def _texts(v: Any) -> Any:
     return v
 
 
+DATABASE_SCHEMES = ("sqlite", "duckdb", "postgres", "postgresql")
+# the options that describe a file's bytes and lines (not the values in it)
+FILE_LAYOUT = frozenset({"delimiter", "encoding", "header", "header_row", "skip_rows"})
+
+
 class InputConfig(_Strict):
     path: str | None = Field(None, description="the file (.csv, .csv.gz, .zip, .parquet, or - for stdin), a glob "
                              "(exports/2024-*.csv) or a folder of CSV or Parquet files (hive partitions read as columns)")
@@ -204,6 +209,16 @@ class InputConfig(_Strict):
             raise ValueError("with connection, give table or query (one of them)")
         if self.connection is None and (self.table is not None or self.query is not None):
             raise ValueError("table and query name a database's table: they need connection")
+        if self.connection is not None:
+            scheme = self.connection.split(":", 1)[0].strip().lower()
+            if not scheme.startswith("$") and scheme not in DATABASE_SCHEMES:  # $DB_URL: said when it is read
+                raise ValueError(f"connection {scheme + ':' if scheme else repr(self.connection)}: use sqlite:///…, "
+                                 "duckdb:///… or postgresql://…")
+            layout = sorted(self.model_fields_set & FILE_LAYOUT)
+            if layout:  # a database hands over rows and typed columns: nothing of a file's layout applies
+                raise ValueError(f"{', '.join(layout)}: a file's layout, which a database input does not have "
+                                 "(its rows come as the database holds them): leave "
+                                 f"{'it' if len(layout) == 1 else 'them'} out")
         return self
 
     @model_validator(mode="after")
