@@ -408,13 +408,17 @@ def validate_cmd(
         writers.emit(writers.render(df, fmt, meta), None if code else opts.output)
     con = err_console(opts)
     for c in checks:
-        # with --strict, warnings fail the check: they are printed as the errors they are
-        level = "warning" if c.status == "warnings" and not strict else "error"
-        if level == "warning" and opts.quiet:
-            continue
         for p in c.problems:
-            if not p.endswith(" bad rows"):
-                con.print(writers.visible(f"retention: {level}: {c.table}: {p}"), markup=False)
+            if p.endswith(" bad rows"):
+                continue
+            # rows of customers not in the customers file are a warning (kept), whatever
+            # else the table has, unless --strict makes warnings fail the check: then
+            # they are printed as the errors they are
+            notice = c.orphan_rows and p.endswith("are not in the customers file")
+            level = "warning" if (notice or c.status == "warnings") and not strict else "error"
+            if level == "warning" and opts.quiet:
+                continue
+            con.print(writers.visible(f"retention: {level}: {c.table}: {p}"), markup=False)
         for reason, info in c.bad_by_reason.items():
             con.print(writers.visible(f"retention: error: {c.table}: {info['count']} × {reason}"), markup=False)
             for ex in info["examples"]:

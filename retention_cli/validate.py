@@ -97,7 +97,8 @@ def validate(cfg: Config, overrides: dict[str, str | None], strict: bool = False
     for name, (rows, ids, example) in orphan_counts(tables).items():
         chk = next(c for c in checks if c.table == name)
         chk.orphan_rows = rows
-        chk.problems.append(f"{rows} rows ({ids} customer ids, e.g. '{example}') not in the customers file")
+        chk.problems.append(f"{rows} rows ({ids} customer_id{'s' if ids != 1 else ''}, e.g. '{example}') are not in "
+                            "the customers file")
         if chk.status == "ok":
             chk.status = "warnings"
             if strict:

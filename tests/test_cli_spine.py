@@ -166,8 +166,16 @@ def test_orphans_warn_and_strict_fails(cli):
     write(cli.cwd, "retention.yaml", "inputs:\n  customers: {path: c.csv}\n  purchases: {path: p.csv}\n")
     r = cli("validate", "--format", "csv")
     assert r.exit_code == 0
-    assert "retention: warning: purchases: 1 rows (1 customer ids, e.g. 'B') not in the customers file" in r.stderr
-    assert cli("validate", "--strict", "--format", "csv").exit_code == 65
+    assert "retention: warning: purchases: 1 rows (1 customer_id, e.g. 'B') are not in the customers file" in r.stderr
+    r = cli("validate", "--strict", "--format", "csv")
+    assert r.exit_code == 65
+    assert "retention: error: purchases: 1 rows (1 customer_id, e.g. 'B') are not in the customers file" in r.stderr
+    # with a bad row too: the bad row is an error, the rows of an unknown customer stay a warning
+    write(cli.cwd, "p.csv", GOOD + "A,2024-13-01,5\n")
+    r = cli("validate", "--format", "csv")
+    assert r.exit_code == 65
+    assert "retention: warning: purchases: 1 rows (1 customer_id, e.g. 'B') are not in the customers file" in r.stderr
+    assert "retention: error: purchases: 1 × " in r.stderr
 
 
 def test_env_config_and_format(cli):
