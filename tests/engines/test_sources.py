@@ -248,6 +248,21 @@ def test_database_bad_value_is_named_by_its_key(tmp_path):
         in r.stderr
 
 
+def test_a_bad_line_of_an_order_with_several_is_named_by_its_row_too(tmp_path):
+    """The lines of one order share its order_id: the row's number says which."""
+    import re
+
+    _spoiled_shop(tmp_path, "rowid = (select min(rowid) from purchases where order_id in "
+                            "(select order_id from purchases group by order_id having count(*) > 1))", "31/02/2024")
+    con = sqlite3.connect(tmp_path / "shop.db")
+    (order, row), = con.execute("select order_id, (select count(*) from purchases p2 where p2.rowid <= p.rowid) "
+                                "from purchases p where order_date = '31/02/2024'").fetchall()
+    con.close()
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 65
+    assert re.search(rf"row with order_id '{order}' \(row {row}\): column 'order_date': value '31/02/2024'", r.stderr)
+
+
 def test_missing_database_and_table(tmp_path):
     write_inputs(tmp_path)
     _db_config(tmp_path, "sqlite:///nowhere.db")

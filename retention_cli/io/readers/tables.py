@@ -351,7 +351,12 @@ def _row_names(rows: np.ndarray, numbering: str, table: str, found: dict[str, in
     if key is None:
         return [f"record {r + 1}" for r in rows]
     values = cells[found[key]]
-    return [f"row with {headers[found[key]]} '{_clip(str(values.loc[r]))}'" for r in rows]
+    bad_values = values.loc[rows]
+    # a key several rows share (the lines of one order): the row's number too, in the
+    # order the database returned the rows
+    shared = values[values.isin(bad_values.unique())].value_counts()
+    return [f"row with {headers[found[key]]} '{_clip(str(v))}'" + (f" (row {r + 1})" if shared.get(v, 1) > 1 else "")
+            for r, v in zip(rows, bad_values)]
 
 
 def places(bad: pd.DataFrame, display: str) -> list[str]:
