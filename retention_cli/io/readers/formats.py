@@ -104,7 +104,8 @@ def _parquet_source(raw: bytes, display: str) -> Source:
         pq.write_table(table.take(pa.array(rows, pa.int64())), out)
         return out.getvalue().to_pybytes()
 
-    return Source(headers, None, read, rejects, "parquet")
+    # a Parquet file has rows, not lines: a bad one is named "record N" (as an engine names it)
+    return Source(headers, None, read, rejects, "parquet", numbering="record")
 
 
 # What each kind of column takes from Parquet besides text (read as a CSV value is),
@@ -435,7 +436,10 @@ def combined(parts: list[tuple[str, Source]], display: str, partitions: list[dic
             if w not in lines_of:
                 lines_of[w] = record_spans(src.span_bytes)[2] if src.span_bytes is not None else None
             rec = lines_of[w]
-            line = int(rec[min(r + (1 if header else 0), len(rec) - 1)]) if rec is not None else int(r) + 1
+            if rec is None:  # a Parquet file: its row, not a line
+                out.append(f"{shown(f)}: record {int(r) + 1}")
+                continue
+            line = int(rec[min(r + (1 if header else 0), len(rec) - 1)])
             out.append(f"{shown(f)}:{line}")
         return out
 
