@@ -258,6 +258,10 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
                                      horizon=cfg.satisfaction.horizon_periods, csat_scale=cfg.satisfaction.csat_scale)
             files["satisfaction_link"] = link
             link_html = _link_html(link, cfg.satisfaction.horizon_periods)
+        elif base is not None and dated and periods[0].freq == "all" and "customer_id" in responses:
+            notes.append("satisfaction: the link to retention (satisfaction_link) is left out: it follows who answered "
+                         "in a period into the next ones, and a report over all the data (period all) has no next "
+                         "period")
         out.append(Section("satisfaction", files, html=H.charts_row(parts) + H.kpi_tables(df, by, SATISFACTION_RATIOS) + link_html))
 
     if "complaints" in wanted:

@@ -276,6 +276,20 @@ def test_a_yearly_summary_compares_with_the_year_before_once(cli):
     assert rows["nps"]["previous_period"] == rows["nps"]["year_ago_period"] == "2023"
 
 
+def test_a_report_over_all_the_data_says_why_the_satisfaction_link_is_left_out(cli):
+    write(cli.cwd, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-02-05,20\nA,2024-05-01,5\n")
+    write(cli.cwd, "r.csv", "customer_id,answered_date,nps_score\nA,2024-01-10,10\nB,2024-02-10,3\n")
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\n  responses: {path: r.csv}\n"
+          "report:\n  sections: [satisfaction]\n  formats: [csv]\n  output_dir: out\n")
+    r = cli("report", "--period", "all")
+    assert r.exit_code == 0, r.stderr
+    assert "satisfaction: the link to retention (satisfaction_link) is left out" in r.stderr
+    assert not (cli.cwd / "out" / "satisfaction_link.csv").exists() and (cli.cwd / "out" / "satisfaction.csv").exists()
+    r = cli("report", "--period", "2024-01", "-o", "monthly")
+    assert r.exit_code == 0 and "satisfaction_link) is left out" not in r.stderr
+    assert (cli.cwd / "monthly" / "satisfaction_link.csv").exists()
+
+
 @pytest.mark.parametrize("sections, by, started", [
     (["summary", "cohorts"], ["channel"], False),  # the summary reads the table without segments: its own
     (["purchases"], ["channel"], True),
