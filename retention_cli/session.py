@@ -513,6 +513,15 @@ class Run:
         if missing:
             reasons = sorted({why.get(c, "purchases.amount") for c in missing})
             self.warnings.append(f"left out: {', '.join(missing)} (no {', '.join(reasons)})")
+        sizes = self.cfg.economics.market_size
+        if sizes and "market_share" in df.columns and "period" in df.columns:
+            # a market size is given per period label: the periods asked for that have none
+            # show no share (quarters asked for, months given)
+            without = [str(p) for p in dict.fromkeys(df["period"]) if str(p) not in sizes]
+            if without:
+                self.warnings.append(
+                    f"market_share: economics.market_size has no figure for {_labels(without)} "
+                    f"(it has {_labels(list(sizes))}): the share is null there")
 
     # --- meta --------------------------------------------------------------------------
     def meta(self, **extra: Any) -> dict[str, Any]:

@@ -78,3 +78,15 @@ def test_purchases_shows_the_market_share(cli):
     # 140 / 1000 = 0.14 and 180 / 2000 = 0.09: 100 × (0.09 - 0.14) = -5 points
     assert out["2024-01"]["market_share"] == "0.14" and out["2024-02"]["market_share"] == "0.09"
     assert float(out["2024-02"]["market_share_change"]) == pytest.approx(-5.0, abs=1e-9)
+
+
+def test_market_share_of_periods_the_market_size_does_not_name_is_said(cli):
+    write(cli.cwd, "purchases.csv", PURCHASES)
+    write(cli.cwd, "retention.yaml", CONFIG)
+    r = cli("purchases", "--period", "2024-Q1", "--as-of", "2024-03-01", "-f", "csv")
+    assert r.exit_code == 0, r.stderr
+    assert cli.csv_rows(r)[0]["market_share"] == ""
+    assert ("market_share: economics.market_size has no figure for 2024-Q1 (it has 2024-01, 2024-02): the share is "
+            "null there") in r.stderr
+    r = cli("purchases", "--from", "2024-01", "--to", "2024-02", "--as-of", "2024-03-01", "-f", "csv")
+    assert "market_size has no figure" not in r.stderr and cli.csv_rows(r)[0]["market_share"] == str(140 / 1000)
