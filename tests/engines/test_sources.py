@@ -662,19 +662,16 @@ def test_what_duckdb_cannot_do_is_said_in_a_line(tmp_path):
     assert "raise engine.memory_limit, or set engine.temp_directory" in r.stderr
 
 
-def test_a_database_input_s_config_is_checked_with_the_config(tmp_path):
+@pytest.mark.parametrize("more, message", [
+    ("connection: 'mysql://u@h/shop'\n    table: orders\n",
+     "retention.yaml:2: inputs.purchases: connection mysql:: use sqlite:///…, duckdb:///… or postgresql://…"),
+    ("connection: 'sqlite:///shop.db'\n    table: orders\n    delimiter: ';'\n    encoding: cp1252\n",
+     "retention.yaml:2: inputs.purchases: delimiter, encoding: a file's layout, which a database input does not "
+     "have (its rows come as the database holds them): leave them out"),
+])
+def test_a_database_input_s_config_is_checked_with_the_config(tmp_path, more, message):
     """An unknown scheme, or a file's layout option on a database input (which
     would be ignored), is a config error naming the config's line (78)."""
-    cli = Cli.fresh(tmp_path)
-    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases:\n    connection: 'mysql://u@h/shop'\n"
-                                             "    table: orders\n")
-    r = cli("churn", "-q")
-    assert r.exit_code == 78
-    assert ("retention.yaml:2: inputs.purchases: connection mysql:: use sqlite:///…, duckdb:///… or "
-            "postgresql://…") in r.stderr
-    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases:\n    connection: 'sqlite:///shop.db'\n"
-                                             "    table: orders\n    delimiter: ';'\n    encoding: cp1252\n")
-    r = cli("churn", "-q")
-    assert r.exit_code == 78
-    assert ("inputs.purchases: delimiter, encoding: a file's layout, which a database input does not have (its "
-            "rows come as the database holds them): leave them out") in r.stderr
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases:\n    " + more)
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 78 and message in r.stderr
