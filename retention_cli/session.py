@@ -18,6 +18,7 @@ from retention_cli import __version__
 from retention_cli.config import Config, find_config, load_config
 from retention_cli.io import writers
 from retention_cli.io.readers import Inputs, load_inputs
+from retention_cli.io.readers.tables import ORDER_PARTS
 from retention_cli.options import Options
 from retention_cli.periods import Period, PeriodRequest, resolve
 
@@ -27,7 +28,7 @@ def _labels(labels: list[str]) -> str:
 
 
 # The purchases columns that make the orders of the customer-base model.
-ORDER_COLUMNS = frozenset({"customer_id", "order_id", "order_date", "amount"})
+ORDER_COLUMNS = frozenset(ORDER_PARTS)
 
 
 @contextmanager

@@ -39,7 +39,9 @@ class Source:
     where: object = None              # Callable[[np.ndarray], list[str]] | None
     notes: list = None                # what reading it left out, for the warnings (empty files)
     # an engine's CSV input: the orders made from the lines in the engine (``engines.sources``)
-    orders: object = None             # Callable[[int, int, int, int], tuple[pd.DataFrame, np.ndarray, Timestamp] | None]
+    # Callable[[customer, order, date, amount, product=None], (cells, lines per order, latest
+    # line's date, each order's greatest product or None) | None]
+    orders: object = None
 
 
 def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:
