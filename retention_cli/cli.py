@@ -558,7 +558,7 @@ def suggest_window_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), orders_only=True)
+    run.load(("purchases",), orders_only=True, base_only=True)
     df, w, sentence = suggest_window(run.base())
     df = df.rename(columns={"days": "value"})  # it holds counts (purchase days, gaps) as well as days
     if not opts.quiet:
@@ -611,7 +611,8 @@ def summary_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), ("customers", "responses", "complaints"))
+    run.load(("purchases",), ("customers", "responses", "complaints"), orders_only=True, products=True, costs=True,
+             base_only=True)
     if opts.from_ or opts.to:
         raise UsageError("summary takes one period (--period), not a series")
     period = run.periods()[-1]
@@ -677,7 +678,8 @@ def complaints_cmd(
     run = Run(opts)
     cfg = run.cfg
     if reasons:
-        run.load(("customers", "purchases") if cfg.churn.model == "inactivity" else ("customers",), ("purchases",), orders_only=True)
+        run.load(("customers", "purchases") if cfg.churn.model == "inactivity" else ("customers",), ("purchases",),
+                 orders_only=True, base_only=True)
         periods = run.periods()
         df = churn_reasons(run.base(), periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
                            data_end=run.data_end(), mapping=cfg.churn_reasons.map)
@@ -687,7 +689,7 @@ def complaints_cmd(
         show(run, df, title="Why lost customers left", percent=("share_of_known", "benchmark_share"),
              meta=run.meta(benchmark=REASON_BENCHMARK, benchmark_source="IPeut, \"Aller plus loin que le service clients\""))
         return
-    run.load(("complaints",), ("customers", "purchases"), orders_only=True)
+    run.load(("complaints",), ("customers", "purchases"), orders_only=True, base_only=True)
     periods = run.periods()
     ws = run.workspace()
     base = ws.base
@@ -762,7 +764,7 @@ def wom_cmd(
         meta_extra = {"mode": "what-if"}
     else:
         # the costs: the observed margin of clv_simple, the customer value of the revenue at risk
-        run.load(("complaints",), ("customers", "purchases"), orders_only=True, costs=True)
+        run.load(("complaints",), ("customers", "purchases"), orders_only=True, costs=True, base_only=True)
         periods = run.periods()
         # the customer base as the report builds it (contract model: from the customers alone)
         base = run.workspace().base

@@ -123,7 +123,11 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
             hint = "; a customers list alone has no events to measure: add the orders (purchases) export"
         raise InputMissingError("report: no section can be computed from the configured inputs ("
                                 + "; ".join(notes) + ")" + hint)
-    run.load((), tuple(t for t in TABLES if t in configured))
+    # Of the purchases, what the sections read (the orders, products and costs: as the
+    # single commands read them, so that the report's numbers are theirs); without the
+    # clv section, which reads the lines, an engine may make the orders itself
+    run.load((), tuple(t for t in TABLES if t in configured), orders_only=True, products=True, costs=True,
+             base_only="clv" not in wanted)
     periods = run.periods()
     data_end = run.data_end()
     empty = [p.label for p in periods if p.start >= data_end]

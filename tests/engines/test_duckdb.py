@@ -184,3 +184,44 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     assert duck.stdout == local.stdout
     row = cli.csv_rows(duck)[0]
     assert row["multi_product_share"] == str(2 / 3) and row["orders"] == "5"
+
+
+@pytest.mark.parametrize("cmd, made", [
+    (("summary", "--period", "2024-02"), True), (("complaints",), True), (("complaints", "--reasons"), True),
+    (("wom",), True), (("suggest-window",), True),
+    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03"), True),
+    # the clv section reads the lines (its purchase days are of lines, returns left out line by line)
+    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), False),
+])
+def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_the_orders(tmp_path, monkeypatch,
+                                                                                           cmd, made):
+    """summary, complaints (and --reasons), wom, suggest-window and the report without
+    its clv section use the purchases through the customer base: on an engine, the
+    engine makes the orders, and every number is the local run's."""
+    from retention_cli.io.readers import tables
+    from tests.conftest import Cli
+
+    _shop(tmp_path)
+    (tmp_path / "k.csv").write_text("complaint_id,customer_id,opened_date,resolved_date,status\n"
+                                    "K1,C1,2024-01-20,2024-01-22,resolved\nK2,C2,2024-02-15,,open\n")
+    (tmp_path / "c.csv").write_text("customer_id,signup_date,churn_reason\nC1,2024-01-01,price\n"
+                                    "C2,2024-01-01,\nC3,2024-01-01,service\n")
+    (tmp_path / "retention.yaml").write_text(
+        "inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n  complaints: {path: k.csv}\n"
+        "churn: {inactivity_days: 30}\nreport: {formats: [csv, json]"
+        + (", sections: [churn, clv]}\n" if cmd[-1] == "clv" else "}\n"))
+    cmd = cmd[:-1] if cmd[-1] == "clv" else cmd
+    calls = []
+    real = tables._orders_of
+    monkeypatch.setattr(tables, "_orders_of", lambda *a: calls.append(real(*a)) or calls[-1])
+    cli = Cli.fresh(tmp_path)
+    outs = {}
+    for engine in ("local", "duckdb"):
+        args = [a.replace("out", f"out-{engine}") for a in cmd]
+        r = cli(*args, "-f", "csv", "--engine", engine) if cmd[0] != "report" else cli(*args, "--engine", engine)
+        assert r.exit_code == 0, r.stderr
+        outs[engine] = r.stdout if cmd[0] != "report" else {
+            f.name: f.read_text() for f in sorted((tmp_path / f"out-{engine}").glob("*.csv"))}
+    assert outs["duckdb"] == outs["local"] and outs["local"]
+    engine_made = [c is not None for c in calls]
+    assert engine_made == ([False, True] if made else [])  # local: asked, none made; clv: not asked
