@@ -5,7 +5,8 @@
 Writes customers.csv (id, signup_date, segment, loyalty_member), purchases.csv
 (order lines: customer_id, order_id, order_date, product_id, quantity, amount, with
 multi-line orders and about 3 % returns as negative lines under their own order
-number), complaints.csv and responses.csv, and a retention.yaml mapping them.
+number; customers leave after a lifetime of their own and buy while alive),
+complaints.csv and responses.csv, and a retention.yaml mapping them.
 Customers are rows / 10; three years of history (2022-01-01 .. 2024-12-31).
 """
 
@@ -52,10 +53,17 @@ def generate(rows: int, out: Path, seed: int = 42) -> None:
     n_orders = int(np.searchsorted(np.cumsum(lines_per_order), rows)) + 1
     lines_per_order = lines_per_order[:n_orders]
     lines_per_order[-1] -= int(lines_per_order.sum() - rows)
-    weight = rng.gamma(1.2, 1.0, n_cust)
+    # customers leave (SPEC's churn, and what BG/NBD and Pareto/NBD model): each lives
+    # an exponential time whose rate varies between customers (gamma, shape 1, mean
+    # 400 days: about half are gone within a year); while alive, a customer buys at a
+    # rate of their own (gamma weights), so an order goes to a customer in proportion
+    # to weight x days alive within the data
+    life = rng.exponential(rng.gamma(1.0, 400.0, n_cust)) + 1
+    alive = np.minimum(first + life, DAYS).astype(np.int64) - first
+    weight = rng.gamma(1.2, 1.0, n_cust) * np.maximum(alive, 1)
     order_cust = rng.choice(n_cust, size=n_orders, p=weight / weight.sum())
-    # an order is dated after its customer's first day
-    span = DAYS - first[order_cust]
+    # an order is dated on a day its customer is alive (from their first day)
+    span = np.maximum(alive[order_cust], 1)
     order_day = first[order_cust] + (rng.random(n_orders) * span).astype(np.int64)
     is_first = np.zeros(n_orders, dtype=bool)
     order = np.lexsort((order_day, order_cust))
@@ -80,7 +88,7 @@ def generate(rows: int, out: Path, seed: int = 42) -> None:
 
     n_comp = max(rows // 200, 1)
     c_cust = rng.integers(0, n_cust, n_comp)
-    opened = first[c_cust] + (rng.random(n_comp) * (DAYS - first[c_cust])).astype(np.int64)
+    opened = first[c_cust] + (rng.random(n_comp) * np.maximum(alive[c_cust], 1)).astype(np.int64)  # while a customer
     resolved = opened + rng.integers(0, 20, n_comp)
     resolved_dates = pa.array(START + resolved.astype("timedelta64[D]"), mask=rng.random(n_comp) < 0.15)
     pcsv.write_csv(pa.table({
@@ -92,7 +100,7 @@ def generate(rows: int, out: Path, seed: int = 42) -> None:
     r_cust = rng.integers(0, n_cust, n_resp)
     pcsv.write_csv(pa.table({
         "customer_id": ids("C", r_cust, 7),
-        "answered_date": pa.array(START + (first[r_cust] + (rng.random(n_resp) * (DAYS - first[r_cust])).astype(np.int64)).astype("timedelta64[D]")),
+        "answered_date": pa.array(START + (first[r_cust] + (rng.random(n_resp) * np.maximum(alive[r_cust], 1)).astype(np.int64)).astype("timedelta64[D]")),
         "nps_score": pa.array(rng.integers(0, 11, n_resp)), "csat_score": pa.array(rng.integers(1, 6, n_resp)),
     }), out / "responses.csv")
     (out / "retention.yaml").write_text(

@@ -407,7 +407,8 @@ def _engine_message(e: BaseException) -> str:
 # --- databases ------------------------------------------------------------------------
 
 def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
-    """The table of a database input, typed by the database."""
+    """The table of a database input, typed by the database; its connection and the
+    connection's scheme (postgres, sqlite, duckdb)."""
     try:
         import ibis
     except ImportError:
@@ -454,9 +455,9 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
         raise InputMissingError(f"{display}: cannot connect: {_first_line(e)}{hint}") from None
     try:
         if inp.query is not None:  # DuckDB's through a view (``_view``: Ibis's sql() fails on DuckDB 2)
-            return _view(con, inp.query) if scheme == "duckdb" else con.sql(inp.query)
+            return (_view(con, inp.query) if scheme == "duckdb" else con.sql(inp.query)), con, scheme
         schema, _, name = inp.table.rpartition(".")  # schema.table: the table of that schema
-        return con.table(name, database=schema) if schema else con.table(name)
+        return (con.table(name, database=schema) if schema else con.table(name)), con, scheme
     except Exception as e:  # noqa: BLE001
         what = f"cannot read table {inp.table!r}" if inp.table is not None else "the query fails"
         raise InputMissingError(f"{display}: {what} ({type(e).__name__}: {_first_line(e)})") from None
@@ -498,10 +499,12 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
     as text; "parquet": typed, as a Parquet file's) and its SHA-256 (files; "" for
     a database)."""
     if inp.connection is not None:
-        t = _database(inp, resolve, display)
+        t, con, scheme = _database(inp, resolve, display)
         headers = [str(c) for c in t.columns]
         check_header(headers, display, line=False)
-        return _source(t, headers, list(t.columns), "parquet", display, "key"), "parquet", lambda: ""
+        # a DuckDB database makes the orders itself, in its own SQL (``_orders_sql``)
+        return _source(t, headers, list(t.columns), "parquet", display, "key",
+                       engine_name=scheme if scheme == "duckdb" else None, con=con), "parquet", lambda: ""
     if URL.match(path):  # a filesystem of Spark's (hdfs://, s3a://, file://): given to it as written
         if name != "spark":
             raise UsageError(f"{display}: a path with a scheme is read by the spark engine (--engine spark)")
@@ -553,7 +556,7 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         columns = [c for c in t.columns if c != "_file"]
         headers = [str(c) for c in columns]
         check_header(headers, display, line=False)
-        out = _source(t, headers, columns, "parquet", display, "record", name_of)
+        out = _source(t, headers, columns, "parquet", display, "record", name_of, engine_name=name, con=con)
         out.notes = notes
         return out, "parquet", source.hash_files(files)
     t, headers, names = _csv_table(con, name, files, inp, display, engine, partitions, name_of)
@@ -738,11 +741,20 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
 
         from retention_cli.io.readers.convert import MAX_DATE, MAX_NUMBER, MIN_DATE
 
-        c, o = t[names[cust]], t[names[order]]
-        d, a = _typed(t[names[day]], "date"), _typed(t[names[amount]], "number")
+        if fmt == "csv":
+            c, o, p = t[names[cust]], t[names[order]], t[names[product]] if product is not None else None
+            d, a = _typed(t[names[day]], "date"), _typed(t[names[amount]], "number")
+        else:  # typed columns (Parquet, a DuckDB database): only types the readers take as they are
+            parts = _typed_parts(t, [names[cust], names[order], names[day], names[amount]]
+                                 + ([names[product]] if product is not None else []))
+            if parts is None:
+                return None
+            c, o, d, a, p = parts if product is not None else (*parts, None)
         # the ids are looked at once per order (group keys), below; the values once per line
         unclean = d.isnull() | a.isnull() | (d < MIN_DATE.date()) | (d > MAX_DATE.date()) | (a.abs() >= MAX_NUMBER)
-        more = {"_p": t[names[product]]} if product is not None else {}
+        if fmt != "csv":
+            unclean = unclean | a.isnan()  # NaN is no value, as null is (``typed_column``)
+        more = {"_p": p} if product is not None else {}
         lines = t.mutate(_record=ibis.row_number()).select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)
         # the amounts summed one after the other in the order of the lines, as the
         # process sums them (floating point: another order can differ in the last
@@ -774,7 +786,39 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
 
     return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering,
                   where=where if "_file" in t.columns else None,
-                  orders=orders if fmt == "csv" and engine_name in ORDERS_ENGINES and con is not None else None)
+                  orders=orders if engine_name in ORDERS_ENGINES and con is not None else None)
+
+
+def _typed_parts(t, columns: list[str]):
+    """Of typed inputs (Parquet, a DuckDB database), the ids, date and amount of the
+    lines as the engine groups and sums them, when their types are ones the readers
+    take as they are (``typed_column``): ids as text or whole numbers (whole numbers
+    written as text, as the readers write them), a date or a timestamp without a
+    zone (its day), an amount as a floating or whole number. None for any other type
+    (decimals, zoned timestamps, …): the lines are then read by the readers."""
+    schema = t.schema()
+    out = []
+    for i, name in enumerate(columns):
+        dt, col = schema[name], t[name]
+        if i == 2:  # the date
+            if dt.is_date():
+                out.append(col)
+            elif dt.is_timestamp() and dt.timezone is None:
+                out.append(col.date())
+            else:
+                return None
+        elif i == 3:  # the amount
+            if not (dt.is_floating() or dt.is_integer()):
+                return None
+            out.append(col.cast("float64"))
+        elif dt.is_string():
+            out.append(col)
+        elif dt.is_integer():
+            out.append(col.cast("string"))
+        else:
+            return None
+    c, o, d, a, *p = out
+    return (c, o, d, a, *p)
 
 
 # The orders of the lines (``_source.orders``): per (customer, order), its first

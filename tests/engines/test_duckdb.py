@@ -9,6 +9,7 @@ pytest.importorskip("duckdb")
 
 from retention_cli.errors import DataError  # noqa: E402
 from tests.engines.differential import assert_same, inputs, outputs  # noqa: E402
+from tests.engines.lines import LINES, read_purchases, shop, typed_shop  # noqa: E402
 
 
 def test_every_command_equals_local(tmp_path):
@@ -26,45 +27,18 @@ def test_bad_rows_skipped_equal_local(tmp_path):
     assert_same(local, outputs(folder, "duckdb"))
 
 
-# Orders made in the engine (SPEC §1 order lines, §10): the lines of one order summed
-# there, one after the other in the order of the lines, as the process sums them.
-# O1's three amounts sum to 0.6000000000000001 that way and to 0.6 in another order;
-# O2's lines are dated two days apart (the later one is the data's latest event).
-LINES = ("customer_id,order_id,order_date,amount\n"
-         "C1,O1,2024-01-05,0.1\nC1,O1,2024-01-05,0.2\nC1,O1,2024-01-05,0.3\n"
-         "C2,O2,2024-02-10,5\nC3,O3,2024-02-11,7.5\nC2,O2,2024-03-02,1\n"
-         "C3,O4,2024-03-01,-7.5\nC9,O5,2024-02-20,3\n")
-
-
-def _shop(tmp_path, purchases: str = LINES):
-    (tmp_path / "p.csv").write_text(purchases)
-    (tmp_path / "c.csv").write_text("customer_id,signup_date\nC1,2024-01-01\nC2,2024-01-01\nC3,2024-01-01\n")
-    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
-                                             "churn: {inactivity_days: 30}\n")
-
-
-def _read(tmp_path, engine: str):
-    from retention_cli.config import load_config
-    from retention_cli.io.readers.tables import read_table
-    from retention_cli.session import ORDER_COLUMNS
-
-    cfg = load_config(tmp_path / "retention.yaml")
-    return read_table("purchases", cfg.input("purchases"), cfg, columns=ORDER_COLUMNS,
-                      engine=cfg.engine.model_copy(update={"name": engine}), orders=True)
-
-
 def test_the_engine_makes_the_orders_and_they_are_the_process_s(tmp_path):
     from tests.conftest import Cli
 
-    _shop(tmp_path)
-    t = _read(tmp_path, "duckdb")
+    shop(tmp_path)
+    t = read_purchases(tmp_path, "duckdb")
     assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]  # O1..O5: by their first line
     assert t.rows == t.rows_read == 8 and "order_id" not in t.df
     assert t.df["amount"].tolist() == [0.1 + 0.2 + 0.3, 6.0, 7.5, -7.5, 3.0] and 0.1 + 0.2 + 0.3 != 0.6
     assert [str(d.date()) for d in t.df["order_date"]] == ["2024-01-05", "2024-02-10", "2024-02-11", "2024-03-01",
                                                            "2024-02-20"]
     assert str(t.last_line.date()) == "2024-03-02"
-    assert _read(tmp_path, "local").row_lines is None  # the local readers hand over the lines
+    assert read_purchases(tmp_path, "local").row_lines is None  # the local readers hand over the lines
     cli = Cli.fresh(tmp_path)
     for cmd in (("churn", "-f", "json"), ("cohorts", "--revenue", "-f", "json", "--freq", "month")):
         local, duck = cli(*cmd), cli(*cmd, "--engine", "duckdb")
@@ -87,12 +61,12 @@ def test_lines_the_engine_would_not_read_as_the_readers_do_are_read_by_the_reade
                          (LINES.replace("C9,O5,2024-02-20,3", "C9,O5,2024-02-20,"), True),
                          # DuckDB reads hour 24 as the next day; the readers call it no date
                          (LINES.replace("2024-02-11", "2024-02-11 24:00:00"), True)):
-        _shop(tmp_path, spoiled)
+        shop(tmp_path, spoiled)
         if bad:
             with pytest.raises(DataError, match="1 bad row"):
-                _read(tmp_path, "duckdb")
+                read_purchases(tmp_path, "duckdb")
         else:
-            assert _read(tmp_path, "duckdb").row_lines is None
+            assert read_purchases(tmp_path, "duckdb").row_lines is None
         cli = Cli.fresh(tmp_path)
         local, duck = cli("churn", "-f", "csv", "-q"), cli("churn", "-f", "csv", "-q", "--engine", "duckdb")
         assert (local.exit_code, local.stdout) == (duck.exit_code, duck.stdout)
@@ -121,7 +95,7 @@ def _local_and_duckdb(tmp_path, purchases: str):
     """churn and cohorts --revenue by quarter, local and duckdb, with their rejects."""
     from tests.conftest import Cli
 
-    _shop(tmp_path, purchases)
+    shop(tmp_path, purchases)
     (tmp_path / "c.csv").write_text("customer_id\nA\nB\n")
     (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv, on_bad_rows: skip}\n"
                                              "  customers: {path: c.csv}\nchurn: {inactivity_days: 30}\n")
@@ -168,7 +142,7 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     from retention_cli.session import ORDER_COLUMNS
     from tests.conftest import Cli
 
-    _shop(tmp_path, "customer_id,order_id,order_date,amount,product_id\n"
+    shop(tmp_path, "customer_id,order_id,order_date,amount,product_id\n"
                     "A,o1,2024-01-05,10,P1\nA,o1,2024-01-05,5,P1\nA,o2,2024-01-20,7,P2\n"
                     "B,o3,2024-01-08,3,P2\nB,o3,2024-01-08,4,P1\nC,o4,2024-01-09,2,P1\nC,o5,2024-01-29,2,P1\n")
     cfg = load_config(tmp_path / "retention.yaml")
@@ -201,7 +175,7 @@ def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_
     from retention_cli.io.readers import tables
     from tests.conftest import Cli
 
-    _shop(tmp_path)
+    shop(tmp_path)
     (tmp_path / "k.csv").write_text("complaint_id,customer_id,opened_date,resolved_date,status\n"
                                     "K1,C1,2024-01-20,2024-01-22,resolved\nK2,C2,2024-02-15,,open\n")
     (tmp_path / "c.csv").write_text("customer_id,signup_date,churn_reason\nC1,2024-01-01,price\n"
@@ -225,3 +199,61 @@ def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_
     assert outs["duckdb"] == outs["local"] and outs["local"]
     engine_made = [c is not None for c in calls]
     assert engine_made == ([False, True] if made else [])  # local: asked, none made; clv: not asked
+
+
+def test_the_engine_makes_the_orders_of_a_parquet_input(tmp_path):
+    """Typed lines (Parquet) are grouped and summed in the engine as they are: the
+    orders and every number are the local readers'."""
+    from tests.conftest import Cli
+
+    typed_shop(tmp_path)
+    t = read_purchases(tmp_path, "duckdb")
+    assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]
+    assert t.df["amount"].tolist() == [0.1 + 0.2 + 0.3, 6.0, 7.5, -7.5, 3.0]
+    assert str(t.last_line.date()) == "2024-03-02"
+    cli = Cli.fresh(tmp_path)
+    for cmd in (("churn", "--freq", "month"), ("cohorts", "--revenue", "--freq", "month"), ("purchases",)):
+        local, duck = cli(*cmd, "-f", "csv", "-q"), cli(*cmd, "-f", "csv", "-q", "--engine", "duckdb")
+        assert local.exit_code == duck.exit_code == 0, duck.stderr
+        assert duck.stdout == local.stdout
+
+
+def test_typed_lines_of_a_type_the_engine_does_not_group_are_read_by_the_readers(tmp_path):
+    import pyarrow as pa
+
+    from tests.conftest import Cli
+
+    # a decimal amount (its conversion to a double is the readers'), a zoned timestamp
+    for amount, date in ((pa.decimal128(10, 2), None), (None, pa.timestamp("us", tz="Europe/Paris"))):
+        typed_shop(tmp_path, amount, date)
+        assert read_purchases(tmp_path, "duckdb").row_lines is None
+        cli = Cli.fresh(tmp_path)
+        local, duck = cli("churn", "-f", "csv", "-q"), cli("churn", "-f", "csv", "-q", "--engine", "duckdb")
+        assert (local.exit_code, local.stdout) == (duck.exit_code, duck.stdout)
+
+
+def test_a_duckdb_database_makes_the_orders_of_its_table(tmp_path):
+    import duckdb
+
+    from retention_cli.config import load_config
+    from retention_cli.io.readers.tables import read_table
+    from retention_cli.session import ORDER_COLUMNS
+    from tests.conftest import Cli
+
+    typed_shop(tmp_path)
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    con.execute(f"CREATE TABLE lines AS SELECT * FROM read_parquet('{tmp_path / 'p.parquet'}')")
+    con.close()
+    text = (tmp_path / "retention.yaml").read_text()
+    (tmp_path / "retention.yaml").write_text(
+        text.replace("{path: p.parquet}", "{connection: 'duckdb:///shop.duckdb', table: lines}"))
+    cfg = load_config(tmp_path / "retention.yaml")
+    t = read_table("purchases", cfg.input("purchases"), cfg, columns=ORDER_COLUMNS, orders=True)
+    assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]
+    (tmp_path / "retention.yaml").write_text(text)  # the same lines from the Parquet file, read locally
+    local = Cli.fresh(tmp_path)("churn", "-f", "csv", "-q")
+    (tmp_path / "retention.yaml").write_text(
+        text.replace("{path: p.parquet}", "{connection: 'duckdb:///shop.duckdb', table: lines}"))
+    db = Cli.fresh(tmp_path)("churn", "-f", "csv", "-q")
+    assert local.exit_code == db.exit_code == 0, db.stderr
+    assert db.stdout == local.stdout

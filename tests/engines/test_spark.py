@@ -103,3 +103,22 @@ def test_quiet_prints_nothing_and_a_session_that_cannot_start_says_why(tmp_path)
     assert broken.returncode == 2 and len(broken.stderr.splitlines()) == 1, broken.stderr
     assert "engine spark: cannot start a session on local[1]" in broken.stderr
     assert "no-java/bin/java: No such file or directory" in broken.stderr
+
+
+def test_spark_makes_the_orders_of_a_parquet_input(tmp_path):
+    """Typed lines (Parquet) grouped and summed by Spark: its ordered sum is the
+    process's (0.1 + 0.2 + 0.3 in the order of the lines), the numbers local's."""
+    from tests.conftest import Cli
+    from tests.engines.lines import read_purchases, typed_shop
+
+    typed_shop(tmp_path)
+    (tmp_path / "retention.yaml").write_text((tmp_path / "retention.yaml").read_text()
+                                             + "engine: {name: local, master: 'local[2]'}\n")
+    t = read_purchases(tmp_path, "spark")
+    assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]
+    assert t.df["amount"].tolist() == [0.1 + 0.2 + 0.3, 6.0, 7.5, -7.5, 3.0]
+    cli = Cli.fresh(tmp_path)
+    for cmd in (("churn", "--freq", "month"), ("purchases",)):
+        local, spark = cli(*cmd, "-f", "csv", "-q"), cli(*cmd, "-f", "csv", "-q", "--engine", "spark")
+        assert local.exit_code == spark.exit_code == 0, spark.stderr
+        assert spark.stdout == local.stdout

@@ -146,7 +146,7 @@ def read_table(
     plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
     if aux:  # the cells options compare or fill are read as text
         plan = {p: t for p, t in plan.items() if p not in aux.values()}
-    made = _orders_of(reader, table, inp, found, extras, aux, plan) if orders else None
+    made = _orders_of(reader, table, inp, found, extras, aux, plan, fmt) if orders else None
     if made is not None:  # the engine made the orders: a row per order, its lines counted
         cells, row_lines, last_line, product_last = made
         found = {c: p for c, p in found.items() if c != "order_id"}
@@ -276,18 +276,22 @@ ORDER_PARTS = ("customer_id", "order_id", "order_date", "amount")
 PRODUCT_LAST = "product_id (last)"
 
 
-def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extras: dict, aux: dict, plan: dict):
+def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extras: dict, aux: dict, plan: dict,
+               fmt: str):
     """The orders an engine makes from a purchases input's lines (``Source.orders``),
     when the command reads exactly what makes them and the input's options change
     nothing in the lines: no other column, no option that reads or fills cells, ids
-    compared as written, dates and amounts in the forms the engine types (ISO dates,
-    plain numbers: ``typed_plan``). None otherwise, or when a line is not clean."""
+    compared as written, dates and amounts in the forms the engine types (of a CSV
+    input: ISO dates, plain numbers: ``typed_plan``; of a typed input, the engine
+    looks at the columns' types). None otherwise, or when a line is not clean."""
     import pyarrow as pa
 
     parts = ORDER_PARTS + (("product_id",) if "product_id" in found else ())
     if table != "purchases" or reader.orders is None or extras or aux or uses_options(inp) \
             or inp.lower_ids or inp.na_values or set(found) != set(parts) or len(set(found.values())) != len(parts):
         return None
+    if fmt != "csv":  # typed columns: the engine checks their types (``engines.sources._typed_parts``)
+        return reader.orders(*(found[c] for c in ORDER_PARTS), product=found.get("product_id"))
     day, amount = plan.get(found["order_date"]), plan.get(found["amount"])
     if day is None or not pa.types.is_timestamp(day) or amount is None or not pa.types.is_floating(amount):
         return None
