@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import linalg, optimize, special
 
 from retention_cli.errors import DataError, UsageError
-from retention_cli.model.customers import day_numbers
+from retention_cli.model.customers import NEVER, day_numbers
 
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
@@ -44,13 +44,20 @@ def summaries(purchases: pd.DataFrame, calibration_end: date, unit: str = "weeks
     day to the calibration end), in ``unit``; monetary_value, the mean amount of the
     repeat purchase days; with ``holdout_end``, the repeat purchase days in
     (calibration_end, holdout_end] and the holdout length."""
-    cust = purchases["customer_id"].to_numpy()
+    # customers as integers in the order of their ids (a factorisation, as a groupby by
+    # id makes: the same groups, sorted the same), and a (customer, day) pair as one
+    # integer: grouping integers, not ids, with the same sums (pandas', in row order)
+    cust, ids = pd.factorize(purchases["customer_id"], sort=True)
     day = day_numbers(purchases["order_date"])
     amount = purchases["amount"].to_numpy(dtype=float) if "amount" in purchases else np.zeros(len(cust))
     end = (pd.Timestamp(calibration_end) - pd.Timestamp("1970-01-01")).days
-    frame = pd.DataFrame({"cust": cust, "day": day, "amount": amount})
-    frame = frame[frame["amount"] >= 0]  # returns are not purchases
-    per_day = frame.groupby(["cust", "day"], sort=True)["amount"].sum().reset_index()
+    keep = (amount >= 0) & (cust >= 0) & (day != NEVER)  # returns are not purchases; no id or date: none
+    cust, day, amount = cust[keep], day[keep], amount[keep]
+    d0 = int(day.min()) if len(day) else 0
+    span = (int(day.max()) - d0 + 1) if len(day) else 1
+    per_key = pd.Series(amount).groupby(cust.astype(np.int64) * span + (day - d0), sort=True).sum()
+    key = per_key.index.to_numpy()
+    per_day = pd.DataFrame({"cust": key // span, "day": key % span + d0, "amount": per_key.to_numpy()})
     cal = per_day[per_day["day"] <= end]
     g = cal.groupby("cust", sort=True)
     first, last, n_days, total = g["day"].min(), g["day"].max(), g["day"].size(), g["amount"].sum()
@@ -58,7 +65,7 @@ def summaries(purchases: pd.DataFrame, calibration_end: date, unit: str = "weeks
     u = UNIT_DAYS[unit]
     x = (n_days - 1).astype(np.int64)
     out = pd.DataFrame({
-        "customer_id": first.index.to_numpy(),
+        "customer_id": np.asarray(ids.take(first.index.to_numpy())),
         "frequency": x.to_numpy(),
         "recency": ((last - first) / u).to_numpy(),
         "T": ((end - first) / u).to_numpy(),
@@ -69,7 +76,7 @@ def summaries(purchases: pd.DataFrame, calibration_end: date, unit: str = "weeks
         h_end = (pd.Timestamp(holdout_end) - pd.Timestamp("1970-01-01")).days
         hold = per_day[(per_day["day"] > end) & (per_day["day"] <= h_end)]
         counts = hold.groupby("cust").size()
-        out["holdout_frequency"] = counts.reindex(out["customer_id"], fill_value=0).to_numpy()
+        out["holdout_frequency"] = counts.reindex(first.index, fill_value=0).to_numpy()
         out["holdout_length"] = (h_end - end) / u
     return out
 
@@ -113,31 +120,66 @@ class DegenerateFit(DataError):
 
 
 def _compress(*cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """Distinct rows of the columns and how many customers share each."""
-    stacked = np.column_stack(cols)
-    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(float)
+    """Distinct rows of the columns, in the order of their values (the first column
+    first), and how many customers share each (``_distinct``: one integer key per
+    row rather than a sort of the rows as records)."""
+    uniq, inverse = _distinct(*cols)
+    return uniq, np.bincount(inverse, minlength=len(uniq[0]) if uniq else 0).astype(float)
+
+
+class Distinct:
+    """A column of a fit's data, its distinct values and, per row, which one: a
+    function of the column alone is worked out once per distinct value and gathered,
+    the same floats bit for bit as worked out per row. A likelihood is evaluated a
+    hundred times and more in a fit, each time taking gammaln, digamma and logs of
+    x, t_x and T, which hold a few hundred or thousand distinct values (whole
+    purchase counts, whole days) among up to a million histories. Functions that do
+    not depend on the parameters are kept (``once``)."""
+
+    def __init__(self, v):
+        self.v = np.asarray(v, dtype=float)
+        self.values, self.at = np.unique(self.v, return_inverse=True)
+        self.few = len(self.values) * 4 <= len(self.v)  # else: per row (gathering would cost more)
+        self._kept: dict[str, np.ndarray] = {}
+
+    def __call__(self, f) -> np.ndarray:
+        return f(self.values)[self.at] if self.few else f(self.v)
+
+    def once(self, name: str, f) -> np.ndarray:
+        if name not in self._kept:
+            self._kept[name] = self(f)
+        return self._kept[name]
+
+
+def _as_distinct(v) -> Distinct:
+    return v if isinstance(v, Distinct) else Distinct(v)
 
 
 def bgnbd_ll(theta: np.ndarray, x, tx, T, w) -> tuple[float, np.ndarray]:
     """Total log-likelihood (weighted) and its gradient in (r, alpha, a, b)
-    (Fader, Hardie & Lee 2005, eq. 6)."""
+    (Fader, Hardie & Lee 2005, eq. 6). ``x``, ``tx``, ``T``: arrays, or their
+    ``Distinct`` (a fit makes them once)."""
     r, alpha, a, b = theta
+    X, TX, TT = _as_distinct(x), _as_distinct(tx), _as_distinct(T)
+    x = X.v
     has = x > 0
-    x1 = np.where(has, x, 1.0)               # b + x − 1 only where x > 0
-    A1 = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
-    A2 = special.gammaln(a + b) + special.gammaln(b + x) - special.gammaln(b) - special.gammaln(a + b + x)
-    A3 = -(r + x) * np.log(alpha + T)
-    A4 = np.log(a) - np.log(b + x1 - 1) - (r + x) * np.log(alpha + tx)
+    bx1 = X(lambda v: b + np.where(v > 0, v, 1.0) - 1)  # b + x − 1 only where x > 0
+    log_T, log_tx = TT(lambda v: np.log(alpha + v)), TX(lambda v: np.log(alpha + v))
+    dg_abx = X(lambda v: special.digamma(a + b + v))
+    A1 = X(lambda v: special.gammaln(r + v)) - special.gammaln(r) + r * np.log(alpha)
+    A2 = (special.gammaln(a + b) + X(lambda v: special.gammaln(b + v)) - special.gammaln(b)
+          - X(lambda v: special.gammaln(a + b + v)))
+    A3 = -(r + x) * log_T
+    A4 = np.log(a) - np.log(bx1) - (r + x) * log_tx
     L = np.where(has, np.logaddexp(A3, A4), A3)
     ll = A1 + A2 + L
     w4 = np.where(has, np.exp(np.minimum(A4 - L, 0.0)), 0.0)
     w3 = np.exp(A3 - L)                        # A3 ≤ L: no overflow
-    dr = special.digamma(r + x) - special.digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + tx)
-    dalpha = r / alpha - w3 * (r + x) / (alpha + T) - w4 * (r + x) / (alpha + tx)
-    da = special.digamma(a + b) - special.digamma(a + b + x) + w4 / a
-    db = (special.digamma(a + b) + special.digamma(b + x) - special.digamma(b) - special.digamma(a + b + x)
-          - w4 / (b + x1 - 1))
+    dr = X(lambda v: special.digamma(r + v)) - special.digamma(r) + np.log(alpha) - w3 * log_T - w4 * log_tx
+    dalpha = r / alpha - w3 * (r + x) / TT(lambda v: alpha + v) - w4 * (r + x) / TX(lambda v: alpha + v)
+    da = special.digamma(a + b) - dg_abx + w4 / a
+    db = (special.digamma(a + b) + X(lambda v: special.digamma(b + v)) - special.digamma(b) - dg_abx
+          - w4 / bx1)
     grad = np.array([np.dot(w, dr), np.dot(w, dalpha), np.dot(w, da), np.dot(w, db)])
     return float(np.dot(w, ll)), grad
 
@@ -261,7 +303,8 @@ def fit_bgnbd(frequency, recency, T) -> Fit:
     x, tx, TT, w, n, scale = _summaries(frequency, recency, T, "BG/NBD")
     unit = np.array([1.0, scale, 1.0, 1.0])
     starts = [s * np.array([1, scale / 40, 1, 1]) for s in BG_STARTS]
-    fit = _fit(lambda th: bgnbd_ll(th, x, tx, TT, w), starts, BG_NAMES, unit, "BG/NBD", n)
+    X, TX, TTd = Distinct(x), Distinct(tx), Distinct(TT)  # once for the whole fit
+    fit = _fit(lambda th: bgnbd_ll(th, X, TX, TTd, w), starts, BG_NAMES, unit, "BG/NBD", n)
     _check_ceiling(fit, x, tx, w, "BG/NBD")
     return fit
 
@@ -830,13 +873,18 @@ GG_NAMES = ("p", "q", "gamma")
 
 def gg_ll(theta: np.ndarray, x, m, w) -> tuple[float, np.ndarray]:
     """Gamma-Gamma log-likelihood of the repeat buyers' mean spends and its gradient
-    (Fader & Hardie 2013, eq. 3)."""
+    (Fader & Hardie 2013, eq. 3). ``x``, ``m``: arrays, or their ``Distinct``."""
     p, q, g = theta
+    X, M = _as_distinct(x), _as_distinct(m)
+    x, m = X.v, M.v
     px = p * x
-    ll = (special.gammaln(px + q) - special.gammaln(px) - special.gammaln(q) + q * np.log(g)
-          + (px - 1) * np.log(m) + px * np.log(x) - (px + q) * np.log(g + m * x))
-    dp = x * (special.digamma(px + q) - special.digamma(px) + np.log(m) + np.log(x) - np.log(g + m * x))
-    dq = special.digamma(px + q) - special.digamma(q) + np.log(g) - np.log(g + m * x)
+    log_m, log_x = M.once("log", np.log), X.once("log", np.log)
+    dg_pxq = X(lambda v: special.digamma(p * v + q))
+    log_gmx = np.log(g + m * x)
+    ll = (X(lambda v: special.gammaln(p * v + q)) - X(lambda v: special.gammaln(p * v)) - special.gammaln(q)
+          + q * np.log(g) + (px - 1) * log_m + px * log_x - (px + q) * log_gmx)
+    dp = x * (dg_pxq - X(lambda v: special.digamma(p * v)) + log_m + log_x - log_gmx)
+    dq = dg_pxq - special.digamma(q) + np.log(g) - log_gmx
     dg = q / g - (px + q) / (g + m * x)
     return float(np.dot(w, ll)), np.array([np.dot(w, dp), np.dot(w, dq), np.dot(w, dg)])
 
@@ -858,7 +906,8 @@ def fit_gamma_gamma(frequency, monetary) -> Fit:
     (xx, mm), w = _compress(x[keep], m[keep])
     mean = float(np.average(mm, weights=w))
     starts = [np.array([1.0, 1.0, mean]), np.array([5.0, 3.0, mean / 2]), np.array([2.0, 5.0, mean * 2])]
-    fit = _fit(lambda th: gg_ll(th, xx, mm, w), starts, GG_NAMES, np.array([1.0, 1.0, mean]), "Gamma-Gamma",
+    X, M = Distinct(xx), Distinct(mm)  # once for the whole fit
+    fit = _fit(lambda th: gg_ll(th, X, M, w), starts, GG_NAMES, np.array([1.0, 1.0, mean]), "Gamma-Gamma",
                float(w.sum()))
     fit.params["frequency_monetary_correlation"] = corr = _correlation(x[keep], m[keep])
     if np.isfinite(corr) and abs(corr) > 0.3:

@@ -445,3 +445,55 @@ def test_the_other_models_analyse_cdnow_without_warnings(transactions, model):
     t = a.tracking
     assert t["expected_cumulative"].is_monotonic_increasing
     assert t["expected_cumulative"].iloc[-1] == pytest.approx(t["actual_cumulative"].iloc[-1], rel=0.1)
+
+
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 30), st.integers(0, 30),
+                          st.sampled_from([3.5, 10.0, 27.25, 80.0])), min_size=1, max_size=60),
+       st.tuples(*[st.floats(0.05, 20.0)] * 4))
+def test_the_likelihoods_gathered_from_distinct_values_are_the_same_floats(rows, theta):
+    """A fit evaluates its likelihood on each column's distinct values and gathers
+    them (``Distinct``): bit for bit what the same formulas give row by row."""
+    x = np.array([r[0] for r in rows], dtype=float)
+    T = np.array([max(r[1], r[2]) / 7 for r in rows])
+    tx = np.where(x > 0, np.array([min(r[1], r[2]) / 7 for r in rows]), 0.0)
+    m = np.array([r[3] for r in rows])
+    w = np.ones(len(rows))
+    theta4 = np.array(theta)
+
+    def per_row(v):
+        d = clv.Distinct(v)
+        d.few = False  # every function worked out row by row
+        return d
+
+    def gathered(v):
+        d = clv.Distinct(v)
+        d.few = True  # worked out once per distinct value, then gathered
+        return d
+
+    a = clv.bgnbd_ll(theta4, per_row(x), per_row(tx), per_row(T), w)
+    b = clv.bgnbd_ll(theta4, gathered(x), gathered(tx), gathered(T), w)
+    assert a[0] == b[0] or (math.isnan(a[0]) and math.isnan(b[0]))
+    np.testing.assert_array_equal(a[1], b[1])
+    if (x > 0).any():
+        keep = x > 0
+        a = clv.gg_ll(theta4[:3], per_row(x[keep]), per_row(m[keep]), w[keep])
+        b = clv.gg_ll(theta4[:3], gathered(x[keep]), gathered(m[keep]), w[keep])
+        assert a[0] == b[0]
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_summaries_of_customers_whose_ids_sort_other_than_they_appear():
+    """Customers in the order of their ids (as text), each one's purchase days summed
+    (two lines of one day are one purchase day; a return line left out), returns and
+    lines without a date are no purchase."""
+    purchases = pd.DataFrame({
+        "customer_id": ["b", "a", "b", "a", "c", "b", "a"],
+        "order_date": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-15", "2024-01-03", "2024-01-02",
+                                      "2024-01-15", "2024-01-10"]),
+        "amount": [10.0, 4.0, 6.0, 1.0, -3.0, 2.0, 5.0],
+    })
+    s = clv.summaries(purchases, calibration_end=date(2024, 1, 31), unit="days")
+    assert s["customer_id"].tolist() == ["a", "b"]  # c only returned
+    assert s["frequency"].tolist() == [1, 1]
+    assert s["recency"].tolist() == [7.0, 14.0] and s["T"].tolist() == [28.0, 30.0]
+    assert s["monetary_value"].tolist() == [5.0, 8.0]  # a's repeat day: 5; b's: 6 + 2
