@@ -529,7 +529,7 @@ def write(run, built: list[Section], periods: list[Period], notes: list[str], fo
                 for fmt in formats:
                     if fmt == "html":
                         continue
-                    writers.atomic_write(tmp / f"{stem}.{fmt}", writers.render(df, fmt, meta))
+                    writers.atomic_write(tmp / f"{stem}.{fmt}", writers.render_parts(df, fmt, meta))
                     files.append(f"{stem}.{fmt}")
         files += [str(p.relative_to(tmp)) for p in writers.write_rejects(run.inputs.tables, tmp)]
         if "html" in formats:

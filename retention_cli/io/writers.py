@@ -16,7 +16,7 @@ import re
 import secrets
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -50,9 +50,10 @@ def _remove_stale_files(folder: Path, name: str) -> None:
                 pass
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, fsync
-    it and rename it into place: readers see the old file or the new, never half."""
+def atomic_write(path: str | Path, data: bytes | Iterable[bytes]) -> None:
+    """Write ``data`` (bytes, or its parts one after the other) to ``path`` through a
+    temporary file in the same folder, fsync it and rename it into place: readers see
+    the old file or the new, never half."""
     p = Path(path)
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
@@ -70,7 +71,8 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             tmp = None
             raise
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            for part in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+                f.write(part)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, p)
@@ -296,25 +298,46 @@ def _json_cells(df: pd.DataFrame) -> list[list[str]] | None:
 def to_json(df: pd.DataFrame, meta: dict[str, Any]) -> bytes:
     """``{"meta": …, "rows": [...]}`` indented by 2, byte for byte what ``json.dumps``
     of the records writes, with each row made from its columns' JSON text."""
-    cells = _json_cells(df) if len(df) and len(df.columns) else None
+    cells = _json_cells(df.iloc[:JSON_BLOCK]) if len(df) and len(df.columns) else None
     if cells is None:
         doc = {"meta": plain(meta), "rows": records(df)}
         return (json.dumps(doc, ensure_ascii=False, indent=2, allow_nan=False) + "\n").encode("utf-8")
+    return b"".join(_json_parts(df, meta, cells))
+
+
+def _json_parts(df: pd.DataFrame, meta: dict[str, Any], cells: list):
+    """``to_json``'s bytes, a block of rows at a time."""
     head = json.dumps({"meta": plain(meta), "rows": []}, ensure_ascii=False, indent=2, allow_nan=False)
     assert head.endswith('"rows": []\n}')
     keys = [json.dumps(c, ensure_ascii=False).replace("%", "%%") for c in df.columns]
     row = "    {\n" + ",\n".join(f"      {k}: %s" for k in keys) + "\n    }"
-    body = ",\n".join(row % values for values in zip(*cells))
-    return (head[:-len("[]\n}")] + "[\n" + body + "\n  ]\n}\n").encode("utf-8")
+    yield (head[:-len("[]\n}")] + "[\n").encode("utf-8")
+    for i, part in enumerate(_row_blocks(df, cells)):
+        yield ((",\n" if i else "") + ",\n".join(row % values for values in zip(*part))).encode("utf-8")
+    yield b"\n  ]\n}\n"
+
+
+# Rows are turned into text a block at a time: the text of one cell is a Python
+# string (60 bytes and more), so a million-row table's cells at once would take
+# gigabytes where its JSON takes a few hundred megabytes
+JSON_BLOCK = 1 << 16
+
+
+def _row_blocks(df: pd.DataFrame, first: list):
+    """The JSON text of ``df``'s cells (``_json_cells``) a block of rows at a time,
+    the first block's given."""
+    yield first
+    for start in range(JSON_BLOCK, len(df), JSON_BLOCK):
+        yield _json_cells(df.iloc[start:start + JSON_BLOCK])
 
 
 def to_jsonl(df: pd.DataFrame) -> bytes:
-    cells = _json_cells(df) if len(df) and len(df.columns) else None
+    cells = _json_cells(df.iloc[:JSON_BLOCK]) if len(df) and len(df.columns) else None
     if cells is None:
         return "".join(json.dumps(r, ensure_ascii=False, allow_nan=False) + "\n" for r in records(df)).encode("utf-8")
     keys = [json.dumps(c, ensure_ascii=False).replace("%", "%%") for c in df.columns]
     row = "{" + ", ".join(f"{k}: %s" for k in keys) + "}\n"
-    return "".join(row % values for values in zip(*cells)).encode("utf-8")
+    return b"".join("".join(row % values for values in zip(*part)).encode("utf-8") for part in _row_blocks(df, cells))
 
 
 # --- terminal tables ----------------------------------------------------------------
@@ -533,6 +556,19 @@ def tidy_numbers(df: pd.DataFrame) -> pd.DataFrame:
                          for k, now, then, ch in zip(kinds, out["value"], out[base], out[c])]
                 out[c] = pd.Series(fixed, index=df.index, dtype=object)
     return out
+
+
+def render_parts(df: pd.DataFrame, fmt: str, meta: dict[str, Any]) -> Iterator[bytes]:
+    """``render``'s bytes in parts (JSON a block of rows at a time), for a file
+    written part by part (``atomic_write``): a large table's text is never whole in
+    memory twice."""
+    if fmt == "json":
+        tidy = tidy_numbers(df)
+        cells = _json_cells(tidy.iloc[:JSON_BLOCK]) if len(tidy) and len(tidy.columns) else None
+        if cells is not None:
+            yield from _json_parts(tidy, meta, cells)
+            return
+    yield render(df, fmt, meta)
 
 
 def render(df: pd.DataFrame, fmt: str, meta: dict[str, Any]) -> bytes:

@@ -986,10 +986,21 @@ def tracking(bg, purchases: pd.DataFrame, s: pd.DataFrame, unit: str, step_days:
     model = _as_model(bg)
     first = day_numbers(s["first_purchase"])
     day = day_numbers(purchases["order_date"])
-    frame = pd.DataFrame({"cust": purchases["customer_id"].to_numpy(), "day": day}).drop_duplicates()
-    frame = frame[frame["cust"].isin(s["customer_id"])]
-    firsts = frame.groupby("cust")["day"].transform("min")
-    repeats = np.sort(frame.loc[frame["day"] > firsts, "day"].to_numpy())
+    # the distinct (customer, day) pairs of the scored customers as one integer each
+    # (customers as integers: no id is hashed per line), sorted: a customer's first
+    # day opens its run, its later days are repeats
+    cust, ids = pd.factorize(purchases["customer_id"])
+    scored = np.asarray(pd.Index(ids).isin(s["customer_id"]), dtype=bool)
+    keep = (cust >= 0) & (day != NEVER)
+    keep[keep] = scored[cust[keep]]
+    c, d = cust[keep].astype(np.int64), day[keep]
+    d0 = int(d.min()) if len(d) else 0
+    span = (int(d.max()) - d0 + 1) if len(d) else 1
+    key = np.unique(c * span + (d - d0))
+    kc, kd = key // span, key % span + d0
+    opens = np.flatnonzero(np.concatenate([[True], kc[1:] != kc[:-1]])) if len(key) else np.zeros(0, np.int64)
+    firsts = np.repeat(kd[opens], np.diff(np.concatenate([opens, [len(key)]])))
+    repeats = np.sort(kd[kd > firsts])
     start, stop = int(first.min()), int(day.max()) + 1
     points = np.arange(start + step_days, stop + step_days, step_days)
     actual = np.searchsorted(repeats, points, side="left")

@@ -533,10 +533,11 @@ def test_a_sqlite_database_is_opened_read_only(tmp_path):
     from retention_cli.engines.sources import _database
 
     _sqlite_shop(tmp_path / "shop.db", write_inputs(tmp_path))
-    t = _database(InputConfig(connection="sqlite:///shop.db", table="purchases"),
-                  lambda p: str(tmp_path / p), "shop")
+    t, con, scheme = _database(InputConfig(connection="sqlite:///shop.db", table="purchases"),
+                               lambda p: str(tmp_path / p), "shop")
+    assert scheme == "sqlite" and t._find_backend() is con
     with pytest.raises(Exception, match="readonly"):
-        t._find_backend().raw_sql("delete from purchases")
+        con.raw_sql("delete from purchases")
 
 
 def test_postgresql_url_forms_of_a_socket_and_a_server_that_is_not_there(tmp_path, pg_url):

@@ -8,6 +8,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from retention_cli.io import writers
 from retention_cli.io.writers import plain, records, to_json, to_jsonl
 
 texts = st.one_of(st.none(), st.text(max_size=6))
@@ -36,6 +37,13 @@ def test_the_same_bytes_as_json_dumps(cols, name):
     meta = {"tool": "retention", "as_of": None, "x": [1, 2.5]}
     assert to_json(df, meta) == reference_json(df, meta)
     assert to_jsonl(df) == reference_jsonl(df)
+    block = writers.JSON_BLOCK
+    writers.JSON_BLOCK = 2  # rows turned into text two at a time: the same bytes
+    try:
+        assert to_json(df, meta) == reference_json(df, meta)
+        assert to_jsonl(df) == reference_jsonl(df)
+    finally:
+        writers.JSON_BLOCK = block
 
 
 def test_a_lone_surrogate_and_an_empty_table():
