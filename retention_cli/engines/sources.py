@@ -89,6 +89,15 @@ def _duckdb(engine: EngineConfig):
         import ibis.backends.duckdb  # noqa: F401  (the backend's own dependency: duckdb)
     except ImportError:
         raise _missing("duckdb", "the duckdb engine") from None
+    try:
+        return _no_progress_bar(ibis.duckdb.connect(**_duckdb_settings(engine)))
+    except Exception as e:  # noqa: BLE001 — duckdb's errors for a bad setting
+        raise UsageError(f"engine duckdb: {_first_line(e)}") from None
+
+
+def _duckdb_settings(engine: EngineConfig) -> dict[str, object]:
+    """The settings of a DuckDB connection of the engine's (and of a DuckDB database
+    input's, whose queries run in that database: the orders among them)."""
     config: dict[str, object] = {}
     if engine.memory_limit:
         config["memory_limit"] = engine.memory_limit.replace(" ", "")
@@ -104,10 +113,7 @@ def _duckdb(engine: EngineConfig):
     # computing in the same process (10M order lines under 400MB: 780 -> 400 MB held
     # after the orders query; the time is the same). A setting of this connection.
     config["allocator_flush_threshold"] = "0MB"
-    try:
-        return _no_progress_bar(ibis.duckdb.connect(**config))
-    except Exception as e:  # noqa: BLE001 — duckdb's errors for a bad setting
-        raise UsageError(f"engine duckdb: {_first_line(e)}") from None
+    return config
 
 
 def _no_progress_bar(con):
@@ -406,7 +412,7 @@ def _engine_message(e: BaseException) -> str:
 
 # --- databases ------------------------------------------------------------------------
 
-def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
+def _database(inp: InputConfig, resolve: Callable[[str], str], display: str, engine: EngineConfig | None = None):
     """The table of a database input, typed by the database; its connection and the
     connection's scheme (postgres, sqlite, duckdb)."""
     try:
@@ -446,7 +452,10 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str):
 
             con = ibis.sqlite.from_connection(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True))
         else:
-            con = ibis.connect(url, **({"read_only": True} if scheme == "duckdb" else {}))
+            # a DuckDB database runs the queries itself (the orders among them): under
+            # the engine's memory_limit, threads and temporary folder
+            con = ibis.connect(url, **({"read_only": True, **_duckdb_settings(engine or EngineConfig())}
+                                       if scheme == "duckdb" else {}))
         if scheme == "duckdb":
             _no_progress_bar(con)
     except Exception as e:  # noqa: BLE001 — each driver's own errors
@@ -499,7 +508,7 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
     as text; "parquet": typed, as a Parquet file's) and its SHA-256 (files; "" for
     a database)."""
     if inp.connection is not None:
-        t, con, scheme = _database(inp, resolve, display)
+        t, con, scheme = _database(inp, resolve, display, engine)
         headers = [str(c) for c in t.columns]
         check_header(headers, display, line=False)
         # a DuckDB database makes the orders itself, in its own SQL (``_orders_sql``)

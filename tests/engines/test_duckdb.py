@@ -257,3 +257,22 @@ def test_a_duckdb_database_makes_the_orders_of_its_table(tmp_path):
     db = Cli.fresh(tmp_path)("churn", "-f", "csv", "-q")
     assert local.exit_code == db.exit_code == 0, db.stderr
     assert db.stdout == local.stdout
+
+
+def test_a_duckdb_database_runs_its_queries_under_the_engine_s_settings(tmp_path):
+    """The orders of a DuckDB database's table are made by that database's
+    connection: it takes the engine's memory_limit and threads."""
+    import duckdb
+
+    from retention_cli.config import EngineConfig, InputConfig
+    from retention_cli.engines.sources import _database
+
+    con = duckdb.connect(str(tmp_path / "shop.duckdb"))
+    con.execute("CREATE TABLE lines AS SELECT 'C1' AS customer_id")
+    con.close()
+    _, con, scheme = _database(InputConfig(connection="duckdb:///shop.duckdb", table="lines"),
+                               lambda p: str(tmp_path / p), "shop",
+                               EngineConfig(name="duckdb", memory_limit="300MB", threads=1))
+    assert scheme == "duckdb"
+    got = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()
+    assert got == [("286.1 MiB", 1)]  # 300 MB, as DuckDB shows it
