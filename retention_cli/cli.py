@@ -642,7 +642,7 @@ def satisfaction_cmd(
     if link:
         run.load_with_base("responses")
     else:
-        run.load(("responses",), ("customers", "purchases"), orders_only=True)
+        run.load(("responses",), ("customers", "purchases"), orders_only=True, base_only=True)
     periods = run.periods()
     responses = run.inputs.get("responses").df
     base = run.base() if (run.inputs.get("customers") or run.inputs.get("purchases")) else None

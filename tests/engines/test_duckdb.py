@@ -162,7 +162,7 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
 
 @pytest.mark.parametrize("cmd, made", [
     (("summary", "--period", "2024-02"), True), (("complaints",), True), (("complaints", "--reasons"), True),
-    (("wom",), True), (("suggest-window",), True),
+    (("wom",), True), (("suggest-window",), True), (("satisfaction", "--by", "segment"), True),
     (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03"), True),
     # the clv section reads the lines (its purchase days are of lines, returns left out line by line)
     (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), False),
@@ -178,10 +178,13 @@ def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_
     shop(tmp_path)
     (tmp_path / "k.csv").write_text("complaint_id,customer_id,opened_date,resolved_date,status\n"
                                     "K1,C1,2024-01-20,2024-01-22,resolved\nK2,C2,2024-02-15,,open\n")
-    (tmp_path / "c.csv").write_text("customer_id,signup_date,churn_reason\nC1,2024-01-01,price\n"
-                                    "C2,2024-01-01,\nC3,2024-01-01,service\n")
+    (tmp_path / "c.csv").write_text("customer_id,signup_date,churn_reason,segment\nC1,2024-01-01,price,a\n"
+                                    "C2,2024-01-01,,b\nC3,2024-01-01,service,a\n")
+    (tmp_path / "r.csv").write_text("customer_id,answered_date,nps_score\nC1,2024-01-21,9\nC2,2024-02-12,3\n"
+                                    "C3,2024-02-20,10\n")
     (tmp_path / "retention.yaml").write_text(
         "inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n  complaints: {path: k.csv}\n"
+        "  responses: {path: r.csv}\n"
         "churn: {inactivity_days: 30}\nreport: {formats: [csv, json]"
         + (", sections: [churn, clv]}\n" if cmd[-1] == "clv" else "}\n"))
     cmd = cmd[:-1] if cmd[-1] == "clv" else cmd
