@@ -31,8 +31,8 @@ def size(text: str) -> int:
 
 
 def ids(prefix: str, n: np.ndarray, width: int) -> pa.Array:
-    s = pc.utf8_lpad(pa.array(n).cast(pa.string()), width, "0")
-    return pc.binary_join_element_wise(pa.scalar(prefix), s, "")
+    s = pc.utf8_lpad(pa.array(n).cast(pa.large_string()), width, "0")  # large: 100M ids pass 2 GiB
+    return pc.binary_join_element_wise(pa.scalar(prefix, pa.large_string()), s, pa.scalar("", pa.large_string()))
 
 
 def generate(rows: int, out: Path, seed: int = 42) -> None:
@@ -76,7 +76,7 @@ def generate(rows: int, out: Path, seed: int = 42) -> None:
     price = rng.choice(np.array([4.9, 9.9, 14.5, 19.9, 29.0, 39.9, 59.0, 89.0, 129.0]), size=rows)
     amount = np.round(qty * price, 2) * np.where(is_return[line_order], -1, 1)
     prefix = np.where(is_return, "R", "A")
-    order_id = pc.binary_join_element_wise(pa.array(prefix[line_order]), pc.utf8_lpad(pa.array(line_order).cast(pa.string()), 9, "0"), "")
+    order_id = pc.binary_join_element_wise(pa.array(prefix[line_order], pa.large_string()), pc.utf8_lpad(pa.array(line_order).cast(pa.large_string()), 9, "0"), pa.scalar("", pa.large_string()))
     pcsv.write_csv(pa.table({
         "customer_id": ids("C", order_cust[line_order], 7),
         "order_id": order_id,
