@@ -6,7 +6,8 @@ Writes customers.csv (id, signup_date, segment, loyalty_member), purchases.csv
 (order lines: customer_id, order_id, order_date, product_id, quantity, amount, with
 multi-line orders and about 3 % returns as negative lines under their own order
 number; customers leave after a lifetime of their own and buy while alive),
-complaints.csv and responses.csv, and a retention.yaml mapping them.
+complaints.csv and responses.csv (dated while the customer is one), and a retention.yaml
+mapping them.
 Customers are rows / 10; three years of history (2022-01-01 .. 2024-12-31).
 """
 
