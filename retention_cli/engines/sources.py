@@ -826,8 +826,7 @@ def _typed_parts(t, columns: list[str]):
             out.append(col.cast("string"))
         else:
             return None
-    c, o, d, a, *p = out
-    return (c, o, d, a, *p)
+    return tuple(out)
 
 
 # The orders of the lines (``_source.orders``): per (customer, order), its first

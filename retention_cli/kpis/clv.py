@@ -53,9 +53,8 @@ def summaries(purchases: pd.DataFrame, calibration_end: date, unit: str = "weeks
     end = (pd.Timestamp(calibration_end) - pd.Timestamp("1970-01-01")).days
     keep = (amount >= 0) & (cust >= 0) & (day != NEVER)  # returns are not purchases; no id or date: none
     cust, day, amount = cust[keep], day[keep], amount[keep]
-    d0 = int(day.min()) if len(day) else 0
-    span = (int(day.max()) - d0 + 1) if len(day) else 1
-    per_key = pd.Series(amount).groupby(cust.astype(np.int64) * span + (day - d0), sort=True).sum()
+    keys, span, d0 = _pair_keys(cust, day)
+    per_key = pd.Series(amount).groupby(keys, sort=True).sum()
     key = per_key.index.to_numpy()
     per_day = pd.DataFrame({"cust": key // span, "day": key % span + d0, "amount": per_key.to_numpy()})
     cal = per_day[per_day["day"] <= end]
@@ -117,6 +116,15 @@ class Fit:
 class DegenerateFit(DataError):
     """A fit the data cannot support (SPEC §4.6): too few customers, an estimate on a
     bound of the search, a log-likelihood that is not finite or is impossible."""
+
+
+def _pair_keys(cust: np.ndarray, day: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Each (customer code, day) as one integer, the customer first (the keys sort as
+    the pairs do), and what reads them back: customer = key // span, day = key % span
+    + first day."""
+    d0 = int(day.min()) if len(day) else 0
+    span = (int(day.max()) - d0 + 1) if len(day) else 1
+    return cust.astype(np.int64) * span + (day - d0), span, d0
 
 
 def _compress(*cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -993,10 +1001,8 @@ def tracking(bg, purchases: pd.DataFrame, s: pd.DataFrame, unit: str, step_days:
     scored = np.asarray(pd.Index(ids).isin(s["customer_id"]), dtype=bool)
     keep = (cust >= 0) & (day != NEVER)
     keep[keep] = scored[cust[keep]]
-    c, d = cust[keep].astype(np.int64), day[keep]
-    d0 = int(d.min()) if len(d) else 0
-    span = (int(d.max()) - d0 + 1) if len(d) else 1
-    key = np.unique(c * span + (d - d0))
+    keys, span, d0 = _pair_keys(cust[keep], day[keep])
+    key = np.unique(keys)
     kc, kd = key // span, key % span + d0
     opens = np.flatnonzero(np.concatenate([[True], kc[1:] != kc[:-1]])) if len(key) else np.zeros(0, np.int64)
     firsts = np.repeat(kd[opens], np.diff(np.concatenate([opens, [len(key)]])))
