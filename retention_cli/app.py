@@ -196,7 +196,8 @@ class Workspace:
         return all(attrs is not None and b in attrs for b in by)
 
     def has_flows(self) -> bool:
-        return self.base is not None and (self.base.orders is not None or self.model == "contract")
+        return self.base is not None and (self.base.orders is not None or self.base.engine is not None
+                                          or self.model == "contract")
 
     def complaint_kpis(self, periods: list[Period], by: list[str] | tuple = (), with_base: bool = True) -> pd.DataFrame:
         """The complaint KPIs; ``with_base`` False: without the customer base (no

@@ -530,7 +530,7 @@ def churn_cmd(opts: Options) -> None:
     model = run.cfg.churn.model
     needed = ("purchases",) if model == "inactivity" else ("customers",)
     optional = ("customers",) if model == "inactivity" else ("purchases",)
-    run.load(needed, optional, orders_only=True, base_only=True)
+    run.load(needed, optional, orders_only=True, base_only=True, facts=True)
     periods = run.periods()
     run.horizon_warning(periods)
     df = run.workspace().flows(periods, run.by)
@@ -583,7 +583,8 @@ def cohorts_cmd(
     run = Run(opts)
     model = run.cfg.churn.model
     run.load(("purchases",) if model == "inactivity" else ("customers",),
-             ("customers",) if model == "inactivity" else ("purchases",), orders_only=True, base_only=True)
+             ("customers",) if model == "inactivity" else ("purchases",), orders_only=True, base_only=True,
+             facts=not revenue)
     periods = run.periods()
     df = cohort_table(run.base(), periods, model, run.cfg.churn.inactivity_days,
                       revenue=revenue, relative=relative.value if relative else None, by=run.by)

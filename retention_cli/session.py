@@ -212,19 +212,24 @@ class Run:
 
     # --- data ------------------------------------------------------------------------
     def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False,
-             products: bool = False, costs: bool = False, base_only: bool = False) -> Inputs:
+             products: bool = False, costs: bool = False, base_only: bool = False, facts: bool = False) -> Inputs:
         """Read the tables. ``orders_only``: of purchases, only what makes the
         orders (customer, order, date, amount), for commands that use nothing else;
         with ``products``, product_id too; with ``costs``, the cost columns (cost, or
         unit_cost and quantity: the margin and clv_simple). A column not read is not
         checked: a bad cost does not drop a row of `churn`. ``base_only``: the
         command uses the purchases through the customer base alone (its orders), so
-        an engine may make the orders from the lines itself (``read_table``)."""
+        an engine may make the orders from the lines itself (``read_table``).
+        ``facts``: the command uses the purchases through the customer facts of the
+        inactivity model alone (churn flows, cohorts without revenue), so that an
+        engine may keep the orders and hand over one row per customer (issue #19);
+        such a run is not kept for the warm path (the engine holds its orders)."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
         base_only = base_only and orders_only
-        self._cache = self._cache_entry(overrides, needed, optional, columns, base_only)
+        facts = facts and base_only and self.cfg.churn.model == "inactivity"
+        self._cache = self._cache_entry(overrides, needed, optional, columns, base_only, facts)
         self._base = None
         hit = self._cache.get("run") if self._cache is not None else None
         if hit is not None:  # the warm path: the same files and options as a run before
@@ -232,7 +237,7 @@ class Run:
         else:
             with progress(self.opts) as on_table:
                 self.inputs = load_inputs(self.cfg, needed, overrides, by=tuple(self.by), optional=optional,
-                                          on_table=on_table, columns=columns, orders=base_only)
+                                          on_table=on_table, columns=columns, orders=base_only, facts=facts)
                 self._last_elsewhere = None if self.as_of else self._latest_event_elsewhere(overrides, on_table)
         self.warnings.extend(self.inputs.warnings)
         self._data_warnings()
@@ -246,7 +251,8 @@ class Run:
         return self.load((table, "purchases" if model == "inactivity" else "customers"), ("customers", "purchases"),
                          orders_only=True, base_only=True)
 
-    def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns, base_only: bool = False):
+    def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns, base_only: bool = False,
+                     facts: bool = False):
         """The warm-path entry of this load (``cache``), or None when an input is not
         a regular file (standard input, a pipe) or the cache is off."""
         from retention_cli import cache
@@ -272,7 +278,7 @@ class Run:
                               "overrides": overrides, "needed": list(needed), "optional": list(optional),
                               "by": self.by, "as_of": self.as_of,
                               "columns": {k: sorted(v) for k, v in (columns or {}).items()},
-                              "base_only": base_only})
+                              "base_only": base_only, "facts": facts})
         return cache.Entry(key)
 
     def purchases_last(self) -> date | None:
@@ -426,6 +432,13 @@ class Run:
             return self._base
         customers = self.inputs.get("customers")
         purchases = self.inputs.get("purchases")
+        kept = purchases.facts if purchases is not None else None
+        if kept is not None:  # the orders stay in the engine: the base asks it for the facts
+            kept.bind(self.inputs.encoded[1][1])
+            self._base = build_base(customers.df if customers else None, None, self.cfg.churn.model,
+                                    self.inputs.encoded, subscriptions=customers.subscriptions if customers else None,
+                                    engine=kept)
+            return self._base  # not kept for the warm path: its facts are asked of the engine
         order_ids = None
         if purchases is not None and "order_id" in purchases.df:
             # the order ids only make the orders: coded, then let go of before the

@@ -731,21 +731,9 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             pq.write_table(got, buf)
         return buf.getvalue().to_pybytes()
 
-    def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
-        """The orders of a purchases input made in the engine from its lines (SPEC §1
-        order lines): per (customer, order), the earliest line's date, the sum of the
-        lines' amounts in the order of the lines (the sum the process makes, to the
-        last bit), the number of lines; the orders in the order of their first line
-        (the order the process numbers them in). As cells of the readers (customer ids
-        dictionary-encoded, dates, amounts), the lines per order and the latest line's
-        date (an order is dated by its earliest: the data end is the latest); with
-        ``product``, each order's least and greatest product id (in one dictionary:
-        the order has several products when they differ, and its customer bought
-        several in a period when the ids of their orders there differ); None when a line
-        is not one the engine types exactly as the readers would (a missing or
-        unparsed value, a date outside 1900-2199, a number of 1e15 or more, an id
-        with spaces at its ends or a BOM): then the lines are read as they are, for
-        the readers to say what is wrong."""
+    def made_orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
+        """The engine's table of the orders of the lines (``_orders_sql``), or None when
+        a typed input's column types are not ones the readers take as they are."""
         import ibis
 
         from retention_cli.io.readers.convert import MAX_DATE, MAX_NUMBER, MIN_DATE
@@ -768,7 +756,26 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         # the amounts summed one after the other in the order of the lines, as the
         # process sums them (floating point: another order can differ in the last
         # bit): an ordered aggregate, which neither Ibis nor a plain SUM says
-        made = _view(con, _orders_sql(engine_name, product is not None).replace("{lines}", str(con.compile(lines))))
+        return _view(con, _orders_sql(engine_name, product is not None).replace("{lines}", str(con.compile(lines))))
+
+    def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
+        """The orders of a purchases input made in the engine from its lines (SPEC §1
+        order lines): per (customer, order), the earliest line's date, the sum of the
+        lines' amounts in the order of the lines (the sum the process makes, to the
+        last bit), the number of lines; the orders in the order of their first line
+        (the order the process numbers them in). As cells of the readers (customer ids
+        dictionary-encoded, dates, amounts), the lines per order and the latest line's
+        date (an order is dated by its earliest: the data end is the latest); with
+        ``product``, each order's least and greatest product id (in one dictionary:
+        the order has several products when they differ, and its customer bought
+        several in a period when the ids of their orders there differ); None when a line
+        is not one the engine types exactly as the readers would (a missing or
+        unparsed value, a date outside 1900-2199, a number of 1e15 or more, an id
+        with spaces at its ends or a BOM): then the lines are read as they are, for
+        the readers to say what is wrong."""
+        made = made_orders(cust, order, day, amount, product)
+        if made is None:
+            return None
         got = fetch(made.order_by("_first").select("_c", "_day", "_amount", "_last", "_lines", "_x",
                                                    *(["_plo", "_phi"] if product is not None else [])))  # not _first
         if pc.any(got.column("_x")).as_py():
@@ -793,9 +800,32 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         give_back()
         return cells, lines_per_order, None if last is None else pd.Timestamp(last), product_last
 
+    def facts(cust: int, order: int, day: int, amount: int):
+        """The orders of the lines kept in the engine, for the customer facts the
+        churn and cohort KPIs ask of them (``engines.facts.EngineOrders``): the
+        process gets one row per customer (their id, first line's date, lines) and
+        the facts asked later, never the orders. None as ``orders`` says."""
+        from retention_cli.engines.facts import EngineOrders
+
+        made = made_orders(cust, order, day, amount)
+        if made is None:
+            return None
+        kept = EngineOrders.make(made, fetch)
+        if kept is None:
+            return None
+        ids = pc.dictionary_encode(kept.customer_ids)
+        days = typed_values(kept.first_line.cast(pa.timestamp("s")))
+        if days is None:  # not a date the readers take (the checks above keep such lines out)
+            kept.close()
+            return None
+        cells = pd.DataFrame({cust: pd.Series(pd.arrays.ArrowExtensionArray(ids)), day: days}, copy=False)
+        give_back()
+        return cells, kept
+
     return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering,
                   where=where if "_file" in t.columns else None,
-                  orders=orders if engine_name in ORDERS_ENGINES and con is not None else None)
+                  orders=orders if engine_name in ORDERS_ENGINES and con is not None else None,
+                  facts=facts if engine_name in ORDERS_ENGINES and con is not None else None)
 
 
 def _typed_parts(t, columns: list[str]):

@@ -35,6 +35,14 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
         _, ends = bounds_days(periods)
         # one contiguous row per period end
         active_at_end = np.ascontiguousarray(active_matrix(base.n, activity_intervals(base, model, window), ends).T)
+    elif base.orders is None and base.engine is not None:
+        # the orders kept in an engine: it gives the distinct (customer, period) of the
+        # purchases; a cohort's buyers from its own period on, put in period order
+        starts, ends = bounds_days(periods)
+        cust, k = base.engine.buyers(starts, ends)
+        ok, buyer_bounds = grouped(np.where(k < cohort[cust], -1, k), P)
+        buyers = cust[ok]
+        del ok, cust, k
     else:
         # per period, its distinct buyers (of a cohort up to then): the orders are put
         # in period order by a radix sort of small integers, then in each period a

@@ -87,6 +87,9 @@ class Base:
     # file): the contract model's activity is their paying spans. A default, so that
     # a base stored by an older version (the warm path's cache) reads as None
     subscriptions: Subscriptions | None = None
+    # the orders kept in an engine (``engines.facts.EngineOrders``) when ``orders`` is
+    # None: it answers the activity intervals and the buyers per period asked of them
+    engine: object = None
 
     @property
     def n(self) -> int:
@@ -223,12 +226,15 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray, order_ids: np.ndarra
 
 def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, model: str,
                encoded: tuple[pd.Index, list[np.ndarray | None]] | None = None,
-               subscriptions: pd.DataFrame | None = None, order_ids: np.ndarray | None = None) -> Base:
+               subscriptions: pd.DataFrame | None = None, order_ids: np.ndarray | None = None,
+               engine=None) -> Base:
     """``encoded``: the ids and codes of (customers, purchases) when the reader
     made them already (``Inputs.encoded``). ``subscriptions``: one row per
     subscription of a subscriptions export (customer_id, start: its paying start,
     end, mrr), as the reader keeps them beside the customers (``Table.subscriptions``);
-    its customers must be in ``customers``. ``order_ids``: as ``build_orders``. Under the contract model a customer's
+    its customers must be in ``customers``. ``order_ids``: as ``build_orders``. ``engine``: the purchases'
+    orders kept in an engine (``engines.facts.EngineOrders``, bound to the codes of
+    ``encoded``) instead of ``purchases``: the first purchases come from it. Under the contract model a customer's
     signup is then their first paying day and churn the end of their first stretch
     as a customer (the survival model's one lifetime), and their activity the
     subscriptions' spans."""
@@ -239,6 +245,8 @@ def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, m
     if orders is not None:
         buy = ~orders.is_return
         np.minimum.at(first, orders.cust[buy], orders.day[buy])  # first purchase per customer
+    elif engine is not None:
+        first[engine.codes] = engine.first_buy
     signup = churn = attrs = None
     if customers is not None:
         codes = cust_codes
@@ -260,7 +268,7 @@ def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, m
             paying, stretch_end = first_stretch(subs, len(ids))
             has = paying < NEVER
             signup[has], churn[has] = paying[has], stretch_end[has]
-    return Base(ids, orders, first, signup, churn, attrs, subs)
+    return Base(ids, orders, first, signup, churn, attrs, subs, engine)
 
 
 def _subscriptions(frame: pd.DataFrame, customer_ids: pd.Series, codes: np.ndarray) -> Subscriptions:
@@ -323,6 +331,8 @@ def activity_intervals(base: Base, model: str, window: int) -> tuple[np.ndarray,
             end = np.concatenate([np.where(subs.end < NEVER, subs.end + 1, NEVER), end])
         return cust, start, end
     o = base.orders
+    if o is None and base.engine is not None:  # the engine's stretches: the union of the purchases' intervals
+        return base.engine.intervals(window)
     if o is None:
         raise DataError("the inactivity model needs purchases")
     buy = ~o.is_return

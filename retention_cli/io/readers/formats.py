@@ -42,6 +42,10 @@ class Source:
     # Callable[[customer, order, date, amount, product=None], (cells, lines per order, latest
     # line's date, each order's greatest product or None) | None]
     orders: object = None
+    # the same inputs' orders kept in the engine, for the customer facts asked of them
+    # (``engines.facts``): Callable[[customer, order, date, amount], (cells: one row per
+    # customer, the EngineOrders) | None]
+    facts: object = None
 
 
 def open_source(raw: bytes, fmt: str, inp: InputConfig, display: str) -> Source:

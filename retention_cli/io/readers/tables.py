@@ -57,6 +57,9 @@ class Table:
     # a row of ``df`` is an order, and this its number of lines; None: a row is a line
     row_lines: np.ndarray | None = None
     last_line: pd.Timestamp | None = None  # then: the latest line's date (an order is dated by its earliest)
+    # purchases whose orders an engine keeps (``engines.facts.EngineOrders``): a row of
+    # ``df`` is a customer (its id, its first line's date), ``row_lines`` its lines
+    facts: object = None
 
     @property
     def rows(self) -> int:
@@ -86,6 +89,7 @@ def read_table(
     columns: frozenset[str] | None = None,
     engine: EngineConfig | None = None,
     orders: bool = False,
+    facts: bool = False,
 ) -> Table:
     """Read, map and validate one input table.
 
@@ -97,6 +101,10 @@ def read_table(
     command uses the purchases only through the orders (the customer base): an
     engine may hand over the orders it made from the lines (one row per order, no
     order_id; ``Table.row_lines`` holds each one's lines) when every line is clean.
+    ``facts``: the command uses the orders only through the customer facts of the
+    inactivity model (first purchase, activity, buyers per period): an engine may
+    keep the orders and hand over one row per customer (its id and first line's
+    date; ``Table.facts`` answers the rest, ``Table.row_lines`` holds its lines).
     """
     given = (inp, path)  # as the caller gave them (a second read, below)
     # Messages name the file as the user wrote it (config or command line).
@@ -146,8 +154,13 @@ def read_table(
     plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
     if aux:  # the cells options compare or fill are read as text
         plan = {p: t for p, t in plan.items() if p not in aux.values()}
-    made = _orders_of(reader, table, inp, found, extras, aux, plan, fmt) if orders else None
-    if made is not None:  # the engine made the orders: a row per order, its lines counted
+    kept = _orders_of(reader, table, inp, found, extras, aux, plan, fmt, facts=True) if facts else None
+    made = _orders_of(reader, table, inp, found, extras, aux, plan, fmt) if orders and kept is None else None
+    if kept is not None:  # the engine keeps the orders: a row per customer, its lines counted
+        cells, kept = kept
+        row_lines, last_line, product_last = kept.lines, kept.last_line, None
+        found = {c: p for c, p in found.items() if c in ("customer_id", "order_date")}
+    elif made is not None:  # the engine made the orders: a row per order, its lines counted
         cells, row_lines, last_line, product_last = made
         found = {c: p for c, p in found.items() if c != "order_id"}
     else:
@@ -228,12 +241,14 @@ def read_table(
         # orders the engine made, yet a value the readers call bad (the engine's checks
         # should have sent the lines over): read again line by line, so that the bad
         # rows are lines, named and rejected as such
+        if kept is not None:
+            kept.close()
         return read_table(table, given[0], cfg, path=given[1], extra=extra, policy=policy, columns=columns,
                           engine=engine)
     result = Table(table, path, display, df, rows_read, sha(),
                    {c: headers[p] for c, p in found.items()}, list(extras),
                    read_by="database" if inp.connection is not None else reader_engine or "local",
-                   row_lines=row_lines, last_line=last_line)
+                   row_lines=row_lines, last_line=last_line, facts=kept)
     result.warnings.extend(reader.notes or [])
     if empty_rows:
         result.warnings.append(f"{display}: {empty_rows} empty row{'s' if empty_rows != 1 else ''} (no value in any column) ignored")
@@ -277,27 +292,30 @@ PRODUCT_LAST = "product_id (last)"
 
 
 def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extras: dict, aux: dict, plan: dict,
-               fmt: str):
+               fmt: str, facts: bool = False):
     """The orders an engine makes from a purchases input's lines (``Source.orders``),
     when the command reads exactly what makes them and the input's options change
     nothing in the lines: no other column, no option that reads or fills cells, ids
     compared as written, dates and amounts in the forms the engine types (of a CSV
     input: ISO dates, plain numbers: ``typed_plan``; of a typed input, the engine
-    looks at the columns' types). None otherwise, or when a line is not clean."""
+    looks at the columns' types). None otherwise, or when a line is not clean.
+    ``facts``: the orders kept in the engine instead (``Source.facts``), under the
+    same conditions, when the command reads no product."""
     import pyarrow as pa
 
     parts = ORDER_PARTS + (("product_id",) if "product_id" in found else ())
-    if table != "purchases" or reader.orders is None or extras or aux or uses_options(inp) \
+    make = reader.facts if facts else reader.orders
+    if table != "purchases" or make is None or extras or aux or uses_options(inp) or (facts and "product_id" in found) \
             or inp.lower_ids or inp.na_values or set(found) != set(parts) or len(set(found.values())) != len(parts):
         return None
-    if fmt != "csv":  # typed columns: the engine checks their types (``engines.sources._typed_parts``)
-        return reader.orders(*(found[c] for c in ORDER_PARTS), product=found.get("product_id"))
-    day, amount = plan.get(found["order_date"]), plan.get(found["amount"])
-    if day is None or not pa.types.is_timestamp(day) or amount is None or not pa.types.is_floating(amount):
-        return None
-    if "product_id" in found and not pa.types.is_dictionary(plan.get(found["product_id"], pa.null())):
-        return None
-    return reader.orders(*(found[c] for c in ORDER_PARTS), product=found.get("product_id"))
+    if fmt == "csv":  # typed columns: the engine checks their types (``engines.sources._typed_parts``)
+        day, amount = plan.get(found["order_date"]), plan.get(found["amount"])
+        if day is None or not pa.types.is_timestamp(day) or amount is None or not pa.types.is_floating(amount):
+            return None
+        if "product_id" in found and not pa.types.is_dictionary(plan.get(found["product_id"], pa.null())):
+            return None
+    args = [found[c] for c in ORDER_PARTS]
+    return make(*args) if facts else make(*args, product=found.get("product_id"))
 
 
 def _open_local(table: str, inp: InputConfig, path: str, display: str):
@@ -464,11 +482,12 @@ def load_inputs(
     on_table=None,
     columns: dict[str, frozenset[str]] | None = None,
     orders: bool = False,
+    facts: bool = False,
 ) -> Inputs:
     """Read the ``needed`` tables (a missing one is an error, 66) and the
     ``optional`` ones that are configured; check references between them.
     ``columns``: per table, the canonical columns to read; ``orders``: the purchases
-    serve the orders only (see ``read_table``)."""
+    serve the orders only; ``facts``: the customer facts only (see ``read_table``)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     if sum(1 for v in overrides.values() if v == "-") + sum(
         1 for t in TABLE_ORDER if t not in overrides and cfg.input(t) and cfg.input(t).path == "-"
@@ -492,7 +511,7 @@ def load_inputs(
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
             extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),
-            orders=orders and name == "purchases",
+            orders=orders and name == "purchases", facts=facts and name == "purchases",
         )
     customers, purchases = tables.get("customers"), tables.get("purchases")
     encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"]) \
