@@ -79,22 +79,14 @@ def test_lines_that_are_not_clean_come_over_as_lines(tmp_path):
 def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch):
     """churn (by a customers attribute) and cohorts read the facts of the engine's
     orders, and their numbers are the local ones; cohorts --revenue reads orders."""
-    from retention_cli.io.readers import tables
     from tests.conftest import Cli
+    from tests.engines.facts_lines import spy_on_orders
 
     (tmp_path / "p.csv").write_text(LINES)
     (tmp_path / "c.csv").write_text("customer_id,segment\nA,x\nB,y\nC,y\nD,x\n")
     (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
                                              "churn: {inactivity_days: 30}\n")
-    asked = []
-    real = tables._orders_of
-
-    def spy(*a, facts=False):
-        got = real(*a, facts=facts)
-        asked.append((facts, got is not None))
-        return got
-
-    monkeypatch.setattr(tables, "_orders_of", spy)
+    asked = spy_on_orders(monkeypatch)
     cli = Cli.fresh(tmp_path)
     for cmd, kind in ((("churn", "--by", "segment"), (True, True)), (("cohorts", "--by", "segment"), (True, True)),
                       (("churn", "--freq", "week"), (True, True)), (("cohorts", "--revenue"), (False, True))):

@@ -128,23 +128,14 @@ def test_spark_keeps_the_orders_for_churn_and_cohorts(tmp_path, monkeypatch):
     """churn and cohorts on Spark: the orders stay in Spark (a persisted frame), the
     stretches of activity and the buyers per period are asked of it, and every number
     is local's."""
-    from retention_cli.io.readers import tables
     from tests.conftest import Cli
-    from tests.engines.facts_lines import LINES_WITH_STRETCHES
+    from tests.engines.facts_lines import LINES_WITH_STRETCHES, spy_on_orders
 
     (tmp_path / "p.csv").write_text(LINES_WITH_STRETCHES)
     (tmp_path / "c.csv").write_text("customer_id,segment\nA,x\nB,y\nC,y\nD,x\n")
     (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
                                              "churn: {inactivity_days: 30}\nengine: {name: local, master: 'local[2]'}\n")
-    kept = []
-    real = tables._orders_of
-
-    def spy(*a, facts=False):
-        got = real(*a, facts=facts)
-        kept.append(facts and got is not None)
-        return got
-
-    monkeypatch.setattr(tables, "_orders_of", spy)
+    kept = spy_on_orders(monkeypatch)
     cli = Cli.fresh(tmp_path)
     for cmd in (("churn", "--by", "segment"), ("cohorts", "--by", "segment")):
         args = (*cmd, "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-04")
@@ -153,4 +144,4 @@ def test_spark_keeps_the_orders_for_churn_and_cohorts(tmp_path, monkeypatch):
         spark = cli(*args, "--engine", "spark")
         assert local.exit_code == spark.exit_code == 0, spark.stderr
         assert spark.stdout == local.stdout and local.stdout
-        assert kept == [True], cmd
+        assert kept == [(True, True)], cmd
