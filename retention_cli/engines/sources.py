@@ -810,7 +810,13 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         made = made_orders(cust, order, day, amount)
         if made is None:
             return None
-        kept = EngineOrders.make(made, fetch)
+        try:
+            with _quiet():
+                kept = EngineOrders.make(made, fetch)
+        except (DataError, InputMissingError):  # said by ``fetch`` already
+            raise
+        except Exception as e:  # noqa: BLE001 — the engine's errors while it keeps the orders (a broken record)
+            raise _read_error(e, display, name_of) from None
         if kept is None:
             return None
         ids = pc.dictionary_encode(kept.customer_ids)
