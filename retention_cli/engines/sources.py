@@ -819,7 +819,9 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             raise _read_error(e, display, name_of) from None
         if kept is None:
             return None
-        ids = pc.dictionary_encode(kept.customer_ids)
+        # one row per customer: the ids are their own dictionary (no hash)
+        ids = pa.DictionaryArray.from_arrays(pa.array(np.arange(len(kept.customer_ids), dtype=np.int32)),
+                                             kept.customer_ids)
         days = typed_values(kept.first_line.cast(pa.timestamp("s")))
         if days is None:  # not a date the readers take (the checks above keep such lines out)
             kept.close()

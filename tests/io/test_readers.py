@@ -566,3 +566,34 @@ def test_rejects_into_a_folder_that_does_not_exist_say_so(tmp_path):
     assert r.exit_code == 73
     assert "nodir/rejects/purchases.csv: cannot write: folder nodir does not exist" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.csv", "retention.yaml"]
+
+
+def test_customer_ids_are_coded_once_across_a_plain_and_a_dictionary_column():
+    """encode_ids: a plain column's rows go into the one hash as they are (their codes
+    are their stretch of it), a dictionary column brings its codes: the ids in order of
+    first appearance, customers first, then the purchases' new ones."""
+    import pyarrow as pa
+
+    from retention_cli.io.readers import encode_ids
+
+    customers = pd.Series(["C3", "C1", "C2"], dtype="str")
+    dictionary = pa.DictionaryArray.from_arrays(pa.array([0, 1, 0, 2, 1], pa.int32()), pa.array(["C9", "C1", "C3"]))
+    purchases = pd.Series(pd.arrays.ArrowExtensionArray(dictionary))
+    ids, (cust, purch) = encode_ids(customers, purchases)
+    assert list(ids) == ["C3", "C1", "C2", "C9"]
+    assert cust.tolist() == [0, 1, 2]
+    assert purch.tolist() == [3, 1, 3, 0, 1]
+    ids, (none, plain) = encode_ids(None, pd.Series(["b", "a", "b"], dtype="str"))
+    assert none is None and list(ids) == ["b", "a"] and plain.tolist() == [0, 1, 0]
+
+
+def test_duplicate_customer_ids_are_found_whatever_their_count(tmp_path):
+    """The customers' ids are checked by counting the distinct ones first: an id
+    twice among unique ones is still found and named; unique ids pass."""
+    write(tmp_path, "c.csv", "customer_id,signup_date\nC1,2024-01-01\nC2,2024-01-02\nC1,2024-01-03\n")
+    cfg = parse_config("inputs:\n  customers: {path: c.csv}\n", tmp_path / "r.yaml")
+    with pytest.raises(DataError) as e:
+        read_table("customers", cfg.inputs.customers, cfg)
+    assert "1 customer_id appear more than once" in str(e.value)
+    write(tmp_path, "c.csv", "customer_id,signup_date\nC1,2024-01-01\nC2,2024-01-02\nC3,2024-01-03\n")
+    assert read_table("customers", cfg.inputs.customers, cfg).df["customer_id"].tolist() == ["C1", "C2", "C3"]

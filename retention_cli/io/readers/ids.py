@@ -81,12 +81,15 @@ def _recoded(s: pd.Series, indices: np.ndarray, values) -> pd.Series:
 def encode_ids(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | None]]:
     """Encode customer ids once: the distinct ids (in order of first appearance)
     and, per column, each row's integer code. A column the reader dictionary-encoded
-    brings its codes; only the distinct values of all columns are
-    hashed together here. Other columns are dictionary-encoded first (pyarrow)."""
+    brings its codes and only its distinct values are hashed here; another column's
+    values are hashed with them, row by row: one hash of all (pyarrow)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = []  # per column: its distinct values, and each row's index into them
+    # per column: its distinct values and each row's index into them; a column not
+    # encoded goes into the one hash below row by row (index None: its rows' codes are
+    # those of its stretch), not hashed a first time on its own
+    parts = []
     for c in columns:
         if c is None:
             continue
@@ -94,10 +97,10 @@ def encode_ids(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | 
         if encoded is not None:
             parts.append((encoded[0].cast(pa.large_string()), encoded[1]))
             continue
-        enc = pc.dictionary_encode(pa.array(c))
-        if isinstance(enc, pa.ChunkedArray):  # a large column comes in several chunks
-            enc = enc.combine_chunks()
-        parts.append((enc.dictionary.cast(pa.large_string()), enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)))
+        values = pa.array(c)
+        if isinstance(values, pa.ChunkedArray):  # a large column comes in several chunks
+            values = values.combine_chunks()
+        parts.append((values.cast(pa.large_string()), None))
     if not parts:
         return pd.Index([], dtype="str"), [None for _ in columns]
     unified = pc.dictionary_encode(pa.chunked_array([d for d, _ in parts], type=pa.large_string())).combine_chunks()
@@ -111,6 +114,6 @@ def encode_ids(*columns: pd.Series | None) -> tuple[pd.Index, list[np.ndarray | 
             out.append(None)
             continue
         dictionary, local = next(it)
-        out.append(to_global[at + local])
+        out.append(to_global[at + local] if local is not None else to_global[at:at + len(dictionary)])
         at += len(dictionary)
     return ids, out
