@@ -29,6 +29,7 @@ def _labels(labels: list[str]) -> str:
 
 # The purchases columns that make the orders of the customer-base model.
 ORDER_COLUMNS = frozenset(ORDER_PARTS)
+CUSTOMER_FACTS = frozenset({"customer_id", "signup_date", "churn_date"})
 
 
 @contextmanager
@@ -223,12 +224,18 @@ class Run:
         ``facts``: the command uses the purchases through the customer facts of the
         inactivity model alone (churn flows, cohorts without revenue), so that an
         engine may keep the orders and hand over one row per customer (issue #19);
-        such a run is not kept for the warm path (the engine holds its orders)."""
+        such a run is not kept for the warm path (the engine holds its orders); of
+        the customers it reads the ids and the dates only (without ``--by``), their
+        other columns neither read nor checked."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
         base_only = base_only and orders_only
         facts = facts and base_only and self.cfg.churn.model == "inactivity"
+        if facts and not self.by:  # of the customers, what moves the data end and the orphans:
+            # the ids, signup and churn dates (checked against each other); with --by every
+            # attribute (an unknown one is told among those known)
+            columns["customers"] = CUSTOMER_FACTS
         self._cache = self._cache_entry(overrides, needed, optional, columns, base_only, facts)
         self._base = None
         hit = self._cache.get("run") if self._cache is not None else None

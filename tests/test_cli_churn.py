@@ -131,3 +131,28 @@ def test_churn_reads_only_the_order_columns(cli):
     write(cli.cwd, "p.csv", "customer_id,order_date,quantity,unit_price\nA,2024-01-05,2,5\nB,2024-02-05,x,5\n")
     r = cli("churn", "--period", "2024-02", "-f", "csv")
     assert r.exit_code == 65 and "column 'quantity': value 'x'" in r.stderr
+
+
+def test_churn_reads_of_the_customers_only_what_it_uses(cli):
+    """churn without --by reads of the customers their ids and dates (the data end,
+    the orphans): a bad value in another column neither fails it nor drops the
+    customer; with --by that column and validate still say it."""
+    write(cli.cwd, "p.csv", PURCHASES + "D,2024-02-20,10\n")  # D: not in the customers file
+    write(cli.cwd, "c.csv", "customer_id,segment,loyalty_member,signup_date\nA,x,yes,2024-01-01\n"
+          "B,y,maybe,2024-01-02\nC,x,no,2024-03-25\n")  # C's signup after every purchase: the data end
+    write(cli.cwd, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
+          "churn: {inactivity_days: 30}\n")
+    r = cli("churn", "--period", "2024-02", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    (row,) = doc["rows"]
+    assert [row[k] for k in ("customers_start", "customers_end", "new_customers", "lost_customers",
+                             "retained_customers")] == [2, 3, 2, 1, 1]
+    assert doc["meta"]["data_end"] == "2024-03-26"
+    assert "p.csv: 1 rows (1 customer_id, e.g. 'D') are not in the customers file" in r.stderr
+    on_duckdb = cli("churn", "--period", "2024-02", "--format", "json", "--engine", "duckdb")
+    assert on_duckdb.exit_code == 0, on_duckdb.stderr
+    assert json.loads(on_duckdb.stdout)["rows"] == doc["rows"]
+    r = cli("churn", "--period", "2024-02", "--by", "segment", "--format", "csv")
+    assert r.exit_code == 65 and "value 'maybe': not yes/no" in r.stderr
+    assert cli("validate").exit_code == 65

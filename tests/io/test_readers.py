@@ -6,6 +6,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retention_cli.config import parse_config
 from retention_cli.errors import DataError, InputMissingError
@@ -597,3 +599,27 @@ def test_duplicate_customer_ids_are_found_whatever_their_count(tmp_path):
     assert "1 customer_id appear more than once" in str(e.value)
     write(tmp_path, "c.csv", "customer_id,signup_date\nC1,2024-01-01\nC2,2024-01-02\nC3,2024-01-03\n")
     assert read_table("customers", cfg.inputs.customers, cfg).df["customer_id"].tolist() == ["C1", "C2", "C3"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["C1", "C2", "C3", "C4", "", "c1", "C1 "]), unique=True),
+       st.lists(st.sampled_from(["C1", "C2", "C3", "C5", "C6", "", "c1"]), max_size=12),
+       st.booleans())
+def test_ids_looked_up_among_unique_customers_are_coded_as_one_hash_codes_them(customers, purchases, dup_dictionary):
+    """encode_ids with the customers' ids known to differ (a lookup of the purchases'
+    distinct ids among them) gives the same ids, order and codes as hashing both;
+    a dictionary whose values repeat (it may) too."""
+    import pyarrow as pa
+
+    from retention_cli.io.readers import encode_ids
+
+    values = list(dict.fromkeys(purchases)) + (purchases[:2] if dup_dictionary else [])
+    at = {v: i for i, v in reversed(list(enumerate(values)))}
+    dictionary = pa.DictionaryArray.from_arrays(pa.array([at[v] for v in purchases], pa.int32()),
+                                                pa.array(values, pa.string()))
+    first = pd.Series(customers, dtype="str")
+    second = pd.Series(pd.arrays.ArrowExtensionArray(dictionary))
+    ids, (c, p) = encode_ids(first, second, unique_first=True)
+    ids0, (c0, p0) = encode_ids(first, second)
+    assert list(ids) == list(ids0) and c.tolist() == c0.tolist() and p.tolist() == p0.tolist()
+    assert [ids[i] for i in p] == purchases and [ids[i] for i in c] == customers

@@ -60,6 +60,8 @@ class Table:
     # purchases whose orders an engine keeps (``engines.facts.EngineOrders``): a row of
     # ``df`` is a customer (its id, its first line's date), ``row_lines`` its lines
     facts: object = None
+    # customers: every customer_id differs from the others (none empty twice either)
+    unique_ids: bool = False
 
     @property
     def rows(self) -> int:
@@ -94,7 +96,8 @@ def read_table(
     """Read, map and validate one input table.
 
     ``extra`` are further columns of an event table wanted as text (``--by``); of
-    the customers file every column that is not canonical is kept (attributes).
+    the customers file every column that is not canonical is kept (attributes),
+    or with ``columns`` those of ``extra``.
     ``columns``: the canonical columns the command uses (None: all); the others are
     neither read nor checked (the mapping still is). ``amount`` brings
     ``quantity`` and ``unit_price`` when the file has no amount. ``orders``: the
@@ -145,11 +148,15 @@ def read_table(
     aux = option_columns(table, inp, headers, found, display) if uses_options(inp) else {}
     if columns is not None:
         use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
+        if table == "customers":  # a canonical column grouped by (--by loyalty_member)
+            use |= set(extra)
         if "cost" in columns:  # the orders' cost (the margin, and clv_simple): cost, or unit_cost × quantity
             use |= {"cost"} if "cost" in found else {"unit_cost", "quantity"} if "unit_cost" in found else set()
         if aux or inp.amount_scope == "order" or inp.subscriptions:
             use |= needed_by_options(inp, use)
         found = {c: p for c, p in found.items() if c in use}
+        if table == "customers":  # of the attributes, those the command groups by
+            extras = {k: v for k, v in extras.items() if k in extra}
     extras = {k: v for k, v in extras.items() if v not in found.values()}
     plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
     if aux:  # the cells options compare or fill are read as text
@@ -277,7 +284,7 @@ def read_table(
     if inp.amount_scope == "order" or inp.refund_amount or inp.subscriptions:
         result.df = apply_meaning(result, inp, parsed if aux else {})
     if table == "customers":
-        _check_unique_customers(result, span_bytes, inp.header, fmt, reader)
+        result.unique_ids = _check_unique_customers(result, span_bytes, inp.header, fmt, reader)
     if reader_engine is not None:  # what the engine's result and its conversion freed, back to the system
         from retention_cli.engines.sources import give_back
 
@@ -405,7 +412,9 @@ def _clip(v: str, n: int = 60) -> str:
     return v if len(v) <= n else v[: n - 1] + "…"
 
 
-def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str, reader=None) -> None:
+def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str, reader=None) -> bool:
+    """Duplicate customer ids are an error (65, each named); True when every id
+    differs from the others, False when only empty ids repeat (rows of no customer)."""
     ids = t.df["customer_id"]
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -413,10 +422,10 @@ def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fm
     # as many distinct values as rows: no duplicate (Arrow's set of the distinct
     # values takes about half the memory of pandas' duplicated, which numbers every row)
     if len(pc.unique(pa.array(ids.array))) == len(ids):
-        return
+        return True
     dup = ids.duplicated(keep=False) & (ids != "")
     if not dup.any():
-        return
+        return False
     rows = pd.DataFrame({"row": ids.index[dup], "column": "customer_id",
                          "value": ids[dup].to_numpy(), "reason": "duplicate customer_id"})
     rows = with_lines(rows, span_bytes, header, fmt)
@@ -517,11 +526,13 @@ def load_inputs(
             on_table(name, shown(overrides[name]) if name in overrides else inp.where if inp.connection else shown(inp.path))
         tables[name] = read_table(
             name, inp, cfg, path=overrides.get(name),
-            extra=tuple(by) if name != "customers" else (), columns=(columns or {}).get(name),
+            extra=tuple(by) if name != "customers" or (columns or {}).get(name) is not None else (),
+            columns=(columns or {}).get(name),
             orders=orders and name == "purchases", facts=facts and name == "purchases",
         )
     customers, purchases = tables.get("customers"), tables.get("purchases")
-    encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"]) \
+    encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"],
+                         unique_first=customers is not None and customers.unique_ids) \
         if customers or purchases else None
     if encoded is not None:  # the hash of every id (a GiB for 10 M customers), given back to the system
         import pyarrow as pa
