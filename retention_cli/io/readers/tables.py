@@ -148,8 +148,8 @@ def read_table(
     aux = option_columns(table, inp, headers, found, display) if uses_options(inp) else {}
     if columns is not None:
         use = set(columns) | ({"quantity", "unit_price"} if "amount" in columns and "amount" not in found else set())
-        if table == "customers":  # a canonical column grouped by (--by loyalty_member)
-            use |= set(extra)
+        if table == "customers":  # the ids (checked unique), a canonical column grouped by (--by loyalty_member)
+            use |= {"customer_id"} | set(extra)
         if "cost" in columns:  # the orders' cost (the margin, and clv_simple): cost, or unit_cost × quantity
             use |= {"cost"} if "cost" in found else {"unit_cost", "quantity"} if "unit_cost" in found else set()
         if aux or inp.amount_scope == "order" or inp.subscriptions:
