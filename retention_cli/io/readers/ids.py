@@ -103,10 +103,7 @@ def encode_ids(*columns: pd.Series | None, unique_first: bool = False) -> tuple[
         if encoded is not None:
             parts.append((encoded[0].cast(pa.large_string()), encoded[1]))
             continue
-        values = pa.array(c)
-        if isinstance(values, pa.ChunkedArray):  # a large column comes in several chunks
-            values = values.combine_chunks()
-        parts.append((values.cast(pa.large_string()), None))
+        parts.append((_as_large_strings(c), None))
     if not parts:
         return pd.Index([], dtype="str"), [None for _ in columns]
     unified = pc.dictionary_encode(pa.chunked_array([d for d, _ in parts], type=pa.large_string())).combine_chunks()
@@ -134,10 +131,7 @@ def _encode_against_unique(first: pd.Series, second: pd.Series) -> tuple[pd.Inde
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    known = pa.array(first)
-    if isinstance(known, pa.ChunkedArray):
-        known = known.combine_chunks()
-    known = known.cast(pa.large_string())
+    known = _as_large_strings(first)
     dictionary, local = dictionary_parts(second)
     dictionary = dictionary.cast(pa.large_string())
     at = pc.index_in(dictionary, value_set=known)
@@ -152,3 +146,14 @@ def _encode_against_unique(first: pd.Series, second: pd.Series) -> tuple[pd.Inde
             zero_copy_only=False).astype(np.int64)
         ids = pa.concat_arrays([known, others.dictionary])
     return pd.Index(ids.to_pandas().array), [np.arange(len(known), dtype=np.int64), to_global[local]]
+
+
+def _as_large_strings(s: pd.Series):
+    """A column's values as one Arrow array of large strings (a large column comes
+    in several chunks)."""
+    import pyarrow as pa
+
+    values = pa.array(s)
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.cast(pa.large_string())

@@ -415,10 +415,10 @@ def _clip(v: str, n: int = 60) -> str:
 def _check_unique_customers(t: Table, span_bytes: bytes | None, header: bool, fmt: str, reader=None) -> bool:
     """Duplicate customer ids are an error (65, each named); True when every id
     differs from the others, False when only empty ids repeat (rows of no customer)."""
-    ids = t.df["customer_id"]
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    ids = t.df["customer_id"]
     # as many distinct values as rows: no duplicate (Arrow's set of the distinct
     # values takes about half the memory of pandas' duplicated, which numbers every row)
     if len(pc.unique(pa.array(ids.array))) == len(ids):
