@@ -172,18 +172,22 @@ class Workspace:
             self.base, ps, self.model, self.window, self.data_end, den, list(by), self.facts))
 
     def purchases(self, periods: list[Period], by: list[str] | tuple = ()) -> pd.DataFrame:
-        from retention_cli.kpis.purchasing import purchase_kpis
+        from retention_cli.kpis.purchasing import keeps_orders, kept_order_sums, purchase_kpis
 
         cfg = self.cfg
         if not by and self._by and self.customer_level(self._by):
             return totals(self.purchases(periods, self._by), self._by)
 
         def compute(ps: list[Period]) -> pd.DataFrame:
+            # orders an engine keeps are summed there first: the engine works while the
+            # process holds the least (before the customers' states of the flows)
+            sums = kept_order_sums(self.base, ps, cfg.concentration.top_share) \
+                if not by and keeps_orders(self.base) else None
             return purchase_kpis(self.base, ps, model=self.model, window=self.window, data_end=self.data_end,
                                  denominator=cfg.churn.denominator, by=list(by), top_share=cfg.concentration.top_share,
                                  gross_margin=cfg.economics.gross_margin,
                                  acquisition_spend=cfg.economics.acquisition_spend,
-                                 market_size=cfg.economics.market_size, facts=self.facts,
+                                 market_size=cfg.economics.market_size, facts=self.facts, sums=sums,
                                  flows=self.flows(ps, by) if self.customer_level(by) else None)
 
         return self._table("purchases", periods, (tuple(by),), compute)

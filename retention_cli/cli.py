@@ -544,7 +544,8 @@ def purchases_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), ("customers",), orders_only=True, products=True, costs=True, base_only=True)
+    run.load(("purchases",), ("customers",), orders_only=True, products=True, costs=True, base_only=True,
+             facts="sums")
     periods = run.periods()
     run.horizon_warning(periods)
     df = run.workspace().purchases(periods, run.by)

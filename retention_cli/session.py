@@ -30,6 +30,8 @@ def _labels(labels: list[str]) -> str:
 # The purchases columns that make the orders of the customer-base model.
 ORDER_COLUMNS = frozenset(ORDER_PARTS)
 CUSTOMER_FACTS = frozenset({"customer_id", "signup_date", "churn_date"})
+# the customers' columns the purchasing KPIs read (loyalty_participation_rate, sales_cycle_days)
+PURCHASE_ATTRIBUTES = frozenset({"loyalty_member", "first_contact_date"})
 
 
 @contextmanager
@@ -213,7 +215,8 @@ class Run:
 
     # --- data ------------------------------------------------------------------------
     def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False,
-             products: bool = False, costs: bool = False, base_only: bool = False, facts: bool = False) -> Inputs:
+             products: bool = False, costs: bool = False, base_only: bool = False,
+             facts: bool | str = False) -> Inputs:
         """Read the tables. ``orders_only``: of purchases, only what makes the
         orders (customer, order, date, amount), for commands that use nothing else;
         with ``products``, product_id too; with ``costs``, the cost columns (cost, or
@@ -226,16 +229,22 @@ class Run:
         engine may keep the orders and hand over one row per customer (issue #19);
         such a run is not kept for the warm path (the engine holds its orders); of
         the customers it reads the ids and the dates only (without ``--by``), their
-        other columns neither read nor checked."""
+        other columns neither read nor checked. ``facts="sums"``: the command uses
+        the purchases through the customer facts and the purchase sums per period
+        (``EngineOrders.purchase_sums``: `purchases` without ``--by``); of the
+        customers, the ids and dates and the attributes its KPIs read (loyalty
+        membership, first contact)."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
         base_only = base_only and orders_only
-        facts = facts and base_only and self.cfg.churn.model == "inactivity"
+        if not (base_only and self.cfg.churn.model == "inactivity") or (facts == "sums" and self.by):
+            facts = False
         if facts and not self.by:  # of the customers, what moves the data end and the orphans:
-            # the ids, signup and churn dates (checked against each other); with --by every
-            # attribute (an unknown one is told among those known)
-            columns["customers"] = CUSTOMER_FACTS
+            # the ids, signup and churn dates (checked against each other), and of
+            # `purchases` the attributes its KPIs read; with --by every attribute (an
+            # unknown one is told among those known)
+            columns["customers"] = CUSTOMER_FACTS | (PURCHASE_ATTRIBUTES if facts == "sums" else frozenset())
         self._cache = self._cache_entry(overrides, needed, optional, columns, base_only, facts)
         self._base = None
         hit = self._cache.get("run") if self._cache is not None else None

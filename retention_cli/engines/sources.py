@@ -90,9 +90,43 @@ def _duckdb(engine: EngineConfig):
     except ImportError:
         raise _missing("duckdb", "the duckdb engine") from None
     try:
-        return _no_progress_bar(ibis.duckdb.connect(**_duckdb_settings(engine)))
+        con = _no_progress_bar(ibis.duckdb.connect(**_duckdb_settings(engine)))
     except Exception as e:  # noqa: BLE001 — duckdb's errors for a bad setting
         raise UsageError(f"engine duckdb: {_first_line(e)}") from None
+    if engine.memory_limit:
+        _CONFIGURED[id(con)] = engine.memory_limit.replace(" ", "")
+    return con
+
+
+# A DuckDB connection at rest (``rest``): while the process computes between the
+# questions asked of the orders DuckDB keeps (``engines.facts``), DuckDB holds
+# little memory: its temporary tables go to its temporary folder and the memory
+# back to the system (allocator_flush_threshold), instead of DuckDB and the process
+# each holding their most at once. Its limit comes back with its next question.
+REST_LIMIT = "64MB"
+_CONFIGURED: dict[int, str] = {}  # id(connection) -> its memory_limit as configured
+_RESTING: dict[int, str] = {}     # id(connection) -> the limit to give back
+
+
+def rest(con) -> None:
+    """Put a DuckDB connection at rest (other engines: nothing). Best effort: when
+    DuckDB cannot write what it keeps out (no room in its temporary folder), it
+    keeps it, as before."""
+    if getattr(con, "name", None) != "duckdb" or id(con) in _RESTING:
+        return
+    try:
+        limit = _CONFIGURED.get(id(con)) or con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+        con.raw_sql(f"SET memory_limit = '{REST_LIMIT}'")
+    except Exception:  # noqa: BLE001 — DuckDB could not free enough: it keeps its limit
+        return
+    _RESTING[id(con)] = limit
+
+
+def awake(con) -> None:
+    """Give a connection at rest its memory limit back (before a question)."""
+    limit = _RESTING.pop(id(con), None)
+    if limit is not None:
+        con.raw_sql(f"SET memory_limit = '{limit}'")
 
 
 def _duckdb_settings(engine: EngineConfig) -> dict[str, object]:
@@ -653,6 +687,8 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         return [f"{name_of(at[int(r)][0])}: record {at[int(r)][1] + 1}" for r in rows]
 
     def fetch(expr) -> pa.Table:
+        if _RESTING:
+            awake(expr._find_backend())
         try:
             with _quiet():
                 return expr.to_pyarrow()
@@ -701,6 +737,7 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             again = fetch(t.select(*[t[names[p]].name(f"v{p}") for p in as_text]))
             for p in as_text:
                 out[p] = _text(again.column(f"v{p}"))
+        rest(t._find_backend())  # what DuckDB holds after a read (a third of a GiB for 10 M customers)
         return pd.DataFrame({p: out[p] for p in positions}, index=pd.RangeIndex(rows), copy=False)
 
     def _text(col) -> pd.Series:
@@ -800,19 +837,21 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         give_back()
         return cells, lines_per_order, None if last is None else pd.Timestamp(last), product_last
 
-    def facts(cust: int, order: int, day: int, amount: int):
+    def facts(cust: int, order: int, day: int, amount: int, product: int | None = None, sums: bool = False):
         """The orders of the lines kept in the engine, for the customer facts the
         churn and cohort KPIs ask of them (``engines.facts.EngineOrders``): the
         process gets one row per customer (their id, first line's date, lines) and
-        the facts asked later, never the orders. None as ``orders`` says."""
+        the facts asked later, never the orders. ``sums``: the orders kept whole (with
+        ``product``, their products), for the purchase sums per period too. None as
+        ``orders`` says."""
         from retention_cli.engines.facts import EngineOrders
 
-        made = made_orders(cust, order, day, amount)
+        made = made_orders(cust, order, day, amount, product if sums else None)
         if made is None:
             return None
         try:
             with _quiet():
-                kept = EngineOrders.make(made, fetch)
+                kept = EngineOrders.make(made, fetch, sums=sums, products=sums and product is not None)
         except (DataError, InputMissingError):  # said by ``fetch`` already
             raise
         except Exception as e:  # noqa: BLE001 — the engine's errors while it keeps the orders (a broken record)

@@ -103,7 +103,7 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
                   denominator: str = "start", by: list[str] | None = None, top_share: float = 0.2,
                   gross_margin: float = 1.0, acquisition_spend: dict[str, float] | None = None,
                   facts: Facts | None = None, flows: pd.DataFrame | None = None,
-                  market_size: dict[str, float] | None = None) -> pd.DataFrame:
+                  market_size: dict[str, float] | None = None, sums: dict | None = None) -> pd.DataFrame:
     """One row per (period, segment), the total first. With a ``by`` column of the
     purchases table (not a customers attribute), a customer can be in several
     segments, so the customer-level KPIs (CUSTOMER_LEVEL) are left out. ``flows``:
@@ -116,11 +116,18 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     gross_margin_rate of its period and segment instead of ``gross_margin`` (where
     that cell has no costed order, ``gross_margin`` still); market_share and
     market_share_change with ``market_size`` (per period label, as
-    ``economics.market_size``)."""
+    ``economics.market_size``). ``sums``: ``kept_order_sums`` of the same base,
+    periods and top_share, when the caller asked the engine already."""
     by = by or []
     o = base.orders
     facts = facts_for(facts, base, model, window)
-    seg_order, labels, customer_level = order_segments(base, by, facts) if by else (np.zeros(len(o.cust), np.int64), pd.DataFrame(index=[0]), True)
+    # the orders kept in an engine (``engines.facts.EngineOrders`` with its sums): the
+    # order-level sums are made there, the rest here from the customers' facts
+    kept = base.engine if o is None and not by and keeps_orders(base) else None
+    if kept is not None:
+        seg_order, labels, customer_level = None, pd.DataFrame(index=[0]), True
+    else:
+        seg_order, labels, customer_level = order_segments(base, by, facts) if by else (np.zeros(len(o.cust), np.int64), pd.DataFrame(index=[0]), True)
     n_seg = len(labels)
     P, n = len(periods), base.n
     # Groups: g = k * (n_seg + 1) + s, with s = n_seg the total over all segments.
@@ -137,141 +144,149 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     def twice(values: np.ndarray) -> np.ndarray:
         return np.concatenate([values, values]) if by else values
 
-    k_all = period_index(o.day, periods)
-    inp = k_all >= 0
-    buy = inp & ~o.is_return
-    amount = np.nan_to_num(o.amount)
-    has_amount = not np.isnan(o.amount).all()
-    # each order's group in the total and in its segment (meaningless outside the periods)
-    group_total = k_all * width + n_seg
-    group_seg = k_all * width + seg_order if by else None
-
-    def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        """Per group, the orders of ``mask`` (or their sum of ``weights``): the others
-        go to one extra bin, so nothing is copied out by the mask first."""
-        out = np.bincount(np.where(mask, group_total, G), weights=weights, minlength=G + 1)[:G]
-        if by:
-            out = out + np.bincount(np.where(mask, group_seg, G), weights=weights, minlength=G + 1)[:G]
-        return out
-
-    orders = count(buy)
-    # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
-    # sort): buyers, returning buyers and the top buyers' share all come from them.
-    # With segments of the customers (one per customer), a (period, buyer) pair is in
-    # exactly one segment: the pairs of the total are hashed, and the segments' are
-    # the same pairs (the same first appearances, so the same codes) in their segment
-    per_customer = bool(by) and customer_level
-    if per_customer:
-        total_codes, total_pairs = pd.factorize(k_all[buy] * np.int64(n) + o.cust[buy])
-        k_pair, c_pair = total_pairs // n, total_pairs % n
-        pair_codes = total_codes  # the segments' codes; the total's are these + len(total_pairs)
-        pairs = np.concatenate([(k_pair * width + segment_codes(base, by, facts)[0][c_pair]) * np.int64(n) + c_pair,
-                                (k_pair * width + n_seg) * np.int64(n) + c_pair])
-        del k_pair, c_pair
+    if kept is not None:
+        if sums is None:
+            sums = kept_order_sums(base, periods, top_share)
+        cols, returning_buyers, kept_nrr = _kept_columns(sums, periods, width, market_size, kept.products)
+        orders, buyers, has_amount = cols["orders"], cols["buyers"], True
     else:
-        pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
-    pair_group, pair_cust = pairs // n, pairs % n
-    buyers = np.bincount(pair_group, minlength=G)
-    revenue = count(inp, amount)
-    order_revenue = count(buy, amount)
+        k_all = period_index(o.day, periods)
+        inp = k_all >= 0
+        buy = inp & ~o.is_return
+        amount = np.nan_to_num(o.amount)
+        has_amount = not np.isnan(o.amount).all()
+        # each order's group in the total and in its segment (meaningless outside the periods)
+        group_total = k_all * width + n_seg
+        group_seg = k_all * width + seg_order if by else None
 
-    is_first = _first_orders(o.cust, o.day, ~o.is_return) & buy
-    rep = buy & ~is_first
-    first_n, first_sum = count(is_first), count(is_first, amount)
-    rep_n, rep_sum = count(rep), count(rep, amount)
-    del group_total, group_seg
+        def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+            """Per group, the orders of ``mask`` (or their sum of ``weights``): the others
+            go to one extra bin, so nothing is copied out by the mask first."""
+            out = np.bincount(np.where(mask, group_total, G), weights=weights, minlength=G + 1)[:G]
+            if by:
+                out = out + np.bincount(np.where(mask, group_seg, G), weights=weights, minlength=G + 1)[:G]
+            return out
 
-    cols: dict[str, np.ndarray] = {
-        "orders": orders, "buyers": buyers, "revenue": revenue,
-        "average_order_value": ratio(order_revenue, orders),
-        "purchase_frequency": ratio(orders, buyers),
-        "first_order_aov": ratio(first_sum, first_n),
-        "repeat_order_aov": ratio(rep_sum, rep_n),
-    }
-    cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
-
-    if o.products is not None:
-        # A buyer has bought several distinct products in a group when a line of its
-        # orders there names another product than some one line of them does: each
-        # pair keeps one line's product, then every line compares with it. Only 1
-        # against ≥ 2 matters (SPEC §4.1), so no distinct count is needed.
-        line_order, product = o.products
-        buy_at = np.flatnonzero(buy)
-        one = np.empty(len(pairs), dtype=product.dtype)
-        several = np.zeros(len(pairs), dtype=bool)
-        order_pair = np.full(len(o.cust), -1, dtype=np.int64)
-        # with segments: the segment's pairs, then the total's; with segments of the
-        # customers, the two halves are the same pairs: the total's answer serves both
-        for half in range(1 if per_customer or not by else 2):
-            order_pair[buy_at] = pair_codes[half * len(buy_at):(half + 1) * len(buy_at)]
-            line_pair = order_pair[line_order]
-            keep = line_pair >= 0
-            line_pair, line_product = line_pair[keep], product[keep]
-            one[line_pair] = line_product
-            several[line_pair[line_product != one[line_pair]]] = True
+        orders = count(buy)
+        # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
+        # sort): buyers, returning buyers and the top buyers' share all come from them.
+        # With segments of the customers (one per customer), a (period, buyer) pair is in
+        # exactly one segment: the pairs of the total are hashed, and the segments' are
+        # the same pairs (the same first appearances, so the same codes) in their segment
+        per_customer = bool(by) and customer_level
         if per_customer:
-            several[len(several) // 2:] = several[:len(several) // 2]
-        multi = np.bincount(pair_group[several], minlength=G)
-        del order_pair, line_pair, keep, line_product, one, several, buy_at  # order- and line-sized
-        # every buyer has a line, so the others bought exactly one product
-        cols["multi_product_ratio"] = ratio(multi, buyers - multi)
-        cols["multi_product_share"] = ratio(multi, buyers)
+            total_codes, total_pairs = pd.factorize(k_all[buy] * np.int64(n) + o.cust[buy])
+            k_pair, c_pair = total_pairs // n, total_pairs % n
+            pair_codes = total_codes  # the segments' codes; the total's are these + len(total_pairs)
+            pairs = np.concatenate([(k_pair * width + segment_codes(base, by, facts)[0][c_pair]) * np.int64(n) + c_pair,
+                                    (k_pair * width + n_seg) * np.int64(n) + c_pair])
+            del k_pair, c_pair
+        else:
+            pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
+        pair_group, pair_cust = pairs // n, pairs % n
+        buyers = np.bincount(pair_group, minlength=G)
+        revenue = count(inp, amount)
+        order_revenue = count(buy, amount)
 
-    # top buyers' share of order revenue: per group, the sum of its n_top largest buyer
-    # revenues, found by a partition (linear) of the group's slice; the pairs are put
-    # in group order by a stable sort of small integers (a radix sort). Buyers tied at
-    # the cut have equal revenue, so the sum (and the share) is the same whichever of
-    # them is taken: no tie-break on customer_id needs computing.
-    if per_customer:  # each pair's orders are the same in its segment and in the total
-        rev = np.bincount(total_codes, weights=amount[buy], minlength=len(total_pairs))
-        rev = np.concatenate([rev, rev])
-        del total_codes, total_pairs
-    else:
-        rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
-    at, bounds = grouped(pair_group, G)
-    rev = rev[at]
-    # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
-    n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
-    top_rev = np.zeros(G)
-    for g in np.flatnonzero(n_top):
-        part = rev[bounds[g]:bounds[g + 1]]
-        top_rev[g] = np.partition(part, len(part) - n_top[g])[len(part) - n_top[g]:].sum()
-    cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
-    del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
+        is_first = _first_orders(o.cust, o.day, ~o.is_return) & buy
+        rep = buy & ~is_first
+        first_n, first_sum = count(is_first), count(is_first, amount)
+        rep_n, rep_sum = count(rep), count(rep, amount)
+        del group_total, group_seg
 
-    if has_amount:
-        from retention_cli.kpis import bridge  # imported here: bridge imports this module
+        cols: dict[str, np.ndarray] = {
+            "orders": orders, "buyers": buyers, "revenue": revenue,
+            "average_order_value": ratio(order_revenue, orders),
+            "purchase_frequency": ratio(orders, buyers),
+            "first_order_aov": ratio(first_sum, first_n),
+            "repeat_order_aov": ratio(rep_sum, rep_n),
+        }
+        cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
 
-        moves = bridge.revenue_bridge(o.cust, o.day, amount, periods, is_return=o.is_return,
-                                      first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg,
-                                      customer_seg=segment_codes(base, by, facts)[0] if per_customer else None)
-        # the column keeps its own computation (_net_revenue_retention, per customer
-        # segment), whose values it always had; the bridge's equals it up to the order
-        # of summation for customers attributes, and is per order segment otherwise
-        del moves["net_revenue_retention"]
-        cols.update(moves)
-        if o.cost is not None:
-            cols.update(bridge.gross_profit(o.day, amount, o.cost, periods, is_return=o.is_return,
-                                            seg=seg_order, n_seg=n_seg))
-        if market_size:
-            cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
-                                            market_size, n_seg))
+        if o.products is not None:
+            # A buyer has bought several distinct products in a group when a line of its
+            # orders there names another product than some one line of them does: each
+            # pair keeps one line's product, then every line compares with it. Only 1
+            # against ≥ 2 matters (SPEC §4.1), so no distinct count is needed.
+            line_order, product = o.products
+            buy_at = np.flatnonzero(buy)
+            one = np.empty(len(pairs), dtype=product.dtype)
+            several = np.zeros(len(pairs), dtype=bool)
+            order_pair = np.full(len(o.cust), -1, dtype=np.int64)
+            # with segments: the segment's pairs, then the total's; with segments of the
+            # customers, the two halves are the same pairs: the total's answer serves both
+            for half in range(1 if per_customer or not by else 2):
+                order_pair[buy_at] = pair_codes[half * len(buy_at):(half + 1) * len(buy_at)]
+                line_pair = order_pair[line_order]
+                keep = line_pair >= 0
+                line_pair, line_product = line_pair[keep], product[keep]
+                one[line_pair] = line_product
+                several[line_pair[line_product != one[line_pair]]] = True
+            if per_customer:
+                several[len(several) // 2:] = several[:len(several) // 2]
+            multi = np.bincount(pair_group[several], minlength=G)
+            del order_pair, line_pair, keep, line_product, one, several, buy_at  # order- and line-sized
+            # every buyer has a line, so the others bought exactly one product
+            cols["multi_product_ratio"] = ratio(multi, buyers - multi)
+            cols["multi_product_share"] = ratio(multi, buyers)
+
+        # top buyers' share of order revenue: per group, the sum of its n_top largest buyer
+        # revenues, found by a partition (linear) of the group's slice; the pairs are put
+        # in group order by a stable sort of small integers (a radix sort). Buyers tied at
+        # the cut have equal revenue, so the sum (and the share) is the same whichever of
+        # them is taken: no tie-break on customer_id needs computing.
+        if per_customer:  # each pair's orders are the same in its segment and in the total
+            rev = np.bincount(total_codes, weights=amount[buy], minlength=len(total_pairs))
+            rev = np.concatenate([rev, rev])
+            del total_codes, total_pairs
+        else:
+            rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
+        at, bounds = grouped(pair_group, G)
+        rev = rev[at]
+        # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
+        n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
+        top_rev = np.zeros(G)
+        for g in np.flatnonzero(n_top):
+            part = rev[bounds[g]:bounds[g + 1]]
+            top_rev[g] = np.partition(part, len(part) - n_top[g])[len(part) - n_top[g]:].sum()
+        cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
+        if customer_level:  # a returning buyer was known before the period's start: a property of the pair
+            returning = base.first_purchase[pair_cust] < bounds_days(periods)[0][pair_group // width]
+            returning_buyers = np.bincount(pair_group[returning], minlength=G)
+            del returning
+        del pair_group, pair_cust
+        del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
+
+        if has_amount:
+            from retention_cli.kpis import bridge  # imported here: bridge imports this module
+
+            moves = bridge.revenue_bridge(o.cust, o.day, amount, periods, is_return=o.is_return,
+                                          first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg,
+                                          customer_seg=segment_codes(base, by, facts)[0] if per_customer else None)
+            # the column keeps its own computation (_net_revenue_retention, per customer
+            # segment), whose values it always had; the bridge's equals it up to the order
+            # of summation for customers attributes, and is per order segment otherwise
+            del moves["net_revenue_retention"]
+            cols.update(moves)
+            if o.cost is not None:
+                cols.update(bridge.gross_profit(o.day, amount, o.cost, periods, is_return=o.is_return,
+                                                seg=seg_order, n_seg=n_seg))
+            if market_size:
+                cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
+                                                market_size, n_seg))
 
     if customer_level:
         seg_of, _ = segment_codes(base, by, facts) if by else (np.zeros(n, np.int64), None)
         starts, _ = bounds_days(periods)
         first = base.first_purchase
-        # a returning buyer was known before the period's start: a property of the pair
-        returning = first[pair_cust] < starts[pair_group // width]
-        returning_buyers = np.bincount(pair_group[returning], minlength=G)
-        del returning, pair_group, pair_cust
         known_before = np.zeros(G)
         for k in range(P):  # customers known before each start: one vector op per period
             was = np.flatnonzero(first < starts[k])
             known_before[k * width: (k + 1) * width] = np.append(np.bincount(seg_of[was], minlength=n_seg), len(was))
         cols["repurchase_rate"] = ratio(returning_buyers, known_before)
         cols["returning_buyer_share"] = ratio(returning_buyers, buyers)
-        cols["net_revenue_retention"] = _net_revenue_retention(o, periods, seg_of, n_seg, amount)
+        cols["net_revenue_retention"] = _net_revenue_retention(o, periods, seg_of, n_seg, amount) \
+            if kept is None else kept_nrr
 
         if flows is None:
             flows = churn_flows(base, periods, model, window, data_end, denominator, by, facts)
@@ -330,6 +345,73 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     if not by:
         out = out[out["_total"]]
     return out.drop(columns=["_total", "_k"]).reset_index(drop=True)
+
+
+def keeps_orders(base: Base) -> bool:
+    """Whether the base's orders are kept whole in an engine, which sums them per
+    period itself (``engines.facts.EngineOrders.purchase_sums``)."""
+    return base.orders is None and getattr(base.engine, "_orders", None) is not None
+
+
+def kept_order_sums(base: Base, periods: list[Period], top_share: float) -> dict:
+    """The sums per period of the orders an engine keeps, for ``purchase_kpis``
+    without segments: the periods and the one before each (the bridge's)."""
+    prev = [p.shift(-1) if p.freq != "all" else None for p in periods]  # as kpis.bridge.previous_periods
+    ext = sorted(set(periods) | {q for q in prev if q is not None})
+    where = {q: i for i, q in enumerate(ext)}
+    starts, ends = bounds_days(ext)
+    cur = np.array([where[p] for p in periods], dtype=np.int64)
+    before = np.array([where[q] if q is not None else -1 for q in prev], dtype=np.int64)
+    ext_before = np.full(len(ext), -1, dtype=np.int64)
+    ext_before[cur] = before
+    return {"periods": list(periods), "cur": cur, "before": before,
+            "got": base.engine.purchase_sums(starts, ends, ext_before, top_share)}
+
+
+def _kept_columns(sums: dict, periods: list[Period], width: int, market_size: dict[str, float] | None,
+                  products: bool) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The order-level columns of ``purchase_kpis`` without segments from
+    ``kept_order_sums``: (columns, returning buyers, net revenue retention), each
+    value in both slots of its period (the one segment and the total)."""
+    if sums["periods"] != list(periods):
+        raise ValueError("purchase_kpis: the sums are of other periods")
+    got, cur, before = sums["got"], sums["cur"], sums["before"]
+
+    def at(name: str) -> np.ndarray:  # per period, in both slots
+        return np.repeat(got[name][cur], width)
+
+    orders, buyers, order_revenue = at("orders"), at("buyers"), at("order_revenue")
+    first_n, first_sum = at("first_orders"), at("first_revenue")
+    cols: dict[str, np.ndarray] = {
+        "orders": orders, "buyers": buyers, "revenue": at("revenue"),
+        "average_order_value": ratio(order_revenue, orders),
+        "purchase_frequency": ratio(orders, buyers),
+        "first_order_aov": ratio(first_sum, first_n),
+        "repeat_order_aov": ratio(order_revenue - first_sum, orders - first_n),
+    }
+    cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
+    if products:
+        multi = at("multi_product")
+        cols["multi_product_ratio"] = ratio(multi, buyers - multi)
+        cols["multi_product_share"] = ratio(multi, buyers)
+    cols["top_customer_revenue_share"] = ratio(at("top_revenue"), order_revenue)
+    cols["order_revenue"] = order_revenue
+    moves = {c: at(c) for c in ("previous", "new", "reactivation", "expansion", "contraction", "churned")}
+    cols.update({"previous_order_revenue": moves["previous"], "new_revenue": moves["new"],
+                 "reactivation_revenue": moves["reactivation"], "expansion_revenue": moves["expansion"],
+                 "contraction_revenue": moves["contraction"], "churned_revenue": moves["churned"],
+                 "growing_customers_share": ratio(at("grew"), at("both"))})
+    if market_size:
+        from retention_cli.kpis import bridge  # imported here: bridge imports this module
+
+        cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
+                                        market_size, width - 1))
+    # net revenue retention: the previous period's buyers' order revenue now, over the
+    # previous period's order revenue (null where nobody bought then)
+    prev_buyers = np.where(before >= 0, got["buyers"][np.maximum(before, 0)], 0)
+    prev_revenue = np.where(before >= 0, got["order_revenue"][np.maximum(before, 0)], 0)
+    nrr = np.where(prev_buyers > 0, ratio(got["retained"][cur], prev_revenue), np.nan)
+    return cols, np.repeat(got["returning_buyers"][cur], width), np.repeat(nrr, width)
 
 
 def _align(values: np.ndarray, P: int, n_seg: int, has_by: bool) -> np.ndarray:

@@ -250,7 +250,11 @@ def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, m
     signup = churn = attrs = None
     if customers is not None:
         codes = cust_codes
-        attrs = customers.set_axis(codes).drop(columns=["customer_id"]).sort_index()
+        if np.array_equal(codes, np.arange(len(codes))):  # coded in their order (ids checked unique):
+            # the rows are in code order already, no index of codes nor sorted copy
+            attrs = customers.drop(columns=["customer_id"]).set_axis(pd.RangeIndex(len(codes)))
+        else:
+            attrs = customers.set_axis(codes).drop(columns=["customer_id"]).sort_index()
         if model == "contract":
             for col in ("signup_date", "churn_date"):
                 if col not in customers:

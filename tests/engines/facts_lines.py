@@ -15,10 +15,40 @@ def spy_on_orders(monkeypatch) -> list[tuple[bool, bool]]:
     asked: list[tuple[bool, bool]] = []
     real = tables._orders_of
 
-    def spy(*a, facts=False):
+    def spy(*a, facts=False):  # facts: False, True (churn, cohorts) or "sums" (purchases)
         got = real(*a, facts=facts)
         asked.append((facts, got is not None))
         return got
 
     monkeypatch.setattr(tables, "_orders_of", spy)
     return asked
+
+
+# Three months of a shop (hand-worked in test_facts): A buys two products in January
+# and more in February; B buys in January, returns in February, comes back in March;
+# C's first order (February) has two lines of two products, its second is smaller.
+SHOP_LINES = ("customer_id,order_id,order_date,product_id,amount\n"
+              "A,a1,2024-01-05,p1,10\nA,a2,2024-01-20,p2,5\nB,b1,2024-01-10,p1,20\nA,a3,2024-02-03,p1,30\n"
+              "B,b2,2024-02-14,p1,-20\nC,c1,2024-02-20,p3,7\nC,c1,2024-02-20,p4,3\nB,b3,2024-03-01,p2,8\n"
+              "C,c2,2024-03-02,p3,4\n")
+
+
+def close_csv(local: str, other: str, rel: float = 1e-9) -> None:
+    """Two CSV outputs with the same rows and columns, text equal, numbers within
+    ``rel`` of each other (SPEC §10: counts exact, sums within 1e-9 relative; a
+    figure written as whole is a count and must be equal)."""
+    import csv
+    import io
+    import math
+
+    a, b = list(csv.reader(io.StringIO(local))), list(csv.reader(io.StringIO(other)))
+    assert len(a) == len(b) and a[0] == b[0], (a[:1], b[:1])
+    for row_a, row_b in zip(a[1:], b[1:]):
+        for name, x, y in zip(a[0], row_a, row_b):
+            if x == y:
+                continue
+            try:
+                fx, fy = float(x), float(y)
+            except ValueError:
+                raise AssertionError(f"{name}: {x!r} != {y!r}") from None
+            assert "." in x and math.isclose(fx, fy, rel_tol=rel, abs_tol=1e-12), f"{name}: {x} != {y}"

@@ -107,6 +107,111 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
                     ["2024-03", "false", "1", "1", "0", "1", "0", "1"]]
 
 
+PURCHASES_BY_HAND = {  # SHOP_LINES, by month (see tests/engines/facts_lines.py)
+    "orders": ["3", "2", "2"], "buyers": ["2", "2", "2"], "revenue": ["35.0", "20.0", "12.0"],
+    "order_revenue": ["35.0", "40.0", "12.0"], "average_order_value": ["11.67", "20.0", "6.0"],
+    "first_order_aov": ["15.0", "10.0", ""], "repeat_order_aov": ["5.0", "30.0", "6.0"],
+    "repeat_to_first_aov_ratio": ["0.3333333333333333", "3.0", ""],
+    "multi_product_share": ["0.5", "0.5", "0.0"], "multi_product_ratio": ["1.0", "1.0", "0.0"],
+    "top_customer_revenue_share": ["0.5714285714285714", "0.75", "0.6666666666666666"],
+    "previous_order_revenue": ["0.0", "35.0", "40.0"], "new_revenue": ["35.0", "10.0", "0.0"],
+    "reactivation_revenue": ["0.0", "0.0", "8.0"], "expansion_revenue": ["0.0", "15.0", "0.0"],
+    "contraction_revenue": ["0.0", "0.0", "6.0"], "churned_revenue": ["0.0", "20.0", "30.0"],
+    "growing_customers_share": ["", "1.0", "0.0"], "net_revenue_retention": ["", "0.8571428571428571", "0.1"],
+    "repurchase_rate": ["", "0.5", "0.6666666666666666"], "returning_buyer_share": ["0.0", "0.5", "1.0"],
+}
+
+
+def test_purchases_sums_its_orders_in_the_engine(tmp_path, monkeypatch):
+    """purchases without --by keeps the orders in DuckDB and asks it the sums per
+    month; every figure is the one worked out by hand, and local's. By hand: January
+    A (a1 10, a2 5: two products) and B (b1 20): first orders a1 and b1 (15), a
+    repeat of 5, the top fifth (one buyer) B's 20 of 35; February A (a3 30: grown by
+    15) and C (its first, 10 in two lines of two products), B's return -20 counts
+    in revenue only, B's 20 churned; March B back (8, reactivation), C down to 4
+    (contraction 6), A's 30 churned; the net revenue retention of March is C's 4 of
+    February's 40."""
+    from tests.conftest import Cli
+    from tests.engines.facts_lines import SHOP_LINES, close_csv, spy_on_orders
+
+    (tmp_path / "p.csv").write_text(SHOP_LINES)
+    (tmp_path / "c.csv").write_text("customer_id,loyalty_member,segment\nA,true,x\nB,false,y\nC,false,y\n")
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n")
+    asked = spy_on_orders(monkeypatch)
+    cli = Cli.fresh(tmp_path)
+    args = ("purchases", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03")
+    local = cli(*args)
+    asked.clear()
+    duck = cli(*args, "--engine", "duckdb")
+    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    assert asked == [("sums", True)]  # the orders stayed in the engine
+    for out in (local, duck):
+        rows = Cli.csv_rows(out)
+        got = {k: [r[k] for r in rows] for k in PURCHASES_BY_HAND}
+        assert got == PURCHASES_BY_HAND
+        # the loyalty members (A) among the customers active at each month's end (180
+        # days): A and B at February's start, then A, B and C
+        assert [r["loyalty_participation_rate"] for r in rows] == ["0.5", "0.3333333333333333", "0.3333333333333333"]
+    close_csv(local.stdout, duck.stdout)
+    # with --by, the orders come over as before (their segments are split in the process)
+    asked.clear()
+    by = cli(*args, "--by", "segment", "--engine", "duckdb")
+    assert by.exit_code == 0 and asked == [(False, True)], by.stderr
+    assert [r["orders"] for r in Cli.csv_rows(by) if r["segment"] == "(all)"] == PURCHASES_BY_HAND["orders"]
+
+
+def test_a_buyer_s_spend_compared_on_sums_added_in_the_order_of_the_orders(tmp_path, monkeypatch):
+    """Whether a buyer's spend grew compares two sums the process adds in the
+    orders' order: 0.3 + 0.2 + 0.1 = 0.6 in February, 0.1 + 0.2 + 0.3 =
+    0.6000000000000001 in March: grown (by 1.1e-16), as local says, whatever order
+    the engine adds them in (those close sums are added again, in order)."""
+    from tests.conftest import Cli
+
+    feb = "".join(f"A,f{i},2024-02-0{i + 1},{a}\n" for i, a in enumerate(("0.3", "0.2", "0.1")))
+    mar = "".join(f"A,m{i},2024-03-0{i + 1},{a}\n" for i, a in enumerate(("0.1", "0.2", "0.3")))
+    (tmp_path / "p.csv").write_text("customer_id,order_id,order_date,amount\n" + feb + mar)
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n")
+    from retention_cli.engines.facts import EngineOrders
+
+    added_again = []
+    real = EngineOrders._ties
+    monkeypatch.setattr(EngineOrders, "_ties", lambda self, ok, m, close, sums: (
+        added_again.append(close.num_rows), real(self, ok, m, close, sums))[1])
+    cli = Cli.fresh(tmp_path)
+    for engine in ("local", "duckdb"):
+        out = cli("purchases", "-f", "csv", "-q", "--from", "2024-03", "--to", "2024-03", "--engine", engine)
+        assert out.exit_code == 0, out.stderr
+        row = Cli.csv_rows(out)[0]
+        assert row["growing_customers_share"] == "1.0" and float(row["expansion_revenue"]) == 0.0, engine
+    assert added_again == [1]  # A in March: whatever the engine's sums, added again in order
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 100),
+                          st.sampled_from(["p1", "p2"]), st.sampled_from(["5", "2.5", "0.1", "0.2", "-3", "0"])),
+                min_size=1, max_size=25),
+       st.sampled_from([("month", "2024-01", "2024-04"), ("quarter", "2024-Q1", "2024-Q2"), ("all", None, None)]))
+def test_the_engine_s_purchase_sums_are_local_s(lines, freq):
+    """Invariant: on any order lines (several lines per order, returns, zero
+    amounts, two products), purchases from the engine's sums equals local's:
+    counts and text exactly, the rest within 1e-9."""
+    from tests.conftest import Cli
+    from tests.engines.facts_lines import close_csv
+
+    text = "customer_id,order_id,order_date,product_id,amount\n" + "".join(
+        f"K{c},o{c}-{o},{dt.date(2024, 1, 1) + dt.timedelta(days=d)},{p},{a}\n" for c, o, d, p, a in lines)
+    name, start, end = freq
+    args = ("purchases", "-f", "csv", "-q", *(("--period", "all") if name == "all" else
+                                               ("--freq", name, "--from", start, "--to", end)))
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "p.csv").write_text(text)
+        (Path(folder) / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n")
+        cli = Cli.fresh(Path(folder))
+        local, duck = cli(*args), cli(*args, "--engine", "duckdb")
+        assert local.exit_code == duck.exit_code, duck.stderr
+        close_csv(local.stdout, duck.stdout)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 120), st.sampled_from([5.0, -3.0, 0.0])),
                 min_size=1, max_size=30),

@@ -91,7 +91,7 @@ def read_table(
     columns: frozenset[str] | None = None,
     engine: EngineConfig | None = None,
     orders: bool = False,
-    facts: bool = False,
+    facts: bool | str = False,
 ) -> Table:
     """Read, map and validate one input table.
 
@@ -161,7 +161,7 @@ def read_table(
     plan = typed_plan(table, found, inp, fmt) if fmt == "csv" else position_kinds(table, found)
     if aux:  # the cells options compare or fill are read as text
         plan = {p: t for p, t in plan.items() if p not in aux.values()}
-    kept = _orders_of(reader, table, inp, found, extras, aux, plan, fmt, facts=True) if facts else None
+    kept = _orders_of(reader, table, inp, found, extras, aux, plan, fmt, facts=facts) if facts else None
     made = _orders_of(reader, table, inp, found, extras, aux, plan, fmt) if orders and kept is None else None
     if kept is not None:  # the engine keeps the orders: a row per customer, its lines counted
         cells, kept = kept
@@ -299,7 +299,7 @@ PRODUCT_LAST = "product_id (last)"
 
 
 def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extras: dict, aux: dict, plan: dict,
-               fmt: str, facts: bool = False):
+               fmt: str, facts: bool | str = False):
     """The orders an engine makes from a purchases input's lines (``Source.orders``),
     when the command reads exactly what makes them and the input's options change
     nothing in the lines: no other column, no option that reads or fills cells, ids
@@ -312,7 +312,8 @@ def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extr
 
     parts = ORDER_PARTS + (("product_id",) if "product_id" in found else ())
     make = reader.facts if facts else reader.orders
-    if table != "purchases" or make is None or extras or aux or uses_options(inp) or (facts and "product_id" in found) \
+    if table != "purchases" or make is None or extras or aux or uses_options(inp) \
+            or (facts is True and "product_id" in found) \
             or inp.lower_ids or inp.na_values or set(found) != set(parts) or len(set(found.values())) != len(parts):
         return None
     if fmt == "csv":  # typed columns: the engine checks their types (``engines.sources._typed_parts``)
@@ -322,7 +323,9 @@ def _orders_of(reader, table: str, inp: InputConfig, found: dict[str, int], extr
         if "product_id" in found and not pa.types.is_dictionary(plan.get(found["product_id"], pa.null())):
             return None
     args = [found[c] for c in ORDER_PARTS]
-    return make(*args) if facts else make(*args, product=found.get("product_id"))
+    if facts:
+        return make(*args, product=found.get("product_id"), sums=True) if facts == "sums" else make(*args)
+    return make(*args, product=found.get("product_id"))
 
 
 def _open_local(table: str, inp: InputConfig, path: str, display: str):
@@ -498,7 +501,7 @@ def load_inputs(
     on_table=None,
     columns: dict[str, frozenset[str]] | None = None,
     orders: bool = False,
-    facts: bool = False,
+    facts: bool | str = False,
 ) -> Inputs:
     """Read the ``needed`` tables (a missing one is an error, 66) and the
     ``optional`` ones that are configured; check references between them.
@@ -528,7 +531,7 @@ def load_inputs(
             name, inp, cfg, path=overrides.get(name),
             extra=tuple(by) if name != "customers" or (columns or {}).get(name) is not None else (),
             columns=(columns or {}).get(name),
-            orders=orders and name == "purchases", facts=facts and name == "purchases",
+            orders=orders and name == "purchases", facts=facts if name == "purchases" else False,
         )
     customers, purchases = tables.get("customers"), tables.get("purchases")
     encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"],
