@@ -179,6 +179,29 @@ class EngineOrders:
                               .select(b._n, _k=per._k.cast("int32")).distinct())
         return self.codes[got.column("_n").to_numpy()], got.column("_k").to_numpy().astype(np.int64)
 
+    def cohort_buyers(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cohort, period, buyers): per period ``cohort`` holding customers' first
+        purchase and period ``period`` >= it, how many of those customers bought in
+        it (the periods [starts[k], ends[k]) as ``buyers``'); pairs with no buyer
+        are left out. The cohort triangle without segments, counted in the engine."""
+        import ibis
+
+        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+        order = np.argsort(starts)
+        if (ends[order][:-1] > starts[order][1:]).any():
+            raise ValueError("cohort_buyers: the periods overlap")
+        with self._asking():
+            per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
+            per2 = per.view()
+            b = self._buys
+            first = b.group_by("_n").aggregate(_b=b._e.min())
+            cohort = first.join(per, (first._b >= per._ps) & (first._b < per._pe)).select(first._n, _c=per._k)
+            bought = b.join(per2, (b._e >= per2._ps) & (b._e < per2._pe)).select(b._n, _k=per2._k).distinct()
+            x = bought.join(cohort, bought._n == cohort._n)
+            x = x.filter(x._k >= x._c)
+            got = self._fetch(x.group_by(["_c", "_k"]).aggregate(_a=x.count()))
+        return tuple(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_a"))
+
     def purchase_sums(self, starts: np.ndarray, ends: np.ndarray, previous: np.ndarray,
                       top_share: float) -> dict[str, np.ndarray]:
         """What the purchasing KPIs (``kpis.purchasing``) ask of the orders, per

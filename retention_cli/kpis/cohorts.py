@@ -29,12 +29,17 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
     cohort = period_index(np.where(first < NEVER, first, np.iinfo(np.int64).min // 4), periods)
     seg, labels = segment_codes(base, by)
     n_seg = len(labels) if by else 0
+    counted = None  # (cohort, period, buyers) an engine counted
     # segment code per customer, and n_seg for "all": every table is computed for
     # the whole base once and then for each segment, from the same per-customer arrays
     if model == "contract":
         _, ends = bounds_days(periods)
         # one contiguous row per period end
         active_at_end = np.ascontiguousarray(active_matrix(base.n, activity_intervals(base, model, window), ends).T)
+    elif base.orders is None and base.engine is not None and not by:
+        # the orders kept in an engine, no segments: it counts each cohort's buyers per
+        # period itself (the customers' cohorts are their first purchases', as here)
+        counted = base.engine.cohort_buyers(*bounds_days(periods))
     elif base.orders is None and base.engine is not None:
         # the orders kept in an engine: it gives the distinct (customer, period) of the
         # purchases; a cohort's buyers from its own period on, put in period order
@@ -85,7 +90,10 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
     def triangle(member: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         size = np.bincount(ci[member], minlength=C)
         cells = np.zeros((C, P))
-        for k in range(P):
+        if counted is not None:  # the whole base (no segments), counted by the engine
+            c, k, n = counted
+            cells[dense[c], k - c] = n
+        for k in range(P if counted is None else 0):
             if model == "contract":  # active at the end of period k
                 who = np.flatnonzero(active_at_end[k] & member)
             else:  # bought in period k (a cohort's buyers from its own period on)

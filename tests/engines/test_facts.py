@@ -89,6 +89,7 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
     asked = spy_on_orders(monkeypatch)
     cli = Cli.fresh(tmp_path)
     for cmd, kind in ((("churn", "--by", "segment"), (True, True)), (("cohorts", "--by", "segment"), (True, True)),
+                      (("cohorts",), (True, True)),
                       (("churn", "--freq", "week"), (True, True)), (("cohorts", "--revenue"), (False, True))):
         args = (*cmd, "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-05") if "week" not in cmd else \
             (*cmd, "-f", "csv", "-q", "--from", "2024-W01", "--to", "2024-W16")
@@ -98,6 +99,13 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
         assert local.exit_code == duck.exit_code == 0, duck.stderr
         assert duck.stdout == local.stdout and local.stdout
         assert asked[0] == kind, cmd
+    # the cohort triangle counted by the engine (no segments): A's January cohort bought
+    # in January and March; C's February cohort in February (its order's date); B only
+    # returned (no cohort); March has no cohort
+    tri = cli("cohorts", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03", "--engine", "duckdb")
+    assert [line.split(",")[:4] for line in tri.stdout.splitlines()[1:]] == [
+        ["2024-01", "0", "1", "1"], ["2024-01", "1", "1", "0"], ["2024-01", "2", "1", "1"],
+        ["2024-02", "0", "1", "1"], ["2024-02", "1", "1", "0"], ["2024-03", "0", "0", "0"]]
     by_month = cli("churn", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03", "--engine", "duckdb")
     # by hand (30 days): active at 02-01 A (01-21); at 03-01 C (02-27); at 04-01 A (03-15), not C (its order
     # is dated by its first line, 02-27); March ends after the data end (03-28): incomplete
@@ -236,4 +244,15 @@ def test_the_engine_s_stretches_give_the_orders_active_states(orders, window):
         first = np.full(len(ids), NEVER)
         np.minimum.at(first, cust, days)
         assert kept.first_buy.tolist() == first.tolist()
+        # the cohort triangle: per (cohort of the first purchase, period), the buyers,
+        # in 30-day periods from 2024-01-01
+        bounds = day("2024-01-01") + 30 * np.arange(5)
+        expected_cells: dict[tuple[int, int], set[int]] = {}
+        for c, d in buys:
+            k, ck = (d - bounds[0]) // 30, (first[c] - bounds[0]) // 30
+            if k < 4 and ck < 4 and k >= ck:
+                expected_cells.setdefault((int(ck), int(k)), set()).add(c)
+        got = kept.cohort_buyers(bounds[:-1], bounds[1:])
+        assert {(c, k): n for c, k, n in zip(*(a.tolist() for a in got))} == {
+            key: len(who) for key, who in expected_cells.items()}
         kept.close()
