@@ -220,6 +220,7 @@ class EngineOrders:
         ``kpis.bridge.revenue_bridge``), grew and both (customers whose spend grew;
         who bought in both), retained (Σ b_c of the previous period's buyers)."""
         import ibis
+        import pyarrow as pa
 
         starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
         order = np.argsort(starts)
@@ -230,19 +231,30 @@ class EngineOrders:
             per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
             o = self._orders
             ok = o.join(per, (o._e >= per._ps) & (o._e < per._pe))
-            got = self._fetch(ok.group_by("_k").aggregate(
-                orders=ok._n.count(where=~ok._ret), revenue=_sum(ok._a), order_revenue=_sum(ok._a, ~ok._ret),
-                first_orders=ok._n.count(where=ok._one), first_revenue=_sum(ok._a, ok._one)))
-            out = _per(got, K)
-            # per (period, buyer): their order revenue and orders
-            buys = ok.filter(~ok._ret)
-            more = {"_m": buys._mp.any() | (buys._p.min() != buys._p.max())} if self.products else {}
-            pairs = _kept(buys.group_by(["_k", "_n"]).aggregate(_r=_sum(buys._a), _o=buys.count(),
-                                                                 _ps=buys._ps.min(), **more))
+            # per (period, customer), in one pass over the orders: their order revenue and
+            # orders (purchases), every order's amount, their first purchase, and with
+            # products whether they bought several there
+            buy = ~ok._ret
+            more = {"_m": ok._mp.any(where=buy) | (ok._p.min(where=buy) != ok._p.max(where=buy))} \
+                if self.products else {}
+            everyone = _kept(ok.group_by(["_k", "_n"]).aggregate(
+                _r=_sum(ok._a, buy), _o=ok._n.count(where=buy), _all=_sum(ok._a), _f1=ok._n.count(where=ok._one),
+                _fr=_sum(ok._a, ok._one), **more))
+            try:
+                e = everyone
+                out = _per(self._fetch(e.group_by("_k").aggregate(
+                    orders=e._o.sum(), revenue=_sum(e._all), order_revenue=_sum(e._r, e._o > 0),
+                    first_orders=e._f1.sum(), first_revenue=_sum(e._fr, e._f1 > 0))), K)
+            except BaseException:
+                _drop(everyone)
+                raise
+            pairs = everyone.filter(everyone._o > 0)  # the buyers
             try:
                 f = self._firsts
                 pf = pairs.join(f, pairs._n == f._n)
-                more = {"multi_product": pf._m.sum().cast("int64")} if self.products else {}
+                bounds = per.view()
+                pf = pf.join(bounds, pf._k == bounds._k)
+                more = {"multi_product": pf._n.count(where=pf._m)} if self.products else {}
                 out.update(_per(self._fetch(pf.group_by("_k").aggregate(
                     buyers=pf.count(), returning_buyers=pf._n.count(where=pf._b < pf._ps), **more)), K))
                 # the top buyers: as many as ceil(top_share × buyers), with a guard against
@@ -284,31 +296,39 @@ class EngineOrders:
                         previous=_sum(u.a), new=_sum(u.b, new), reactivation=_sum(u.b, ~new & (u.a == 0) & (u.b > 0)),
                         expansion=_sum(u.b - u.a, grew), contraction=_sum(u.a - u.b, shrank),
                         churned=_sum(u.a, (u.a > 0) & (u.b == 0)), grew=u._n.count(where=grew),
-                        both=u._n.count(where=both), retained=_sum(u.b, u.inp)).rename(_k="_j"))
-                    sums = _per(got, K)
-                    close = self._fetch(u.filter(tie).select("_j", "_n"))
+                        both=u._n.count(where=both), retained=_sum(u.b, u.inp),
+                        close=u._n.collect(where=tie)).rename(_k="_j"))
+                    ties = got.column("close").to_pylist()
+                    sums = _per(got.drop_columns(["close"]), K)
+                    n_close = [len(x or ()) for x in ties]
+                    close = pa.table({"_j": np.repeat(got.column("_k").to_numpy(), n_close),
+                                      "_n": np.array([n for x in ties for n in (x or ())], dtype=np.int64)})
                     if close.num_rows:
-                        self._ties(ok, m, close, sums)
+                        self._ties(close, sums, starts, ends, np.asarray(previous, dtype=np.int64))
                     for c in BRIDGE_SUMS:
                         bridge[c][has] = sums[c][has]
                 out.update(bridge)
             finally:
-                _drop(pairs)
+                _drop(everyone)
         return out
 
-    def _ties(self, ok, m, close, sums: dict[str, np.ndarray]) -> None:
+    def _ties(self, close, sums: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarray,
+              previous: np.ndarray) -> None:
         """The buyers of ``close`` (period ``_j``, customer ``_n``) compared on their
         order revenue added as the process adds it: their orders in the order of
         their first lines, from 0. Adds them to ``sums``'s grew, expansion and
         contraction."""
         import ibis
 
-        t = ibis.memtable({"_j": close.column("_j").to_numpy().astype(np.int64),
-                           "_n": close.column("_n").to_numpy().astype(np.int64)})
-        t = t.join(m, t._j == m._j).select(t._j, t._n, m._kc, m._kp)
-        b = ok.filter(~ok._ret)
-        lines = self._fetch(b.join(t, (b._n == t._n) & ((b._k == t._kc) | (b._k == t._kp)))
-                            .select(t._j, t._n, _cur=b._k == t._kc, _f=b._f, _a=b._a))
+        j = close.column("_j").to_numpy().astype(np.int64)
+        kp = previous[j]
+        t = ibis.memtable({"_j": j, "_n": close.column("_n").to_numpy().astype(np.int64),
+                           "_cs": starts[j], "_ce": ends[j], "_bs": starts[kp], "_be": ends[kp]})
+        b = self._orders.filter(~self._orders._ret)
+        b = b.join(t, b._n == t._n)  # the few buyers' orders, then those of the two periods
+        cur = (b._e >= b._cs) & (b._e < b._ce)
+        lines = self._fetch(b.filter(cur | ((b._e >= b._bs) & (b._e < b._be)))
+                            .select(b._j, b._n, _cur=cur, _f=b._f, _a=b._a))
         j = lines.column("_j").to_numpy().astype(np.int64)
         n = lines.column("_n").to_numpy().astype(np.int64)
         cur = lines.column("_cur").to_numpy(zero_copy_only=False).astype(np.int64)
@@ -365,8 +385,7 @@ def _kept(expr):
         return expr.cache()
     name = f"_retention_kept_{os.getpid()}_{next(_KEPT)}"
     awake(con)
-    con.raw_sql(f"CREATE TEMPORARY TABLE {name} AS {con.compile(expr)}")
-    return con.table(name)
+    return con.create_table(name, expr, temp=True)  # Ibis's: the expression's memtables registered first
 
 
 def _drop(t) -> None:
