@@ -382,6 +382,10 @@ def _kept(expr):
 
     con = expr._find_backend()
     if con.name != "duckdb":
+        # Ibis's cache on Spark compiles the expression without registering the
+        # in-memory tables it joins (the periods' bounds): registered first, as a
+        # query of Ibis's does before it runs
+        con._run_pre_execute_hooks(expr)
         return expr.cache()
     name = f"_retention_kept_{os.getpid()}_{next(_KEPT)}"
     awake(con)
