@@ -211,7 +211,7 @@ class EngineOrders:
 
         Per period: orders (purchases: orders that are not returns), revenue (every
         order's amount), order_revenue, first_orders and first_revenue (each
-        customer's first purchase), buyers, returning_buyers (buyers whose first
+        customer's first purchase), repeat_revenue (the other purchases'), buyers, returning_buyers (buyers whose first
         purchase is before the period), multi_product (buyers of several product
         ids there; with products), top_revenue (the sum of the ceil(top_share ×
         buyers) largest buyer revenues). Per period with a previous one, with a_c
@@ -237,14 +237,18 @@ class EngineOrders:
             buy = ~ok._ret
             more = {"_m": ok._mp.any(where=buy) | (ok._p.min(where=buy) != ok._p.max(where=buy))} \
                 if self.products else {}
+            # (_mx: the largest order's amount as it is, whose sign says whether the sum is
+            # positive, and which is the sum itself of a buyer's one order)
             everyone = _kept(ok.group_by(["_k", "_n"]).aggregate(
-                _r=_sum(ok._a, buy), _o=ok._n.count(where=buy), _all=_sum(ok._a), _f1=ok._n.count(where=ok._one),
-                _fr=_sum(ok._a, ok._one), **more))
+                _r=_sum(ok._a, buy), _o=ok._n.count(where=buy), _mx=ok._a.max(where=buy), _all=_sum(ok._a),
+                _f1=ok._n.count(where=ok._one), _fr=_sum(ok._a, ok._one), _rr=_sum(ok._a, buy & ~ok._one),
+                **more))
             try:
                 e = everyone
                 out = _per(self._fetch(e.group_by("_k").aggregate(
                     orders=e._o.sum(), revenue=_sum(e._all), order_revenue=_sum(e._r, e._o > 0),
-                    first_orders=e._f1.sum(), first_revenue=_sum(e._fr, e._f1 > 0))), K)
+                    first_orders=e._f1.sum(), first_revenue=_sum(e._fr, e._f1 > 0),
+                    repeat_revenue=_sum(e._rr, e._o > e._f1))), K)
             except BaseException:
                 _drop(everyone)
                 raise
@@ -274,28 +278,37 @@ class EngineOrders:
                                        "_s": starts[has], "_en": ends[has]})
                     zero, no = ibis.literal(0.0, type="float64"), ibis.literal(0, type="int64")
                     cur = pairs.join(m, pairs._k == m._kc).select(
-                        "_j", "_n", "_s", "_en", _bb=pairs._r, _aa=zero, _ob=pairs._o.cast("int64"), _oa=no, _in=ibis.literal(False))
+                        "_j", "_n", "_s", "_en", _bb=pairs._r, _aa=zero, _ob=pairs._o.cast("int64"), _oa=no,
+                        _mb=pairs._mx, _ma=zero, _in=ibis.literal(False))
                     before = pairs.join(m, pairs._k == m._kp).select(
-                        "_j", "_n", "_s", "_en", _bb=zero, _aa=pairs._r, _ob=no, _oa=pairs._o.cast("int64"), _in=ibis.literal(True))
+                        "_j", "_n", "_s", "_en", _bb=zero, _aa=pairs._r, _ob=no, _oa=pairs._o.cast("int64"),
+                        _mb=zero, _ma=pairs._mx, _in=ibis.literal(True))
                     u = cur.union(before)
                     u = u.group_by(["_j", "_n"]).aggregate(b=_sum(u._bb), a=_sum(u._aa), ob=u._ob.sum(),
-                                                            oa=u._oa.sum(), inp=u._in.any(), s=u._s.min(),
-                                                            en=u._en.min())
+                                                            oa=u._oa.sum(), mb=u._mb.max(), ma=u._ma.max(),
+                                                            inp=u._in.any(), s=u._s.min(), en=u._en.min())
                     u = u.join(f, u._n == f._n)
-                    new = (u._b >= u.s) & (u._b < u.en) & (u.a == 0)
-                    both = (u.a > 0) & (u.b > 0)
-                    # whether a buyer's spend grew compares two sums, which the process
-                    # adds in floating point, in the orders' order, and the engine exactly
-                    # (``_sum``): where two orders or more make one and the two are within
-                    # 1e-9 of each other, the rounding of the additions may decide. Those
-                    # buyers are left out here and compared below on their orders added as
-                    # the process adds them
-                    tie = both & ((u.ob >= 2) | (u.oa >= 2)) & ((u.b - u.a).abs() <= _TIE * (u.a + u.b))
-                    grew, shrank = both & ~tie & (u.b > u.a), both & ~tie & (u.b < u.a)
+                    # a sum of purchases (amounts of 0 or more) is positive when one is: the
+                    # largest says so, whatever the sum's rounding (an amount below 5e-11
+                    # is 0 among the engine's exact sums, not in the process's)
+                    a_pos, b_pos = u.ma > 0, u.mb > 0
+                    new = (u._b >= u.s) & (u._b < u.en) & ~a_pos
+                    both = a_pos & b_pos
+                    # whether a buyer's spend grew compares two sums. Of one order each,
+                    # the two amounts as they are (the process's sums of one term). Of
+                    # more, the process adds floats in the orders' order and the engine
+                    # exactly (``_sum``): where the two are within 1e-9 of each other the
+                    # rounding may decide, and those buyers are left out here and compared
+                    # below on their orders added as the process adds them
+                    single = (u.ob == 1) & (u.oa == 1)
+                    near = (u.b - u.a).abs() <= _TIE * (u.a + u.b)
+                    tie = both & ~single & near
+                    grew = both & ((single & (u.mb > u.ma)) | (~single & ~near & (u.b > u.a)))
+                    shrank = both & ((single & (u.mb < u.ma)) | (~single & ~near & (u.b < u.a)))
                     got = self._fetch(u.group_by("_j").aggregate(
-                        previous=_sum(u.a), new=_sum(u.b, new), reactivation=_sum(u.b, ~new & (u.a == 0) & (u.b > 0)),
+                        previous=_sum(u.a), new=_sum(u.b, new), reactivation=_sum(u.b, ~new & ~a_pos & b_pos),
                         expansion=_sum(u.b - u.a, grew), contraction=_sum(u.a - u.b, shrank),
-                        churned=_sum(u.a, (u.a > 0) & (u.b == 0)), grew=u._n.count(where=grew),
+                        churned=_sum(u.a, a_pos & ~b_pos), grew=u._n.count(where=grew),
                         both=u._n.count(where=both), retained=_sum(u.b, u.inp),
                         close=u._n.collect(where=tie)).rename(_k="_j"))
                     ties = got.column("close").to_pylist()

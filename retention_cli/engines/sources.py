@@ -93,8 +93,9 @@ def _duckdb(engine: EngineConfig):
         con = _no_progress_bar(ibis.duckdb.connect(**_duckdb_settings(engine)))
     except Exception as e:  # noqa: BLE001 — duckdb's errors for a bad setting
         raise UsageError(f"engine duckdb: {_first_line(e)}") from None
-    if engine.memory_limit:
-        _CONFIGURED[id(con)] = engine.memory_limit.replace(" ", "")
+    # the engine's own connection (a database of its own, in memory) may rest; its
+    # limit as configured comes back (DuckDB's default: RESET)
+    _CONFIGURED[id(con)] = engine.memory_limit.replace(" ", "") if engine.memory_limit else None
     return con
 
 
@@ -104,29 +105,30 @@ def _duckdb(engine: EngineConfig):
 # back to the system (allocator_flush_threshold), instead of DuckDB and the process
 # each holding their most at once. Its limit comes back with its next question.
 REST_LIMIT = "64MB"
-_CONFIGURED: dict[int, str] = {}  # id(connection) -> its memory_limit as configured
-_RESTING: dict[int, str] = {}     # id(connection) -> the limit to give back
+_CONFIGURED: dict[int, str | None] = {}  # id(engine connection) -> its memory_limit (None: DuckDB's default)
+_RESTING: set[int] = set()               # id(engine connection) at rest
 
 
 def rest(con) -> None:
-    """Put a DuckDB connection at rest (other engines: nothing). Best effort: when
-    DuckDB cannot write what it keeps out (no room in its temporary folder), it
-    keeps it, as before."""
-    if getattr(con, "name", None) != "duckdb" or id(con) in _RESTING:
+    """Put the duckdb engine's connection at rest (any other connection: nothing; a
+    DuckDB database input's is the user's database, whose limit every connection
+    to it shares). Best effort: when DuckDB cannot write what it keeps out (no room
+    in its temporary folder), it keeps it, as before."""
+    if getattr(con, "name", None) != "duckdb" or id(con) not in _CONFIGURED or id(con) in _RESTING:
         return
     try:
-        limit = _CONFIGURED.get(id(con)) or con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
         con.raw_sql(f"SET memory_limit = '{REST_LIMIT}'")
     except Exception:  # noqa: BLE001 — DuckDB could not free enough: it keeps its limit
         return
-    _RESTING[id(con)] = limit
+    _RESTING.add(id(con))
 
 
 def awake(con) -> None:
     """Give a connection at rest its memory limit back (before a question)."""
-    limit = _RESTING.pop(id(con), None)
-    if limit is not None:
-        con.raw_sql(f"SET memory_limit = '{limit}'")
+    if id(con) in _RESTING:
+        _RESTING.discard(id(con))
+        limit = _CONFIGURED[id(con)]
+        con.raw_sql(f"SET memory_limit = '{limit}'" if limit else "RESET memory_limit")
 
 
 def _duckdb_settings(engine: EngineConfig) -> dict[str, object]:

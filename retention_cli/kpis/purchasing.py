@@ -148,7 +148,13 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
         if sums is None:
             sums = kept_order_sums(base, periods, top_share)
         cols, returning_buyers, kept_nrr = _kept_columns(sums, periods, width, market_size, kept.products)
-        orders, buyers, has_amount = cols["orders"], cols["buyers"], True
+        # no order at all: no amount either (the columns of amounts left out, as here)
+        orders, buyers, has_amount = cols["orders"], cols["buyers"], kept.n_orders > 0
+        if not has_amount:  # the bridge and the market come with the amounts (as below)
+            for c in ("order_revenue", "previous_order_revenue", "new_revenue", "reactivation_revenue",
+                      "expansion_revenue", "contraction_revenue", "churned_revenue", "growing_customers_share",
+                      "market_share", "market_share_change"):
+                cols.pop(c, None)
     else:
         k_all = period_index(o.day, periods)
         inp = k_all >= 0
@@ -387,7 +393,7 @@ def _kept_columns(sums: dict, periods: list[Period], width: int, market_size: di
         "average_order_value": ratio(order_revenue, orders),
         "purchase_frequency": ratio(orders, buyers),
         "first_order_aov": ratio(first_sum, first_n),
-        "repeat_order_aov": ratio(order_revenue - first_sum, orders - first_n),
+        "repeat_order_aov": ratio(at("repeat_revenue"), orders - first_n),
     }
     cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
     if products:

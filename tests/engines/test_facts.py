@@ -194,6 +194,70 @@ def test_a_buyer_s_spend_compared_on_sums_added_in_the_order_of_the_orders(tmp_p
     assert added_again == [1]  # A in March: whatever the engine's sums, added again in order
 
 
+def test_single_orders_tiny_amounts_first_and_repeat_orders_as_local(tmp_path, monkeypatch):
+    """Where exact sums and the process's float sums could part: one order each of
+    19.99 and 19.990000000000002 (grown, by the amounts as they are); an amount of
+    1e-11 (a purchase of more than nothing: B grows from it, not reactivated); a
+    repeat revenue of about 25 beside a first order of 10,000,000.07 (its own sum,
+    not a difference of two large ones: the ratio of the two within 1e-9); and a
+    file of no order (the same columns)."""
+    from tests.conftest import Cli
+    from tests.engines.facts_lines import close_csv, spy_on_orders
+
+    (tmp_path / "p.csv").write_text("customer_id,order_id,order_date,amount\n"
+                                    "A,a1,2024-01-05,19.99\nA,a2,2024-02-05,19.990000000000002\n"
+                                    "B,b1,2024-01-06,0.00000000001\nB,b2,2024-02-06,5\n"
+                                    "C,c1,2024-02-07,10000000.07\nC,c2,2024-02-08,0.01\n")
+    (tmp_path / "e.csv").write_text("customer_id,order_id,order_date,amount\n")
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n")
+    asked = spy_on_orders(monkeypatch)
+    cli = Cli.fresh(tmp_path)
+    args = ("purchases", "-f", "csv", "-q", "--from", "2024-02", "--to", "2024-02")
+    outs = []
+    for engine in ("local", "duckdb"):
+        asked.clear()
+        out = cli(*args, "--engine", engine)
+        assert out.exit_code == 0, out.stderr
+        row = Cli.csv_rows(out)[0]
+        # February's buyers of January too: A (one order each, 19.99 -> 19.990000000000002)
+        # and B (1e-11 -> 5) grew; the repeat orders a2, b2, c2: 25.000000000000002 / 3
+        assert (row["growing_customers_share"], row["reactivation_revenue"]) == ("1.0", "0.0"), engine
+        assert row["repeat_order_aov"] == "8.33", engine
+        outs.append(out.stdout)
+    assert asked == [("sums", True)]  # the duckdb run summed in the engine
+    close_csv(*outs)
+    empty = [cli("purchases", "-f", "csv", "-q", "--purchases", "e.csv", "--engine", engine)
+             for engine in ("local", "duckdb")]
+    assert [e.exit_code for e in empty] == [0, 0], empty[1].stderr
+    assert empty[1].stdout.splitlines()[0] == empty[0].stdout.splitlines()[0]
+
+
+def test_only_the_engine_s_own_duckdb_rests(tmp_path):
+    """The engine's connection rests at 64 MB and gets its limit back exactly; a
+    connection the engine did not make (a DuckDB database input's, whose limit is
+    its database's) is left as it is."""
+    import ibis
+
+    from retention_cli.config import EngineConfig
+    from retention_cli.engines import sources
+
+    con = sources.backend("duckdb", EngineConfig(name="duckdb", memory_limit="300MB",
+                                                 temp_directory=str(tmp_path / "spill")))
+
+    def limit(c) -> str:
+        return c.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    before = limit(con)
+    sources.rest(con)
+    assert limit(con) != before and "MiB" in limit(con)
+    sources.awake(con)
+    assert limit(con) == before
+    other = ibis.duckdb.connect(str(tmp_path / "shop.duckdb"))
+    theirs = limit(other)
+    sources.rest(other)
+    assert limit(other) == theirs
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 100),
                           st.sampled_from(["p1", "p2"]), st.sampled_from(["5", "2.5", "0.1", "0.2", "-3", "0"])),
