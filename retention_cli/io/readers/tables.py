@@ -108,6 +108,8 @@ def read_table(
     inactivity model (first purchase, activity, buyers per period): an engine may
     keep the orders and hand over one row per customer (its id and first line's
     date; ``Table.facts`` answers the rest, ``Table.row_lines`` holds its lines).
+    ``facts="sums"``: the same, with the orders kept whole (amounts, products) for
+    the purchase sums per period (``EngineOrders.purchase_sums``).
     """
     given = (inp, path)  # as the caller gave them (a second read, below)
     # Messages name the file as the user wrote it (config or command line).
