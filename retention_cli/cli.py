@@ -1151,7 +1151,7 @@ def main() -> None:
             # the signal's exception came back wrapped by an extension module (an
             # import's "initialization failed", pydantic-core's PanicException): a stop
             raise Terminated(_signalled[-1]) from None
-    except SystemExit:
+    except SystemExit as e:
         # The outcome is decided and the output in place (or nothing written): a
         # signal while the interpreter shuts down (it puts the default handlers back
         # and waits for the cache's writer) must not turn it into "killed" with no
@@ -1159,13 +1159,45 @@ def main() -> None:
         for name in ("SIGTERM", "SIGHUP", "SIGINT"):
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
+        if e.code == 130:  # ^C: stopped while a report's second thread may still compute
+            _stop(130)
         raise
     except Terminated as t:
+        for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
         name = signal.Signals(t.signum).name
         # the output is the previous one, or (when the signal came as it was put in
         # place) the complete new one: never a mixture, never a temporary left
         sys.stderr.write(f"retention: stopped by {name}; nothing half-written is left\n")
-        sys.exit(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP
+        _stop(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP
+
+
+def _stop(code: int) -> None:
+    """End a stopped run without the interpreter's finalisation. A report's table
+    thread (a daemon: a stopped run does not wait for it) may be inside pandas or
+    Arrow when the run stops; finalising the interpreter under it can abort the
+    process ("Fatal Python error: PyGILState_Release", exit -6 instead of 130).
+    What finalisation would do that matters is done here first: the other
+    non-daemon threads (the cache's writer) are awaited, the exit handlers run (the
+    engine's temporary folder is removed), the streams are flushed. Outside the
+    command line (``main`` called in a Python process that goes on) it is a plain
+    exit."""
+    import atexit
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed pipe: nothing more to say there
+            pass
+    os._exit(code)
 
 
 def _run() -> None:
