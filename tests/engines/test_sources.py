@@ -266,9 +266,14 @@ def test_a_bad_line_of_an_order_with_several_is_named_by_its_row_too(tmp_path):
 def test_missing_database_and_table(tmp_path):
     write_inputs(tmp_path)
     _db_config(tmp_path, "sqlite:///nowhere.db")
-    r = Cli.fresh(tmp_path)("churn", "-q")
+    r = Cli.fresh(tmp_path)("summary", "-q")
     assert r.exit_code == 66
     assert "sqlite:///nowhere.db#customers: database file not found" in r.stderr
+    # churn keeps its orders in the engine: the purchases are read first (the
+    # engine's busiest moment before the process holds the customers)
+    r = Cli.fresh(tmp_path)("churn", "-q")
+    assert r.exit_code == 66
+    assert "sqlite:///nowhere.db#purchases: database file not found" in r.stderr
     _sqlite_shop(tmp_path / "shop.db", write_inputs(tmp_path))
     _db_config(tmp_path, "sqlite:///shop.db", "table: orders")
     r = Cli.fresh(tmp_path)("churn", "-q")

@@ -623,3 +623,6 @@ def test_ids_looked_up_among_unique_customers_are_coded_as_one_hash_codes_them(c
     ids0, (c0, p0) = encode_ids(first, second)
     assert list(ids) == list(ids0) and c.tolist() == c0.tolist() and p.tolist() == p0.tolist()
     assert [ids[i] for i in p] == purchases and [ids[i] for i in c] == customers
+    assert ids.dtype == ids0.dtype == first.dtype
+    if set(purchases) <= set(customers):  # every id is a customer's: the ids are the customers' column itself
+        assert ids.array._pa_array is first.array._pa_array

@@ -5,7 +5,7 @@ rejects kept byte for byte, references between tables checked."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -515,12 +515,17 @@ def load_inputs(
     ) > 1:
         raise UsageError("standard input ('-') can feed only one input table")
     tables: dict[str, Table] = {}
-    for name in TABLE_ORDER:
-        if name not in needed and name not in optional:
-            continue
+
+    def input_of(name: str) -> InputConfig | None:
         inp = cfg.input(name)
         if name in overrides:
             inp = inp.model_copy(update={"path": overrides[name]}) if inp else InputConfig(path=overrides[name])
+        return inp
+
+    for name in _reading_order(cfg, input_of("purchases"), overrides.get("purchases"), facts):
+        if name not in needed and name not in optional:
+            continue
+        inp = input_of(name)
         if inp is None:
             if name in needed:
                 raise InputMissingError(
@@ -535,6 +540,7 @@ def load_inputs(
             columns=(columns or {}).get(name),
             orders=orders and name == "purchases", facts=facts if name == "purchases" else False,
         )
+    tables = {name: tables[name] for name in TABLE_ORDER if name in tables}  # as read in TABLE_ORDER, told so
     customers, purchases = tables.get("customers"), tables.get("purchases")
     encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"],
                          unique_first=customers is not None and customers.unique_ids) \
@@ -543,10 +549,31 @@ def load_inputs(
         import pyarrow as pa
 
         pa.default_memory_pool().release_unused()
-    return Inputs(tables, _reference_warnings(tables, encoded), encoded)
+    warnings = _reference_warnings(tables, encoded)
+    if purchases is not None and purchases.facts is not None and encoded is not None:
+        # orders an engine keeps: their customers are known by their codes from here
+        # on (the facts are asked by code); the ids, a dictionary of up to every
+        # customer's, are let go of (10 M customers: about 80 MB)
+        tables["purchases"] = replace(purchases, df=purchases.df.drop(columns=["customer_id"]))
+    return Inputs(tables, warnings, encoded)
 
 
 TABLE_ORDER = ("customers", "purchases", "complaints", "responses", "invoices")
+
+
+def _reading_order(cfg: Config, purchases: InputConfig | None, path: str | None, facts: bool | str) -> tuple[str, ...]:
+    """The tables in the order they are read: ``TABLE_ORDER``, but purchases first
+    when an engine keeps their orders (``facts``). The engine works at its
+    memory_limit while it makes the orders, and rests once they are kept
+    (``engines.sources.rest``): reading the customers after that, rather than before,
+    keeps the process's customers out of the engine's busiest moment (10 M
+    customers: about 0.6 GiB less at the peak of `churn` on 100 M lines)."""
+    if not facts or purchases is None:
+        return TABLE_ORDER
+    where = path or (cfg.resolve_path(purchases.path) if purchases.path else "")
+    if uses_engine(cfg.engine, purchases, where) is None:
+        return TABLE_ORDER
+    return ("purchases",) + tuple(t for t in TABLE_ORDER if t != "purchases")
 
 
 def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int, int, str]]:
