@@ -7,7 +7,6 @@ runs per order or per customer.
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 import numpy as np
@@ -134,16 +133,6 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     width = n_seg + 1
     G = P * width
 
-
-    def groups(k: np.ndarray, seg: np.ndarray) -> np.ndarray:
-        """With segments every event counts twice: in its segment and in the total."""
-        if not by:
-            return k * width + n_seg
-        return np.concatenate([k * width + seg, k * width + n_seg])
-
-    def twice(values: np.ndarray) -> np.ndarray:
-        return np.concatenate([values, values]) if by else values
-
     if kept is not None:
         if sums is None:
             sums = kept_order_sums(base, periods, top_share)
@@ -156,130 +145,9 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
                       "market_share", "market_share_change"):
                 cols.pop(c, None)
     else:
-        k_all = period_index(o.day, periods)
-        inp = k_all >= 0
-        buy = inp & ~o.is_return
-        amount = np.nan_to_num(o.amount)
-        has_amount = not np.isnan(o.amount).all()
-        # each order's group in the total and in its segment (meaningless outside the periods)
-        group_total = k_all * width + n_seg
-        group_seg = k_all * width + seg_order if by else None
-
-        def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-            """Per group, the orders of ``mask`` (or their sum of ``weights``): the others
-            go to one extra bin, so nothing is copied out by the mask first."""
-            out = np.bincount(np.where(mask, group_total, G), weights=weights, minlength=G + 1)[:G]
-            if by:
-                out = out + np.bincount(np.where(mask, group_seg, G), weights=weights, minlength=G + 1)[:G]
-            return out
-
-        orders = count(buy)
-        # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
-        # sort): buyers, returning buyers and the top buyers' share all come from them.
-        # With segments of the customers (one per customer), a (period, buyer) pair is in
-        # exactly one segment: the pairs of the total are hashed, and the segments' are
-        # the same pairs (the same first appearances, so the same codes) in their segment
-        per_customer = bool(by) and customer_level
-        if per_customer:
-            total_codes, total_pairs = pd.factorize(k_all[buy] * np.int64(n) + o.cust[buy])
-            k_pair, c_pair = total_pairs // n, total_pairs % n
-            pair_codes = total_codes  # the segments' codes; the total's are these + len(total_pairs)
-            pairs = np.concatenate([(k_pair * width + segment_codes(base, by, facts)[0][c_pair]) * np.int64(n) + c_pair,
-                                    (k_pair * width + n_seg) * np.int64(n) + c_pair])
-            del k_pair, c_pair
-        else:
-            pair_codes, pairs = pd.factorize(groups(k_all[buy], seg_order[buy]) * np.int64(n) + twice(o.cust[buy]))
-        pair_group, pair_cust = pairs // n, pairs % n
-        buyers = np.bincount(pair_group, minlength=G)
-        revenue = count(inp, amount)
-        order_revenue = count(buy, amount)
-
-        is_first = _first_orders(o.cust, o.day, ~o.is_return) & buy
-        rep = buy & ~is_first
-        first_n, first_sum = count(is_first), count(is_first, amount)
-        rep_n, rep_sum = count(rep), count(rep, amount)
-        del group_total, group_seg
-
-        cols: dict[str, np.ndarray] = {
-            "orders": orders, "buyers": buyers, "revenue": revenue,
-            "average_order_value": ratio(order_revenue, orders),
-            "purchase_frequency": ratio(orders, buyers),
-            "first_order_aov": ratio(first_sum, first_n),
-            "repeat_order_aov": ratio(rep_sum, rep_n),
-        }
-        cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
-
-        if o.products is not None:
-            # A buyer has bought several distinct products in a group when a line of its
-            # orders there names another product than some one line of them does: each
-            # pair keeps one line's product, then every line compares with it. Only 1
-            # against ≥ 2 matters (SPEC §4.1), so no distinct count is needed.
-            line_order, product = o.products
-            buy_at = np.flatnonzero(buy)
-            one = np.empty(len(pairs), dtype=product.dtype)
-            several = np.zeros(len(pairs), dtype=bool)
-            order_pair = np.full(len(o.cust), -1, dtype=np.int64)
-            # with segments: the segment's pairs, then the total's; with segments of the
-            # customers, the two halves are the same pairs: the total's answer serves both
-            for half in range(1 if per_customer or not by else 2):
-                order_pair[buy_at] = pair_codes[half * len(buy_at):(half + 1) * len(buy_at)]
-                line_pair = order_pair[line_order]
-                keep = line_pair >= 0
-                line_pair, line_product = line_pair[keep], product[keep]
-                one[line_pair] = line_product
-                several[line_pair[line_product != one[line_pair]]] = True
-            if per_customer:
-                several[len(several) // 2:] = several[:len(several) // 2]
-            multi = np.bincount(pair_group[several], minlength=G)
-            del order_pair, line_pair, keep, line_product, one, several, buy_at  # order- and line-sized
-            # every buyer has a line, so the others bought exactly one product
-            cols["multi_product_ratio"] = ratio(multi, buyers - multi)
-            cols["multi_product_share"] = ratio(multi, buyers)
-
-        # top buyers' share of order revenue: per group, the sum of its n_top largest buyer
-        # revenues, found by a partition (linear) of the group's slice; the pairs are put
-        # in group order by a stable sort of small integers (a radix sort). Buyers tied at
-        # the cut have equal revenue, so the sum (and the share) is the same whichever of
-        # them is taken: no tie-break on customer_id needs computing.
-        if per_customer:  # each pair's orders are the same in its segment and in the total
-            rev = np.bincount(total_codes, weights=amount[buy], minlength=len(total_pairs))
-            rev = np.concatenate([rev, rev])
-            del total_codes, total_pairs
-        else:
-            rev = np.bincount(pair_codes, weights=twice(amount[buy]), minlength=len(pairs))
-        at, bounds = grouped(pair_group, G)
-        rev = rev[at]
-        # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
-        n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
-        top_rev = np.zeros(G)
-        for g in np.flatnonzero(n_top):
-            part = rev[bounds[g]:bounds[g + 1]]
-            top_rev[g] = np.partition(part, len(part) - n_top[g])[len(part) - n_top[g]:].sum()
-        cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
-        if customer_level:  # a returning buyer was known before the period's start: a property of the pair
-            returning = base.first_purchase[pair_cust] < bounds_days(periods)[0][pair_group // width]
-            returning_buyers = np.bincount(pair_group[returning], minlength=G)
-            del returning
-        del pair_group, pair_cust
-        del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
-
-        if has_amount:
-            from retention_cli.kpis import bridge  # imported here: bridge imports this module
-
-            moves = bridge.revenue_bridge(o.cust, o.day, amount, periods, is_return=o.is_return,
-                                          first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg,
-                                          customer_seg=segment_codes(base, by, facts)[0] if per_customer else None)
-            # the column keeps its own computation (_net_revenue_retention, per customer
-            # segment), whose values it always had; the bridge's equals it up to the order
-            # of summation for customers attributes, and is per order segment otherwise
-            del moves["net_revenue_retention"]
-            cols.update(moves)
-            if o.cost is not None:
-                cols.update(bridge.gross_profit(o.day, amount, o.cost, periods, is_return=o.is_return,
-                                                seg=seg_order, n_seg=n_seg))
-            if market_size:
-                cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
-                                                market_size, n_seg))
+        cols, returning_buyers, amount = _order_columns(base, periods, by, facts, seg_order, n_seg, customer_level,
+                                                        top_share, market_size)
+        orders, buyers, has_amount = cols["orders"], cols["buyers"], not np.isnan(o.amount).all()
 
     if customer_level:
         seg_of, _ = segment_codes(base, by, facts) if by else (np.zeros(n, np.int64), None)
@@ -326,8 +194,8 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
             contact = day_numbers(base.attributes["first_contact_date"].reindex(range(n)))
             kf = period_index(np.where(first < NEVER, first, -10**9), periods)
             ok = (kf >= 0) & (contact < NEVER) & (first < NEVER)
-            g = groups(kf[ok], seg_of[ok])
-            days = twice(first[ok] - contact[ok])
+            g = _groups(kf[ok], seg_of[ok], width, n_seg, by)
+            days = _twice(first[ok] - contact[ok], by)
             cols["sales_cycle_days"] = pd.Series(days).groupby(g).median().reindex(range(G)).to_numpy(dtype=float)
 
     out = pd.DataFrame({c: cols[c] for c in PURCHASE_COLUMNS if c in cols})
@@ -351,6 +219,158 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     if not by:
         out = out[out["_total"]]
     return out.drop(columns=["_total", "_k"]).reset_index(drop=True)
+
+
+def _order_columns(base: Base, periods: list[Period], by: list[str], facts: Facts, seg_order: np.ndarray,
+                   n_seg: int, customer_level: bool, top_share: float,
+                   market_size: dict[str, float] | None) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray]:
+    """``purchase_kpis``' order-level columns from the orders in the process
+    (``base.orders``), per group k × (n_seg + 1) + s (s = n_seg: the total): counts,
+    sums, the top buyers' share, products, the revenue bridge, the margin and the
+    market. Also the returning buyers per group (with ``customer_level``) and the
+    orders' amounts (NaN as 0), which the customer-level columns read."""
+    o = base.orders
+    P, n = len(periods), base.n
+    width = n_seg + 1
+    G = P * width
+    returning_buyers = None
+    k_all = period_index(o.day, periods)
+    inp = k_all >= 0
+    buy = inp & ~o.is_return
+    amount = np.nan_to_num(o.amount)
+    has_amount = not np.isnan(o.amount).all()
+    # each order's group in the total and in its segment (meaningless outside the periods)
+    group_total = k_all * width + n_seg
+    group_seg = k_all * width + seg_order if by else None
+
+    def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Per group, the orders of ``mask`` (or their sum of ``weights``): the others
+        go to one extra bin, so nothing is copied out by the mask first."""
+        out = np.bincount(np.where(mask, group_total, G), weights=weights, minlength=G + 1)[:G]
+        if by:
+            out = out + np.bincount(np.where(mask, group_seg, G), weights=weights, minlength=G + 1)[:G]
+        return out
+
+    orders = count(buy)
+    # the distinct (group, buyer) pairs, hashed once (pd.factorize, faster than a
+    # sort): buyers, returning buyers and the top buyers' share all come from them.
+    # With segments of the customers (one per customer), a (period, buyer) pair is in
+    # exactly one segment: the pairs of the total are hashed, and the segments' are
+    # the same pairs (the same first appearances, so the same codes) in their segment
+    per_customer = bool(by) and customer_level
+    if per_customer:
+        total_codes, total_pairs = pd.factorize(k_all[buy] * np.int64(n) + o.cust[buy])
+        k_pair, c_pair = total_pairs // n, total_pairs % n
+        pair_codes = total_codes  # the segments' codes; the total's are these + len(total_pairs)
+        pairs = np.concatenate([(k_pair * width + segment_codes(base, by, facts)[0][c_pair]) * np.int64(n) + c_pair,
+                                (k_pair * width + n_seg) * np.int64(n) + c_pair])
+        del k_pair, c_pair
+    else:
+        pair_codes, pairs = pd.factorize(_groups(k_all[buy], seg_order[buy], width, n_seg, by) * np.int64(n) + _twice(o.cust[buy], by))
+    pair_group, pair_cust = pairs // n, pairs % n
+    buyers = np.bincount(pair_group, minlength=G)
+    revenue = count(inp, amount)
+    order_revenue = count(buy, amount)
+
+    is_first = _first_orders(o.cust, o.day, ~o.is_return) & buy
+    rep = buy & ~is_first
+    first_n, first_sum = count(is_first), count(is_first, amount)
+    rep_n, rep_sum = count(rep), count(rep, amount)
+    del group_total, group_seg
+
+    cols: dict[str, np.ndarray] = {
+        "orders": orders, "buyers": buyers, "revenue": revenue,
+        "average_order_value": ratio(order_revenue, orders),
+        "purchase_frequency": ratio(orders, buyers),
+        "first_order_aov": ratio(first_sum, first_n),
+        "repeat_order_aov": ratio(rep_sum, rep_n),
+    }
+    cols["repeat_to_first_aov_ratio"] = ratio(cols["repeat_order_aov"], cols["first_order_aov"])
+
+    if o.products is not None:
+        # A buyer has bought several distinct products in a group when a line of its
+        # orders there names another product than some one line of them does: each
+        # pair keeps one line's product, then every line compares with it. Only 1
+        # against ≥ 2 matters (SPEC §4.1), so no distinct count is needed.
+        line_order, product = o.products
+        buy_at = np.flatnonzero(buy)
+        one = np.empty(len(pairs), dtype=product.dtype)
+        several = np.zeros(len(pairs), dtype=bool)
+        order_pair = np.full(len(o.cust), -1, dtype=np.int64)
+        # with segments: the segment's pairs, then the total's; with segments of the
+        # customers, the two halves are the same pairs: the total's answer serves both
+        for half in range(1 if per_customer or not by else 2):
+            order_pair[buy_at] = pair_codes[half * len(buy_at):(half + 1) * len(buy_at)]
+            line_pair = order_pair[line_order]
+            keep = line_pair >= 0
+            line_pair, line_product = line_pair[keep], product[keep]
+            one[line_pair] = line_product
+            several[line_pair[line_product != one[line_pair]]] = True
+        if per_customer:
+            several[len(several) // 2:] = several[:len(several) // 2]
+        multi = np.bincount(pair_group[several], minlength=G)
+        del order_pair, line_pair, keep, line_product, one, several, buy_at  # order- and line-sized
+        # every buyer has a line, so the others bought exactly one product
+        cols["multi_product_ratio"] = ratio(multi, buyers - multi)
+        cols["multi_product_share"] = ratio(multi, buyers)
+
+    # top buyers' share of order revenue: per group, the sum of its n_top largest buyer
+    # revenues, found by a partition (linear) of the group's slice; the pairs are put
+    # in group order by a stable sort of small integers (a radix sort). Buyers tied at
+    # the cut have equal revenue, so the sum (and the share) is the same whichever of
+    # them is taken: no tie-break on customer_id needs computing.
+    if per_customer:  # each pair's orders are the same in its segment and in the total
+        rev = np.bincount(total_codes, weights=amount[buy], minlength=len(total_pairs))
+        rev = np.concatenate([rev, rev])
+        del total_codes, total_pairs
+    else:
+        rev = np.bincount(pair_codes, weights=_twice(amount[buy], by), minlength=len(pairs))
+    at, bounds = grouped(pair_group, G)
+    rev = rev[at]
+    # ceil(top_share × buyers), with a guard against 0.2 × 10 = 2.0000000000000004
+    n_top = np.ceil(np.round(top_share * buyers, 9)).astype(np.int64)
+    top_rev = np.zeros(G)
+    for g in np.flatnonzero(n_top):
+        part = rev[bounds[g]:bounds[g + 1]]
+        top_rev[g] = np.partition(part, len(part) - n_top[g])[len(part) - n_top[g]:].sum()
+    cols["top_customer_revenue_share"] = ratio(top_rev, order_revenue)
+    if customer_level:  # a returning buyer was known before the period's start: a property of the pair
+        returning = base.first_purchase[pair_cust] < bounds_days(periods)[0][pair_group // width]
+        returning_buyers = np.bincount(pair_group[returning], minlength=G)
+        del returning
+    del pair_group, pair_cust
+    del pair_codes, rev, k_all, inp, buy, is_first, rep  # order-sized: not held under what follows
+
+    if has_amount:
+        from retention_cli.kpis import bridge  # imported here: bridge imports this module
+
+        moves = bridge.revenue_bridge(o.cust, o.day, amount, periods, is_return=o.is_return,
+                                      first_purchase=base.first_purchase, seg=seg_order, n_seg=n_seg,
+                                      customer_seg=segment_codes(base, by, facts)[0] if per_customer else None)
+        # the column keeps its own computation (_net_revenue_retention, per customer
+        # segment), whose values it always had; the bridge's equals it up to the order
+        # of summation for customers attributes, and is per order segment otherwise
+        del moves["net_revenue_retention"]
+        cols.update(moves)
+        if o.cost is not None:
+            cols.update(bridge.gross_profit(o.day, amount, o.cost, periods, is_return=o.is_return,
+                                            seg=seg_order, n_seg=n_seg))
+        if market_size:
+            cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
+                                            market_size, n_seg))
+    return cols, returning_buyers, amount
+
+
+def _groups(k: np.ndarray, seg: np.ndarray, width: int, n_seg: int, by: list[str]) -> np.ndarray:
+    """Each event's group: with segments every event counts twice, in its segment and in the total."""
+    if not by:
+        return k * width + n_seg
+    return np.concatenate([k * width + seg, k * width + n_seg])
+
+
+def _twice(values: np.ndarray, by: list[str]) -> np.ndarray:
+    """Values beside ``_groups``' groups: twice over with segments."""
+    return np.concatenate([values, values]) if by else values
 
 
 def keeps_orders(base: Base) -> bool:
