@@ -49,8 +49,9 @@ class EngineOrders:
     """The orders of one purchases input, kept in its engine, and the facts asked
     of them. ``customer_ids``: the customers of the purchases (Arrow strings), in
     the engine's numbering; ``first_line``: each one's first line's date (a
-    return's too); ``first_buy``: their first purchase (epoch days, NEVER for a
-    customer who only returned); ``lines``: their lines; ``last_line``: the latest
+    return's too) — both handed over once (``hand_over``); ``first_buy``: their
+    first purchase (epoch days, NEVER for a customer who only returned), taken
+    once (``take_first_buy``); ``lines``: their lines; ``last_line``: the latest
     line's date of all. ``bind`` gives the run's customer code of each."""
 
     def __init__(self, buys, fetch, stats: dict, got, orders=None, firsts=None, products: bool = False):
@@ -70,6 +71,19 @@ class EngineOrders:
         self.n_orders = int(stats["orders"])
         self.last_line = stats["last"]
         self.codes: np.ndarray | None = None
+
+    def hand_over(self):
+        """The customers' ids and first lines' dates, for the reader's one row per
+        customer; not kept here after (10 M customers: about 200 MB)."""
+        out = self.customer_ids, self.first_line
+        self.customer_ids = self.first_line = None
+        return out
+
+    def take_first_buy(self) -> np.ndarray:
+        """The customers' first purchases, for the customer base (which keeps them
+        by the run's codes); not kept here after."""
+        out, self.first_buy = self.first_buy, None
+        return out
 
     @classmethod
     def make(cls, made, fetch, sums: bool = False, products: bool = False) -> "EngineOrders | None":
@@ -168,10 +182,7 @@ class EngineOrders:
         series' do)."""
         import ibis
 
-        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-        order = np.argsort(starts)
-        if (ends[order][:-1] > starts[order][1:]).any():
-            raise ValueError("buyers: the periods overlap")
+        starts, ends = _periods(starts, ends, "buyers")
         with self._asking():
             per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
             b = self._buys
@@ -186,10 +197,7 @@ class EngineOrders:
         are left out. The cohort triangle without segments, counted in the engine."""
         import ibis
 
-        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-        order = np.argsort(starts)
-        if (ends[order][:-1] > starts[order][1:]).any():
-            raise ValueError("cohort_buyers: the periods overlap")
+        starts, ends = _periods(starts, ends, "cohort_buyers")
         with self._asking():
             per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
             per2 = per.view()
@@ -222,10 +230,7 @@ class EngineOrders:
         import ibis
         import pyarrow as pa
 
-        starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
-        order = np.argsort(starts)
-        if (ends[order][:-1] > starts[order][1:]).any():
-            raise ValueError("purchase_sums: the periods overlap")
+        starts, ends = _periods(starts, ends, "purchase_sums")
         K = len(starts)
         with self._asking():
             per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
@@ -365,6 +370,16 @@ class EngineOrders:
 
 BRIDGE_SUMS = ("previous", "new", "reactivation", "expansion", "contraction", "churned", "grew", "both",
                "retained")
+
+
+def _periods(starts, ends, asker: str) -> tuple[np.ndarray, np.ndarray]:
+    """The periods [starts[k], ends[k]) as epoch days, checked not to overlap (a
+    series' do not): a day is in one period at most, so sums per period add up."""
+    starts, ends = np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64)
+    order = np.argsort(starts)
+    if (ends[order][:-1] > starts[order][1:]).any():
+        raise ValueError(f"{asker}: the periods overlap")
+    return starts, ends
 
 
 def _per(got, K: int) -> dict[str, np.ndarray]:

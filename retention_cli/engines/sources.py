@@ -861,9 +861,10 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         if kept is None:
             return None
         # one row per customer: the ids are their own dictionary (no hash)
-        ids = pa.DictionaryArray.from_arrays(pa.array(np.arange(len(kept.customer_ids), dtype=np.int32)),
-                                             kept.customer_ids)
-        days = typed_values(kept.first_line.cast(pa.timestamp("s")))
+        customer_ids, first_line = kept.hand_over()
+        ids = pa.DictionaryArray.from_arrays(pa.array(np.arange(len(customer_ids), dtype=np.int32)), customer_ids)
+        days = typed_values(first_line.cast(pa.timestamp("s")))
+        del customer_ids, first_line
         if days is None:  # not a date the readers take (the checks above keep such lines out)
             kept.close()
             return None

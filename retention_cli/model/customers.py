@@ -246,7 +246,7 @@ def build_base(customers: pd.DataFrame | None, purchases: pd.DataFrame | None, m
         buy = ~orders.is_return
         np.minimum.at(first, orders.cust[buy], orders.day[buy])  # first purchase per customer
     elif engine is not None:
-        first[engine.codes] = engine.first_buy
+        first[engine.codes] = engine.take_first_buy()
     signup = churn = attrs = None
     if customers is not None:
         codes = cust_codes

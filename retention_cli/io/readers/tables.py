@@ -555,6 +555,10 @@ def load_inputs(
         # on (the facts are asked by code); the ids, a dictionary of up to every
         # customer's, are let go of (10 M customers: about 80 MB)
         tables["purchases"] = replace(purchases, df=purchases.df.drop(columns=["customer_id"]))
+        del purchases
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
     return Inputs(tables, warnings, encoded)
 
 
