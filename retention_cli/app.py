@@ -33,6 +33,10 @@ from retention_cli.config import Config
 from retention_cli.model.customers import Base, Facts
 from retention_cli.periods import Period
 
+# the name of a report's table thread (``Workspace.in_background``): the command line
+# ends a run without the interpreter's finalisation while it computes (cli._stop)
+TABLE_THREAD = "retention-tables"
+
 
 def _day(d: date) -> int:
     return (d - date(1970, 1, 1)).days
@@ -161,7 +165,7 @@ class Workspace:
             except BaseException:  # raised again where the table is asked for
                 pass
 
-        threading.Thread(target=run, name="retention-tables", daemon=True).start()
+        threading.Thread(target=run, name=TABLE_THREAD, daemon=True).start()
 
     # --- the KPI families -----------------------------------------------------------
     def flows(self, periods: list[Period], by: list[str] | tuple = (), denominator: str | None = None) -> pd.DataFrame:

@@ -1159,8 +1159,10 @@ def main() -> None:
         for name in ("SIGTERM", "SIGHUP", "SIGINT"):
             if hasattr(signal, name):
                 signal.signal(getattr(signal, name), signal.SIG_IGN)
-        if e.code == 130:  # ^C: stopped while a report's second thread may still compute
-            _stop(130)
+        if isinstance(e.code, int) and (e.code == 130 or _computing()):
+            # ^C, or an error while a report's second thread still computes: no
+            # interpreter finalisation under that thread (``_stop``)
+            _stop(e.code)
         raise
     except Terminated as t:
         for name in ("SIGTERM", "SIGHUP", "SIGINT"):
@@ -1169,7 +1171,10 @@ def main() -> None:
         name = signal.Signals(t.signum).name
         # the output is the previous one, or (when the signal came as it was put in
         # place) the complete new one: never a mixture, never a temporary left
-        sys.stderr.write(f"retention: stopped by {name}; nothing half-written is left\n")
+        try:
+            sys.stderr.write(f"retention: stopped by {name}; nothing half-written is left\n")
+        except OSError:  # the terminal is gone (SIGHUP): nobody to tell
+            pass
         _stop(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP
 
 
@@ -1180,9 +1185,10 @@ def _stop(code: int) -> None:
     process ("Fatal Python error: PyGILState_Release", exit -6 instead of 130).
     What finalisation would do that matters is done here first: the other
     non-daemon threads (the cache's writer) are awaited, the exit handlers run (the
-    engine's temporary folder is removed), the streams are flushed. Outside the
-    command line (``main`` called in a Python process that goes on) it is a plain
-    exit."""
+    engine's temporary folder is removed), the streams are flushed. ``main`` is the
+    process's entry point (the ``retention`` script, ``python -m retention_cli``): a
+    run stopped there ends the process, which a caller of ``main`` cannot catch as
+    ``SystemExit``; from a thread other than the main one it is a plain exit."""
     import atexit
     import threading
 
@@ -1198,6 +1204,15 @@ def _stop(code: int) -> None:
         except Exception:  # a closed pipe: nothing more to say there
             pass
     os._exit(code)
+
+
+def _computing() -> bool:
+    """Whether a report's table thread (``app.Workspace.in_background``) still runs."""
+    import threading
+
+    workspace = sys.modules.get("retention_cli.app")  # not imported: no such thread
+    return workspace is not None and any(t.name == workspace.TABLE_THREAD and t.is_alive()
+                                         for t in threading.enumerate())
 
 
 def _run() -> None:

@@ -136,6 +136,24 @@ def test_a_signal_after_the_outcome_is_decided_is_ignored():
     assert out.stdout.split()[-4:] == ["0", "True", "True", "True"], out.stdout + out.stderr
 
 
+def test_an_error_while_the_table_thread_computes_ends_with_its_code_and_the_exit_handlers_run(tmp_path):
+    """A report that fails (a missing file: 66) while its table thread still
+    computes ends without the interpreter's finalisation under that thread (which
+    could abort the process: exit -6), with its own exit code, its message, and what
+    finalisation would have done that matters (the exit handlers, the streams)."""
+    code = ("import atexit, sys, threading, time\nfrom retention_cli import app, cli\n"
+            "threading.Thread(target=time.sleep, args=(60,), name=app.TABLE_THREAD, daemon=True).start()\n"
+            "atexit.register(lambda: sys.stderr.write('exit handlers ran\\n'))\n"
+            "class Finalised:\n    def __del__(self):\n        sys.stderr.write('finalised\\n')\n"
+            "kept = Finalised()\n"
+            "print('out', end='')\n"
+            "sys.argv = ['retention', 'churn', '--purchases', 'nowhere.csv']\ncli.main()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 66, out.stderr
+    assert out.stdout == "out"
+    assert "nowhere.csv" in out.stderr and out.stderr.endswith("exit handlers ran\n")  # not "finalised"
+
+
 def _tiny_tmpfs(path: Path, size: str) -> bool:
     """A tmpfs of ``size`` at ``path`` (root on Linux); False where it cannot be mounted."""
     path.mkdir()

@@ -145,9 +145,9 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
                       "market_share", "market_share_change"):
                 cols.pop(c, None)
     else:
-        cols, returning_buyers, amount = _order_columns(base, periods, by, facts, seg_order, n_seg, customer_level,
-                                                        top_share, market_size)
-        orders, buyers, has_amount = cols["orders"], cols["buyers"], not np.isnan(o.amount).all()
+        cols, returning_buyers, amount, has_amount = _order_columns(base, periods, by, facts, seg_order, n_seg,
+                                                                    customer_level, top_share, market_size)
+        orders, buyers = cols["orders"], cols["buyers"]
 
     if customer_level:
         seg_of, _ = segment_codes(base, by, facts) if by else (np.zeros(n, np.int64), None)
@@ -223,12 +223,14 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
 
 def _order_columns(base: Base, periods: list[Period], by: list[str], facts: Facts, seg_order: np.ndarray,
                    n_seg: int, customer_level: bool, top_share: float,
-                   market_size: dict[str, float] | None) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray]:
+                   market_size: dict[str, float] | None
+                   ) -> tuple[dict[str, np.ndarray], np.ndarray | None, np.ndarray, bool]:
     """``purchase_kpis``' order-level columns from the orders in the process
     (``base.orders``), per group k × (n_seg + 1) + s (s = n_seg: the total): counts,
     sums, the top buyers' share, products, the revenue bridge, the margin and the
-    market. Also the returning buyers per group (with ``customer_level``) and the
-    orders' amounts (NaN as 0), which the customer-level columns read."""
+    market. Also the returning buyers per group (with ``customer_level``), the
+    orders' amounts (NaN as 0), which the customer-level columns read, and whether
+    any order has an amount."""
     o = base.orders
     P, n = len(periods), base.n
     width = n_seg + 1
@@ -358,7 +360,7 @@ def _order_columns(base: Base, periods: list[Period], by: list[str], facts: Fact
         if market_size:
             cols.update(bridge.market_share(cols["order_revenue"], cols["previous_order_revenue"], periods,
                                             market_size, n_seg))
-    return cols, returning_buyers, amount
+    return cols, returning_buyers, amount, has_amount
 
 
 def _groups(k: np.ndarray, seg: np.ndarray, width: int, n_seg: int, by: list[str]) -> np.ndarray:

@@ -279,3 +279,34 @@ def test_a_duckdb_database_runs_its_queries_under_the_engine_s_settings(tmp_path
     assert scheme == "duckdb"
     got = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('threads')").fetchall()
     assert got == [("286.1 MiB", 1)]  # 300 MB, as DuckDB shows it
+
+
+def test_the_purchases_an_engine_keeps_are_read_first_and_a_missing_customers_file_is_told_first(tmp_path, monkeypatch):
+    """churn on duckdb keeps its orders in the engine: the purchases are read before
+    the customers (the engine at its busiest while the process holds no customers),
+    and the tables are told in their usual order; a customers file that is not there
+    is told before the purchases' pass, and the orders kept are let go of when a
+    later table cannot be read."""
+    from retention_cli.engines import facts as engine_facts
+    from retention_cli.io.readers import tables
+    from tests.conftest import Cli
+
+    shop(tmp_path)
+    read, closed = [], []
+    real_read, real_close = tables.read_table, engine_facts.EngineOrders.close
+    monkeypatch.setattr(tables, "read_table", lambda name, *a, **k: (read.append(name), real_read(name, *a, **k))[1])
+    monkeypatch.setattr(engine_facts.EngineOrders, "close", lambda self: (closed.append(1), real_close(self))[1])
+    cli = Cli.fresh(tmp_path)
+    r = cli("churn", "-f", "json", "--engine", "duckdb")
+    assert r.exit_code == 0, r.stderr
+    assert read == ["purchases", "customers"]
+    assert r.stdout.index('"customers": {') < r.stdout.index('"purchases": {')  # meta: the usual order
+    read.clear()
+    assert cli("churn", "--engine", "local").exit_code == 0 and read == ["customers", "purchases"]
+    read.clear()
+    r = cli("churn", "--engine", "duckdb", "--customers", "nowhere.csv")
+    assert r.exit_code == 66 and "nowhere.csv" in r.stderr and read == ["customers"]
+    read.clear()
+    (tmp_path / "dup.csv").write_text("customer_id,signup_date\nC1,2024-01-01\nC1,2024-01-02\n")
+    r = cli("churn", "--engine", "duckdb", "--customers", "dup.csv")
+    assert r.exit_code == 65 and read == ["purchases", "customers"] and closed == [1]

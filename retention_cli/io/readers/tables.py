@@ -4,6 +4,7 @@ rejects kept byte for byte, references between tables checked."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -522,24 +523,32 @@ def load_inputs(
             inp = inp.model_copy(update={"path": overrides[name]}) if inp else InputConfig(path=overrides[name])
         return inp
 
-    for name in _reading_order(cfg, input_of("purchases"), overrides.get("purchases"), facts):
-        if name not in needed and name not in optional:
-            continue
-        inp = input_of(name)
-        if inp is None:
-            if name in needed:
-                raise InputMissingError(
-                    f"no {name} input: add `inputs: {name}: {{path: …}}` to the config or pass --{name} FILE"
-                )
-            continue
-        if on_table is not None:
-            on_table(name, shown(overrides[name]) if name in overrides else inp.where if inp.connection else shown(inp.path))
-        tables[name] = read_table(
-            name, inp, cfg, path=overrides.get(name),
-            extra=tuple(by) if name != "customers" or (columns or {}).get(name) is not None else (),
-            columns=(columns or {}).get(name),
-            orders=orders and name == "purchases", facts=facts if name == "purchases" else False,
-        )
+    try:
+        for name in _reading_order(cfg, input_of("purchases"), overrides.get("purchases"), input_of("customers"),
+                                   overrides.get("customers"), facts):
+            if name not in needed and name not in optional:
+                continue
+            inp = input_of(name)
+            if inp is None:
+                if name in needed:
+                    raise InputMissingError(
+                        f"no {name} input: add `inputs: {name}: {{path: …}}` to the config or pass --{name} FILE"
+                    )
+                continue
+            if on_table is not None:
+                on_table(name, shown(overrides[name]) if name in overrides else inp.where if inp.connection else shown(inp.path))
+            tables[name] = read_table(
+                name, inp, cfg, path=overrides.get(name),
+                extra=tuple(by) if name != "customers" or (columns or {}).get(name) is not None else (),
+                columns=(columns or {}).get(name),
+                orders=orders and name == "purchases", facts=facts if name == "purchases" else False,
+            )
+    except BaseException:  # orders an engine keeps for this run are let go of with it
+        kept = tables["purchases"].facts if "purchases" in tables else None
+        if kept is not None:
+            with contextlib.suppress(Exception):
+                kept.close()
+        raise
     tables = {name: tables[name] for name in TABLE_ORDER if name in tables}  # as read in TABLE_ORDER, told so
     customers, purchases = tables.get("customers"), tables.get("purchases")
     encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"],
@@ -565,17 +574,25 @@ def load_inputs(
 TABLE_ORDER = ("customers", "purchases", "complaints", "responses", "invoices")
 
 
-def _reading_order(cfg: Config, purchases: InputConfig | None, path: str | None, facts: bool | str) -> tuple[str, ...]:
+def _reading_order(cfg: Config, purchases: InputConfig | None, path: str | None, customers: InputConfig | None,
+                   customers_path: str | None, facts: bool | str) -> tuple[str, ...]:
     """The tables in the order they are read: ``TABLE_ORDER``, but purchases first
     when an engine keeps their orders (``facts``). The engine works at its
     memory_limit while it makes the orders, and rests once they are kept
     (``engines.sources.rest``): reading the customers after that, rather than before,
     keeps the process's customers out of the engine's busiest moment (10 M
-    customers: about 0.6 GiB less at the peak of `churn` on 100 M lines)."""
+    customers: about 0.6 GiB less at the peak of `churn` on 100 M lines). A
+    customers file that is not there is told at once, before the purchases' pass."""
     if not facts or purchases is None:
         return TABLE_ORDER
+    if path and purchases.connection is not None:  # --purchases FILE over a database input: the file
+        purchases = purchases.model_copy(update={"connection": None, "table": None, "query": None})
     where = path or (cfg.resolve_path(purchases.path) if purchases.path else "")
     if uses_engine(cfg.engine, purchases, where) is None:
+        return TABLE_ORDER
+    named = customers_path or (customers.path if customers is not None and customers.connection is None else None)
+    if named and named != "-" and "://" not in named and not source.is_many(named) \
+            and not os.path.exists(customers_path or cfg.resolve_path(named)):
         return TABLE_ORDER
     return ("purchases",) + tuple(t for t in TABLE_ORDER if t != "purchases")
 
