@@ -1156,18 +1156,14 @@ def main() -> None:
         # signal while the interpreter shuts down (it puts the default handlers back
         # and waits for the cache's writer) must not turn it into "killed" with no
         # word. Ignored from here, as the process ends anyway.
-        for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        _ignore_signals()
         if isinstance(e.code, int) and (e.code == 130 or _computing()):
             # ^C, or an error while a report's second thread still computes: no
             # interpreter finalisation under that thread (``_stop``)
             _stop(e.code)
         raise
     except Terminated as t:
-        for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        _ignore_signals()  # a second signal must not cut the stop short
         name = signal.Signals(t.signum).name
         # the output is the previous one, or (when the signal came as it was put in
         # place) the complete new one: never a mixture, never a temporary left
@@ -1176,6 +1172,15 @@ def main() -> None:
         except OSError:  # the terminal is gone (SIGHUP): nobody to tell
             pass
         _stop(128 + t.signum)  # the shell's convention: 143 for SIGTERM, 129 for SIGHUP
+
+
+def _ignore_signals() -> None:
+    """SIGTERM, SIGHUP and SIGINT ignored: the run's outcome is decided."""
+    import signal
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def _stop(code: int) -> None:
