@@ -185,8 +185,8 @@ class Workspace:
         def compute(ps: list[Period]) -> pd.DataFrame:
             # orders an engine keeps are summed there first: the engine works while the
             # process holds the least (before the customers' states of the flows)
-            sums = kept_order_sums(self.base, ps, cfg.concentration.top_share) \
-                if not by and keeps_orders(self.base) else None
+            sums = kept_order_sums(self.base, ps, cfg.concentration.top_share, by, self.facts) \
+                if keeps_orders(self.base) and self.customer_level(by) else None
             return purchase_kpis(self.base, ps, model=self.model, window=self.window, data_end=self.data_end,
                                  denominator=cfg.churn.denominator, by=list(by), top_share=cfg.concentration.top_share,
                                  gross_margin=cfg.economics.gross_margin,

@@ -231,14 +231,16 @@ class Run:
         the customers it reads the ids and the dates only (without ``--by``), their
         other columns neither read nor checked. ``facts="sums"``: the command uses
         the purchases through the customer facts and the purchase sums per period
-        (``EngineOrders.purchase_sums``: `purchases` without ``--by``); of the
-        customers, the ids and dates and the attributes its KPIs read (loyalty
-        membership, first contact)."""
+        (``EngineOrders.purchase_sums``: `purchases`, also by customers
+        attributes; by a column of the purchases, the lines are read, as the engine
+        keeps no column of theirs but those of the orders); of the customers, the ids
+        and dates and the attributes its KPIs read (loyalty membership, first
+        contact), with ``--by`` every column."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
         base_only = base_only and orders_only
-        if not (base_only and self.cfg.churn.model == "inactivity") or (facts == "sums" and self.by):
+        if not (base_only and self.cfg.churn.model == "inactivity"):
             facts = False
         if facts and not self.by:  # of the customers, what moves the data end and the orphans:
             # the ids, signup and churn dates (checked against each other), and of

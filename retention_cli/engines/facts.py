@@ -211,11 +211,17 @@ class EngineOrders:
         return tuple(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_a"))
 
     def purchase_sums(self, starts: np.ndarray, ends: np.ndarray, previous: np.ndarray,
-                      top_share: float) -> dict[str, np.ndarray]:
+                      top_share: float, segments: np.ndarray | None = None,
+                      n_seg: int = 0) -> dict[str, np.ndarray]:
         """What the purchasing KPIs (``kpis.purchasing``) ask of the orders, per
         period [starts[k], ends[k]) (epoch days; periods that do not overlap), summed
         in the engine (needs ``make(sums=True)``). ``previous``: per period, the
         index of the period before it (-1: none), for the revenue bridge.
+        ``segments``: per customer code of the run, the code (0 .. n_seg - 1) of their
+        segment (one per customer: a customers attribute); the sums are then per
+        group g = k × (n_seg + 1) + s, s = n_seg the period's total — each buyer
+        counted in their segment and in the total, their top share and revenue
+        bridge within each (a customer's segment is the same in every period).
 
         Per period: orders (purchases: orders that are not returns), revenue (every
         order's amount), order_revenue, first_orders and first_revenue (each
@@ -232,6 +238,12 @@ class EngineOrders:
 
         starts, ends = _periods(starts, ends, "purchase_sums")
         K = len(starts)
+        # the groups: a period's segments then its total (without segments, the periods)
+        width = 1 if segments is None else n_seg + 1
+        G = K * width
+        g_starts, g_ends = np.repeat(starts, width), np.repeat(ends, width)
+        prev = np.repeat(np.asarray(previous, dtype=np.int64), width)
+        g_prev = np.where(prev >= 0, prev * width + np.tile(np.arange(width), K), -1)
         with self._asking():
             per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
             o = self._orders
@@ -248,12 +260,19 @@ class EngineOrders:
                 _r=_sum(ok._a, buy), _o=ok._n.count(where=buy), _mx=ok._a.max(where=buy), _all=_sum(ok._a),
                 _f1=ok._n.count(where=ok._one), _fr=_sum(ok._a, ok._one), _rr=_sum(ok._a, buy & ~ok._one),
                 **more))
+            if width > 1:  # each (period, customer) in its segment's group and in the total's
+                try:
+                    everyone = self._in_groups(everyone, segments, width)
+                except BaseException:
+                    _drop(everyone)
+                    raise
+            per = ibis.memtable({"_k": np.arange(G, dtype=np.int64), "_ps": g_starts, "_pe": g_ends})
             try:
                 e = everyone
                 out = _per(self._fetch(e.group_by("_k").aggregate(
                     orders=e._o.sum(), revenue=_sum(e._all), order_revenue=_sum(e._r, e._o > 0),
                     first_orders=e._f1.sum(), first_revenue=_sum(e._fr, e._f1 > 0),
-                    repeat_revenue=_sum(e._rr, e._o > e._f1))), K)
+                    repeat_revenue=_sum(e._rr, e._o > e._f1))), G)
             except BaseException:
                 _drop(everyone)
                 raise
@@ -265,22 +284,21 @@ class EngineOrders:
                 pf = pf.join(bounds, pf._k == bounds._k)
                 more = {"multi_product": pf._n.count(where=pf._m)} if self.products else {}
                 out.update(_per(self._fetch(pf.group_by("_k").aggregate(
-                    buyers=pf.count(), returning_buyers=pf._n.count(where=pf._b < pf._ps), **more)), K))
+                    buyers=pf.count(), returning_buyers=pf._n.count(where=pf._b < pf._ps), **more)), G))
                 # the top buyers: as many as ceil(top_share × buyers), with a guard against
                 # 0.2 × 10 = 2.0000000000000004 (as the process counts them)
                 n_top = np.ceil(np.round(top_share * out["buyers"], 9)).astype(np.int64)
-                top = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_t": n_top})
+                top = ibis.memtable({"_k": np.arange(G, dtype=np.int64), "_t": n_top})
                 ranked = pairs.mutate(_i=ibis.row_number().over(group_by=pairs._k, order_by=ibis.desc(pairs._r)))
                 ranked = ranked.join(top, ranked._k == top._k)
                 ranked = ranked.filter(ranked._i < ranked._t)
-                out.update(_per(self._fetch(ranked.group_by("_k").aggregate(top_revenue=_sum(ranked._r))), K))
+                out.update(_per(self._fetch(ranked.group_by("_k").aggregate(top_revenue=_sum(ranked._r))), G))
                 # the bridge: each buyer's revenue in a period and in the one before
-                has = np.flatnonzero(np.asarray(previous) >= 0)
-                bridge = {c: np.full(K, np.nan) for c in BRIDGE_SUMS}
+                has = np.flatnonzero(g_prev >= 0)
+                bridge = {c: np.full(G, np.nan) for c in BRIDGE_SUMS}
                 if len(has):
                     m = ibis.memtable({"_j": has.astype(np.int64), "_kc": has.astype(np.int64),
-                                       "_kp": np.asarray(previous, dtype=np.int64)[has],
-                                       "_s": starts[has], "_en": ends[has]})
+                                       "_kp": g_prev[has], "_s": g_starts[has], "_en": g_ends[has]})
                     zero, no = ibis.literal(0.0, type="float64"), ibis.literal(0, type="int64")
                     cur = pairs.join(m, pairs._k == m._kc).select(
                         "_j", "_n", "_s", "_en", _bb=pairs._r, _aa=zero, _ob=pairs._o.cast("int64"), _oa=no,
@@ -317,12 +335,12 @@ class EngineOrders:
                         both=u._n.count(where=both), retained=_sum(u.b, u.inp),
                         close=u._n.collect(where=tie)).rename(_k="_j"))
                     ties = got.column("close").to_pylist()
-                    sums = _per(got.drop_columns(["close"]), K)
+                    sums = _per(got.drop_columns(["close"]), G)
                     n_close = [len(x or ()) for x in ties]
                     close = pa.table({"_j": np.repeat(got.column("_k").to_numpy(), n_close),
                                       "_n": np.array([n for x in ties for n in (x or ())], dtype=np.int64)})
                     if close.num_rows:
-                        self._ties(close, sums, starts, ends, np.asarray(previous, dtype=np.int64))
+                        self._ties(close, sums, g_starts, g_ends, g_prev)
                     for c in BRIDGE_SUMS:
                         bridge[c][has] = sums[c][has]
                 out.update(bridge)
@@ -330,9 +348,25 @@ class EngineOrders:
                 _drop(everyone)
         return out
 
+    def _in_groups(self, everyone, segments: np.ndarray, width: int):
+        """The (period ``_k``, customer) rows of ``everyone`` twice, under their group:
+        ``_k`` × width + their segment, and ``_k`` × width + width - 1 (the total);
+        kept, ``everyone`` let go of."""
+        import ibis
+
+        codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
+        seg = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int64), "_s": codes.astype(np.int32)})
+        j = everyone.join(seg, everyone._n == seg._sn)
+        rest = [c for c in everyone.columns if c != "_k"]
+        in_seg = j.select(_k=j._k * width + j._s.cast("int64"), **{c: j[c] for c in rest})
+        total = everyone.select(_k=everyone._k * width + (width - 1), **{c: everyone[c] for c in rest})
+        groups = _kept(in_seg.union(total, distinct=False))
+        _drop(everyone)
+        return groups
+
     def _ties(self, close, sums: dict[str, np.ndarray], starts: np.ndarray, ends: np.ndarray,
               previous: np.ndarray) -> None:
-        """The buyers of ``close`` (period ``_j``, customer ``_n``) compared on their
+        """The buyers of ``close`` (group ``_j``, customer ``_n``) compared on their
         order revenue added as the process adds it: their orders in the order of
         their first lines, from 0. Adds them to ``sums``'s grew, expansion and
         contraction."""

@@ -122,9 +122,10 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
     facts = facts_for(facts, base, model, window)
     # the orders kept in an engine (``engines.facts.EngineOrders`` with its sums): the
     # order-level sums are made there, the rest here from the customers' facts
-    kept = base.engine if o is None and not by and keeps_orders(base) else None
-    if kept is not None:
-        seg_order, labels, customer_level = None, pd.DataFrame(index=[0]), True
+    kept = base.engine if o is None and keeps_orders(base) else None
+    if kept is not None:  # (segments of the customers only: an order's column is not kept)
+        seg_order, customer_level = None, True
+        labels = segment_codes(base, by, facts)[1] if by else pd.DataFrame(index=[0])
     else:
         seg_order, labels, customer_level = order_segments(base, by, facts) if by else (np.zeros(len(o.cust), np.int64), pd.DataFrame(index=[0]), True)
     n_seg = len(labels)
@@ -135,8 +136,8 @@ def purchase_kpis(base: Base, periods: list[Period], *, model: str, window: int,
 
     if kept is not None:
         if sums is None:
-            sums = kept_order_sums(base, periods, top_share)
-        cols, returning_buyers, kept_nrr = _kept_columns(sums, periods, width, market_size, kept.products)
+            sums = kept_order_sums(base, periods, top_share, by, facts)
+        cols, returning_buyers, kept_nrr = _kept_columns(sums, periods, by, width, market_size, kept.products)
         # no order at all: no amount either (the columns of amounts left out, as here)
         orders, buyers, has_amount = cols["orders"], cols["buyers"], kept.n_orders > 0
         if not has_amount:  # the bridge and the market come with the amounts (as below)
@@ -381,9 +382,11 @@ def keeps_orders(base: Base) -> bool:
     return base.orders is None and getattr(base.engine, "_orders", None) is not None
 
 
-def kept_order_sums(base: Base, periods: list[Period], top_share: float) -> dict:
-    """The sums per period of the orders an engine keeps, for ``purchase_kpis``
-    without segments: the periods and the one before each (the bridge's)."""
+def kept_order_sums(base: Base, periods: list[Period], top_share: float, by: list[str] | tuple = (),
+                    facts: Facts | None = None) -> dict:
+    """The sums per period of the orders an engine keeps, for ``purchase_kpis``: the
+    periods and the one before each (the bridge's); with ``by`` (customers
+    attributes: one segment per customer), per period and segment too."""
     prev = [p.shift(-1) if p.freq != "all" else None for p in periods]  # as kpis.bridge.previous_periods
     ext = sorted(set(periods) | {q for q in prev if q is not None})
     where = {q: i for i, q in enumerate(ext)}
@@ -392,21 +395,32 @@ def kept_order_sums(base: Base, periods: list[Period], top_share: float) -> dict
     before = np.array([where[q] if q is not None else -1 for q in prev], dtype=np.int64)
     ext_before = np.full(len(ext), -1, dtype=np.int64)
     ext_before[cur] = before
-    return {"periods": list(periods), "cur": cur, "before": before,
-            "got": base.engine.purchase_sums(starts, ends, ext_before, top_share)}
+    by = list(by)
+    if by:
+        seg_of, labels = segment_codes(base, by, facts)
+        got = base.engine.purchase_sums(starts, ends, ext_before, top_share, seg_of, len(labels))
+    else:
+        got = base.engine.purchase_sums(starts, ends, ext_before, top_share)
+    return {"periods": list(periods), "by": by, "cur": cur, "before": before, "got": got}
 
 
-def _kept_columns(sums: dict, periods: list[Period], width: int, market_size: dict[str, float] | None,
+def _kept_columns(sums: dict, periods: list[Period], by: list[str], width: int,
+                  market_size: dict[str, float] | None,
                   products: bool) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """The order-level columns of ``purchase_kpis`` without segments from
-    ``kept_order_sums``: (columns, returning buyers, net revenue retention), each
-    value in both slots of its period (the one segment and the total)."""
-    if sums["periods"] != list(periods):
-        raise ValueError("purchase_kpis: the sums are of other periods")
+    """The order-level columns of ``purchase_kpis`` from ``kept_order_sums``:
+    (columns, returning buyers, net revenue retention) per group k × width + s.
+    Without ``by``, each period's value in both slots (the one segment and the
+    total); with it, the engine's own per (period, segment) and total."""
+    if sums["periods"] != list(periods) or sums["by"] != list(by):
+        raise ValueError("purchase_kpis: the sums are of other periods or segments")
     got, cur, before = sums["got"], sums["cur"], sums["before"]
+    slots = np.arange(width)
+    if by:  # the engine's groups: ext period × width + segment
+        cur = (cur[:, None] * width + slots).ravel()
+        before = np.where(np.repeat(before, width) >= 0, (before[:, None] * width + slots).ravel(), -1)
 
-    def at(name: str) -> np.ndarray:  # per period, in both slots
-        return np.repeat(got[name][cur], width)
+    def at(name: str) -> np.ndarray:  # per group
+        return got[name][cur] if by else np.repeat(got[name][cur], width)
 
     orders, buyers, order_revenue = at("orders"), at("buyers"), at("order_revenue")
     first_n, first_sum = at("first_orders"), at("first_revenue")
@@ -439,6 +453,8 @@ def _kept_columns(sums: dict, periods: list[Period], width: int, market_size: di
     prev_buyers = np.where(before >= 0, got["buyers"][np.maximum(before, 0)], 0)
     prev_revenue = np.where(before >= 0, got["order_revenue"][np.maximum(before, 0)], 0)
     nrr = np.where(prev_buyers > 0, ratio(got["retained"][cur], prev_revenue), np.nan)
+    if by:
+        return cols, got["returning_buyers"][cur], nrr
     return cols, np.repeat(got["returning_buyers"][cur], width), np.repeat(nrr, width)
 
 

@@ -130,6 +130,18 @@ PURCHASES_BY_HAND = {  # SHOP_LINES, by month (see tests/engines/facts_lines.py)
 }
 
 
+SEGMENT_Y_BY_HAND = {  # SHOP_LINES, B and C (segment y), by month (see below)
+    "orders": ["1", "1", "2"], "buyers": ["1", "1", "2"], "revenue": ["20.0", "-10.0", "12.0"],
+    "order_revenue": ["20.0", "10.0", "12.0"], "previous_order_revenue": ["0.0", "20.0", "10.0"],
+    "new_revenue": ["20.0", "10.0", "0.0"], "reactivation_revenue": ["0.0", "0.0", "8.0"],
+    "contraction_revenue": ["0.0", "0.0", "6.0"], "churned_revenue": ["0.0", "20.0", "0.0"],
+    "top_customer_revenue_share": ["1.0", "1.0", "0.6666666666666666"],
+    "net_revenue_retention": ["", "0.0", "0.4"], "multi_product_share": ["0.0", "1.0", "0.0"],
+    "returning_buyer_share": ["0.0", "0.0", "1.0"],
+}
+SHOP_CUSTOMERS = "customer_id,loyalty_member,segment\nA,true,x\nB,false,y\nC,false,y\n"
+
+
 def test_purchases_sums_its_orders_in_the_engine(tmp_path, monkeypatch):
     """purchases without --by keeps the orders in DuckDB and asks it the sums per
     month; every figure is the one worked out by hand, and local's. By hand: January
@@ -143,7 +155,7 @@ def test_purchases_sums_its_orders_in_the_engine(tmp_path, monkeypatch):
     from tests.engines.facts_lines import SHOP_LINES, close_csv, spy_on_orders
 
     (tmp_path / "p.csv").write_text(SHOP_LINES)
-    (tmp_path / "c.csv").write_text("customer_id,loyalty_member,segment\nA,true,x\nB,false,y\nC,false,y\n")
+    (tmp_path / "c.csv").write_text(SHOP_CUSTOMERS)
     (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n")
     asked = spy_on_orders(monkeypatch)
     cli = Cli.fresh(tmp_path)
@@ -161,11 +173,22 @@ def test_purchases_sums_its_orders_in_the_engine(tmp_path, monkeypatch):
         # days): A and B at February's start, then A, B and C
         assert [r["loyalty_participation_rate"] for r in rows] == ["0.5", "0.3333333333333333", "0.3333333333333333"]
     close_csv(local.stdout, duck.stdout)
-    # with --by, the orders come over as before (their segments are split in the process)
+    # by a customers attribute, the engine sums per (month, segment) and the total: x
+    # is A (January 10 + 5, February 30: grown by 15, March nothing: 30 churned); y is
+    # B and C: January B's 20; February B's return (-20 of revenue) and C's first
+    # order of 10 in two products, B's 20 churned, none of January's buyers back
+    # (NRR 0); March B back (8, reactivation), C down to 4 (contraction 6), the top
+    # fifth (one of two buyers) B's 8 of 12, and C's 4 of February's 10 (NRR 0.4)
     asked.clear()
     by = cli(*args, "--by", "segment", "--engine", "duckdb")
-    assert by.exit_code == 0 and asked == [(False, True)], by.stderr
-    assert [r["orders"] for r in Cli.csv_rows(by) if r["segment"] == "(all)"] == PURCHASES_BY_HAND["orders"]
+    assert by.exit_code == 0 and asked == [("sums", True)], by.stderr
+    rows = Cli.csv_rows(by)
+    assert [r["orders"] for r in rows if r["segment"] == "(all)"] == PURCHASES_BY_HAND["orders"]
+    assert {k: [r[k] for r in rows if r["segment"] == "y"] for k in SEGMENT_Y_BY_HAND} == SEGMENT_Y_BY_HAND
+    x = {k: [r[k] for r in rows if r["segment"] == "x"] for k in ("orders", "expansion_revenue", "churned_revenue")}
+    assert x == {"orders": ["2", "1", "0"], "expansion_revenue": ["0.0", "15.0", "0.0"],
+                 "churned_revenue": ["0.0", "0.0", "30.0"]}
+    assert by.stdout == cli(*args, "--by", "segment").stdout  # local's, to the byte here
 
 
 def test_a_buyer_s_spend_compared_on_sums_added_in_the_order_of_the_orders(tmp_path, monkeypatch):
@@ -262,11 +285,13 @@ def test_only_the_engine_s_own_duckdb_rests(tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 100),
                           st.sampled_from(["p1", "p2"]), st.sampled_from(["5", "2.5", "0.1", "0.2", "-3", "0"])),
                 min_size=1, max_size=25),
-       st.sampled_from([("month", "2024-01", "2024-04"), ("quarter", "2024-Q1", "2024-Q2"), ("all", None, None)]))
-def test_the_engine_s_purchase_sums_are_local_s(lines, freq):
+       st.sampled_from([("month", "2024-01", "2024-04"), ("quarter", "2024-Q1", "2024-Q2"), ("all", None, None)]),
+       st.none() | st.lists(st.sampled_from(["s1", "s2", ""]), min_size=4, max_size=4))
+def test_the_engine_s_purchase_sums_are_local_s(lines, freq, segments):
     """Invariant: on any order lines (several lines per order, returns, zero
     amounts, two products), purchases from the engine's sums equals local's:
-    counts and text exactly, the rest within 1e-9."""
+    counts and text exactly, the rest within 1e-9; by a customers attribute too
+    (any customers in any segments, one without: "(missing)")."""
     from tests.conftest import Cli
     from tests.engines.facts_lines import close_csv
 
@@ -277,7 +302,13 @@ def test_the_engine_s_purchase_sums_are_local_s(lines, freq):
                                                ("--freq", name, "--from", start, "--to", end)))
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "p.csv").write_text(text)
-        (Path(folder) / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n")
+        config = "inputs:\n  purchases: {path: p.csv}\n"
+        if segments is not None:
+            (Path(folder) / "c.csv").write_text("customer_id,segment\n" + "".join(
+                f"K{c},{s}\n" for c, s in enumerate(segments)))
+            config += "  customers: {path: c.csv}\n"
+            args += ("--by", "segment")
+        (Path(folder) / "retention.yaml").write_text(config)
         cli = Cli.fresh(Path(folder))
         local, duck = cli(*args), cli(*args, "--engine", "duckdb")
         assert local.exit_code == duck.exit_code, duck.stderr

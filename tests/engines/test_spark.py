@@ -157,7 +157,7 @@ def test_spark_sums_the_purchases_it_keeps(tmp_path, monkeypatch):
     are its; the figures are the ones worked out by hand (tests/engines/test_facts)."""
     from tests.conftest import Cli
     from tests.engines.facts_lines import SHOP_LINES, spy_on_orders
-    from tests.engines.test_facts import PURCHASES_BY_HAND
+    from tests.engines.test_facts import PURCHASES_BY_HAND, SEGMENT_Y_BY_HAND, SHOP_CUSTOMERS
 
     (tmp_path / "p.csv").write_text(SHOP_LINES)
     (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n"
@@ -169,3 +169,14 @@ def test_spark_sums_the_purchases_it_keeps(tmp_path, monkeypatch):
     assert asked == [("sums", True)]
     rows = Cli.csv_rows(out)
     assert {k: [r[k] for r in rows] for k in PURCHASES_BY_HAND} == PURCHASES_BY_HAND
+    # by a customers attribute: summed per (month, segment) in Spark too
+    (tmp_path / "c.csv").write_text(SHOP_CUSTOMERS)
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
+                                             "engine: {name: local, master: 'local[2]'}\n")
+    asked.clear()
+    by = Cli.fresh(tmp_path)("purchases", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03",
+                             "--by", "segment", "--engine", "spark")
+    assert by.exit_code == 0, by.stderr
+    assert asked == [("sums", True)]
+    rows = Cli.csv_rows(by)
+    assert {k: [r[k] for r in rows if r["segment"] == "y"] for k in SEGMENT_Y_BY_HAND} == SEGMENT_Y_BY_HAND
