@@ -108,7 +108,7 @@ class Workspace:
             return
         starts = np.array([_day(p.start) for p in every], dtype=np.int64)
         self.facts.activity.need(np.concatenate([starts, [_day(p.end) for p in every]]))
-        if self.complaints is not None and self.base.orders is not None:  # the return rates' instants
+        if self.complaints is not None and self.base.has_purchases:  # the return rates' instants
             self.facts.purchase_activity.need(np.concatenate([starts, starts + self.window]))
 
     def _cover(self, periods: list[Period]) -> list[Period]:
@@ -286,11 +286,11 @@ class Workspace:
         def compute():
             pooled = None
             span = wom.observation_span(self.complaints, self.data_end)
-            if span is not None and self.base is not None and self.base.orders is not None:
+            if span is not None and self.base is not None and self.base.has_purchases:
                 pooled = self.complaint_kpis([span]).iloc[0]
             flows = self.flows(periods) if self.has_flows() else None
             buy = self.purchases(periods) if value is None and self.base is not None \
-                and self.base.orders is not None else None
+                and self.base.has_purchases else None
             return wom.wom_from_data(self.complaints, periods, base=self.base, data_end=self.data_end,
                                      model=self.model, window=self.window, sla_days=cfg.complaints.sla_days,
                                      configured=configured, customer_value=value, reason_map=cfg.churn_reasons.map,

@@ -585,7 +585,7 @@ def cohorts_cmd(
     model = run.cfg.churn.model
     run.load(("purchases",) if model == "inactivity" else ("customers",),
              ("customers",) if model == "inactivity" else ("purchases",), orders_only=True, base_only=True,
-             facts=not revenue)
+             facts="sums" if revenue else True)
     periods = run.periods()
     df = cohort_table(run.base(), periods, model, run.cfg.churn.inactivity_days,
                       revenue=revenue, relative=relative.value if relative else None, by=run.by)
@@ -614,7 +614,7 @@ def summary_cmd(opts: Options) -> None:
 
     run = Run(opts)
     run.load(("purchases",), ("customers", "responses", "complaints"), orders_only=True, products=True, costs=True,
-             base_only=True)
+             base_only=True, facts="sums", attributes=True)
     if opts.from_ or opts.to:
         raise UsageError("summary takes one period (--period), not a series")
     period = run.periods()[-1]
@@ -691,7 +691,8 @@ def complaints_cmd(
         show(run, df, title="Why lost customers left", percent=("share_of_known", "benchmark_share"),
              meta=run.meta(benchmark=REASON_BENCHMARK, benchmark_source="IPeut, \"Aller plus loin que le service clients\""))
         return
-    run.load(("complaints",), ("customers", "purchases"), orders_only=True, base_only=True)
+    run.load(("complaints",), ("customers", "purchases"), orders_only=True, base_only=True, facts=True,
+             attributes=True)
     periods = run.periods()
     ws = run.workspace()
     base = ws.base
@@ -766,7 +767,8 @@ def wom_cmd(
         meta_extra = {"mode": "what-if"}
     else:
         # the costs: the observed margin of clv_simple, the customer value of the revenue at risk
-        run.load(("complaints",), ("customers", "purchases"), orders_only=True, costs=True, base_only=True)
+        run.load(("complaints",), ("customers", "purchases"), orders_only=True, costs=True, base_only=True,
+                 facts="sums", attributes=True)
         periods = run.periods()
         # the customer base as the report builds it (contract model: from the customers alone)
         base = run.workspace().base

@@ -125,9 +125,10 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
                                 + "; ".join(notes) + ")" + hint)
     # Of the purchases, what the sections read (the orders, products and costs: as the
     # single commands read them, so that the report's numbers are theirs); without the
-    # clv section, which reads the lines, an engine may make the orders itself
+    # clv section, which reads the lines, an engine may make the orders itself, or keep
+    # them and answer the facts and sums every other section asks (engines.facts)
     run.load((), tuple(t for t in TABLES if t in configured), orders_only=True, products=True, costs=True,
-             base_only="clv" not in wanted)
+             base_only="clv" not in wanted, facts="sums", attributes=True)
     periods = run.periods()
     data_end = run.data_end()
     empty = [p.label for p in periods if p.start >= data_end]

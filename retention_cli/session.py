@@ -216,7 +216,7 @@ class Run:
     # --- data ------------------------------------------------------------------------
     def load(self, needed: tuple[str, ...], optional: tuple[str, ...] = (), *, orders_only: bool = False,
              products: bool = False, costs: bool = False, base_only: bool = False,
-             facts: bool | str = False) -> Inputs:
+             facts: bool | str = False, attributes: bool = False) -> Inputs:
         """Read the tables. ``orders_only``: of purchases, only what makes the
         orders (customer, order, date, amount), for commands that use nothing else;
         with ``products``, product_id too; with ``costs``, the cost columns (cost, or
@@ -235,14 +235,16 @@ class Run:
         attributes; by a column of the purchases, the lines are read, as the engine
         keeps no column of theirs but those of the orders); of the customers, the ids
         and dates and the attributes its KPIs read (loyalty membership, first
-        contact), with ``--by`` every column."""
+        contact), with ``--by`` every column. ``attributes``: with ``facts``, every
+        column of the customers all the same (the complaint and word-of-mouth KPIs
+        read the churn reasons)."""
         overrides = {t: getattr(self.opts, t) for t in ("customers", "purchases", "complaints", "responses", "invoices")}
         columns = {"purchases": ORDER_COLUMNS | ({"product_id"} if products else set())
                    | ({"cost"} if costs else set())} if orders_only else None
         base_only = base_only and orders_only
         if not (base_only and self.cfg.churn.model == "inactivity"):
             facts = False
-        if facts and not self.by:  # of the customers, what moves the data end and the orphans:
+        if facts and not self.by and not attributes:  # of the customers, what moves the data end and the orphans:
             # the ids, signup and churn dates (checked against each other), and of
             # `purchases` the attributes its KPIs read; with --by every attribute (an
             # unknown one is told among those known)

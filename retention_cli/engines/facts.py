@@ -190,6 +190,32 @@ class EngineOrders:
                               .select(b._n, _k=per._k.cast("int32")).distinct())
         return self.codes[got.column("_n").to_numpy()], got.column("_k").to_numpy().astype(np.int64)
 
+    def purchases_per(self, starts: np.ndarray, ends: np.ndarray, segments: np.ndarray | None = None,
+                      n_seg: int = 1) -> np.ndarray:
+        """The purchases (orders that are not returns) dated in each period
+        [starts[k], ends[k]) (as ``buyers``'): per period and segment, an array of
+        K × n_seg; ``segments``, per customer code of the run, its segment (0 ..
+        n_seg - 1; None: one segment, everyone)."""
+        import ibis
+
+        starts, ends = _periods(starts, ends, "purchases_per")
+        K = len(starts)
+        with self._asking():
+            per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
+            b = self._buys
+            x = b.join(per, (b._e >= per._ps) & (b._e < per._pe))
+            if segments is None:
+                x = x.mutate(_s=ibis.literal(0, type="int32"))
+            else:
+                codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
+                seg = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int64), "_s": codes.astype(np.int32)})
+                x = x.join(seg, x._n == seg._sn)
+            got = self._fetch(x.group_by(["_k", "_s"]).aggregate(_c=x.count()))
+        out = np.zeros((K, n_seg if segments is not None else 1), dtype=np.int64)
+        out[got.column("_k").to_numpy().astype(np.int64), got.column("_s").to_numpy().astype(np.int64)] = \
+            got.column("_c").to_numpy()
+        return out
+
     def cohort_buyers(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(cohort, period, buyers): per period ``cohort`` holding customers' first
         purchase and period ``period`` >= it, how many of those customers bought in
@@ -209,6 +235,35 @@ class EngineOrders:
             x = x.filter(x._k >= x._c)
             got = self._fetch(x.group_by(["_c", "_k"]).aggregate(_a=x.count()))
         return tuple(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_a"))
+
+    def cohort_revenue(self, starts: np.ndarray, ends: np.ndarray, segments: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(cohort, period, segment, revenue): per period ``cohort`` holding
+        customers' first purchase and period ``period`` >= it, the sum of those
+        customers' orders' amounts dated in it (returns too: revenue), exact
+        (``_sum``); with ``segments`` (per customer code of the run, its segment),
+        per segment too (else segment 0). Pairs with no order are left out. Needs
+        ``make(sums=True)``; the periods as ``buyers``'."""
+        import ibis
+
+        starts, ends = _periods(starts, ends, "cohort_revenue")
+        with self._asking():
+            per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
+            per2 = per.view()
+            f, o = self._firsts, self._orders
+            cohort = f.join(per, (f._b >= per._ps) & (f._b < per._pe)).select(f._n, _c=per._k)
+            dated = o.join(per2, (o._e >= per2._ps) & (o._e < per2._pe)).select(o._n, o._a, _k=per2._k)
+            x = dated.join(cohort, dated._n == cohort._n)
+            x = x.filter(x._k >= x._c)
+            if segments is None:
+                x = x.mutate(_s=ibis.literal(0, type="int32"))
+            else:
+                codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
+                seg = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int64), "_s": codes.astype(np.int32)})
+                x = x.join(seg, x._n == seg._sn)
+            got = self._fetch(x.group_by(["_c", "_k", "_s"]).aggregate(_r=_sum(x._a)))
+        return (*(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_s")),
+                got.column("_r").to_numpy(zero_copy_only=False).astype(float))
 
     def purchase_sums(self, starts: np.ndarray, ends: np.ndarray, previous: np.ndarray,
                       top_share: float, segments: np.ndarray | None = None,

@@ -70,6 +70,9 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
         del firsts, order_cust, where
     if revenue and base.orders is not None:
         k_rev = period_index(base.orders.day, periods)
+    kept_rev = None  # per (cohort, period, segment) the revenue an engine summed
+    if revenue and base.orders is None and getattr(base.engine, "_orders", None) is not None:
+        kept_rev = base.engine.cohort_revenue(*bounds_days(periods), seg if by else None)
 
     # Only the cohorts that have members are followed: cells are (cohorts present) x
     # offsets, not periods x periods (a weekly series of decades with few cohorts
@@ -87,7 +90,7 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
         ok = present <= k
         cells[np.flatnonzero(ok), k - present[ok]] = counts[ok]
 
-    def triangle(member: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def triangle(member: np.ndarray, s: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         size = np.bincount(ci[member], minlength=C)
         cells = np.zeros((C, P))
         if counted is not None:  # the whole base (no segments), counted by the engine
@@ -107,6 +110,11 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
             c = ci[ro.cust[ok]]
             rev = np.bincount(c * P + (k_rev[ok] - cohort[ro.cust[ok]]), weights=np.nan_to_num(ro.amount[ok]),
                               minlength=C * P).reshape(C, P)
+        elif kept_rev is not None:  # the whole base (s None): its segments' sums added up
+            c, k, sk, r = kept_rev
+            mine = np.ones(len(c), dtype=bool) if s is None else sk == s
+            rev = np.bincount(dense[c[mine]] * P + (k[mine] - c[mine]), weights=r[mine],
+                              minlength=C * P).reshape(C, P)
         return size, cells, rev
 
     blocks = [(None, in_a_cohort)] + [(s, in_a_cohort & (seg == s)) for s in range(n_seg)]
@@ -119,7 +127,7 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
     no_row = np.zeros(len(absent))
     frames = []
     for s, member in blocks:
-        size, cells, rev = triangle(member)
+        size, cells, rev = triangle(member, s)
         f = pd.DataFrame({
             "cohort": [periods[c].label for c in row_c],
             "_c": row_c,

@@ -206,7 +206,7 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
     if base is not None:
         facts = facts_for(facts, base, model, window)
     bought = None
-    if base is not None and base.orders is not None:
+    if base is not None and base.has_purchases:
         # active by purchases at each start (bought in the W days before it) and W
         # days later (bought in the W days from it): one pass for every instant
         bought = facts.purchase_activity
@@ -235,7 +235,16 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
                                  minlength=len(periods) * len(seg_labels)).reshape(len(periods), -1)
             for j, lab_row in enumerate(seg_labels.itertuples(index=False)):
                 orders_per[tuple(lab_row)] = counts[:, j]
-    has_flows = base is not None and (base.orders is not None or model == "contract")
+    elif base is not None and base.engine is not None:  # the orders an engine keeps: counted there
+        from retention_cli.kpis.base import segment_codes
+
+        seg_of, seg_labels = segment_codes(base, by, facts) if by and customer_level else (None, None)
+        counts = base.engine.purchases_per(starts, ends, seg_of, len(seg_labels) if seg_labels is not None else 1)
+        orders_per = {None: counts.sum(axis=1)}
+        if seg_labels is not None:
+            for j, lab_row in enumerate(seg_labels.itertuples(index=False)):
+                orders_per[tuple(lab_row)] = counts[:, j]
+    has_flows = base is not None and (base.has_purchases or model == "contract")
     if has_flows:
         if flows is None:
             flows = churn_flows(base, periods, model, window, data_end, "start", by if customer_level else [], facts)

@@ -399,7 +399,7 @@ def from_data(complaints: pd.DataFrame, periods: list[Period], *, base: Base | N
     from retention_cli.kpis.complaints import outcome_counts
 
     a = assumptions(configured)
-    has_flows = base is not None and (base.orders is not None or model == "contract")
+    has_flows = base is not None and (base.has_purchases or model == "contract")
     span = observation_span(complaints, data_end)
     if pooled is not None:
         observe(a, "return_if_resolved_fast", pooled.get("return_rate_resolved_fast"),

@@ -95,6 +95,12 @@ class Base:
     def n(self) -> int:
         return len(self.ids)
 
+    @property
+    def has_purchases(self) -> bool:
+        """Whether the customers' purchases are known: the orders, or an engine that
+        keeps them."""
+        return self.orders is not None or self.engine is not None
+
 
 def _codes(s: pd.Series) -> np.ndarray:
     """Integer codes of a text column: the reader's dictionary encoding, or pyarrow's."""
@@ -428,19 +434,43 @@ class Activity:
 class PurchaseDays:
     """The purchase days of every customer, returns left out, sorted once as one
     int64 key (customer, day), for the question the complaint return rates ask:
-    did a customer buy within W days from a day?"""
+    did a customer buy within W days from a day? Of orders an engine keeps, the
+    answer comes from its stretches of activity under W instead (``intervals``)."""
 
     def __init__(self, base: Base):
         o = base.orders
-        buy = ~o.is_return
-        self.key = np.sort(o.cust[buy].astype(np.int64) * np.int64(1 << 31) + o.day[buy])
+        self.base = base
+        self.key = None
+        self._stretches: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        if o is not None:
+            buy = ~o.is_return
+            self.key = np.sort(o.cust[buy].astype(np.int64) * np.int64(1 << 31) + o.day[buy])
 
     def bought_within(self, codes: np.ndarray, from_day: np.ndarray, window: int) -> np.ndarray:
         """For each (customer, from_day): a purchase dated in [from_day, from_day + W - 1]?"""
         if len(codes) == 0:
             return np.zeros(0, dtype=bool)
         at = codes.astype(np.int64) * np.int64(1 << 31) + from_day
+        if self.key is None:  # the engine's stretches: bought in [a, a + W - 1] <=> active at a + W
+            keys, cust, end = self._stretches_of(window)
+            if not len(keys):  # no purchase at all (returns only)
+                return np.zeros(len(codes), dtype=bool)
+            # the customer's last stretch starting at or before a + W, if it holds it
+            i = np.searchsorted(keys, at + window, side="right") - 1
+            j = np.maximum(i, 0)
+            return (i >= 0) & (cust[j] == codes) & (from_day + window < end[j])
         return np.searchsorted(self.key, at + window, side="left") > np.searchsorted(self.key, at, side="left")
+
+    def _stretches_of(self, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The stretches of activity under ``window`` (``activity_intervals``): their
+        keys (customer, start) sorted, and each one's customer and end. A customer's
+        stretches do not overlap, so at most one holds a given instant."""
+        if window not in self._stretches:
+            cust, start, end = activity_intervals(self.base, "inactivity", window)
+            key = cust.astype(np.int64) * np.int64(1 << 31) + start
+            order = np.argsort(key, kind="stable")
+            self._stretches[window] = (key[order], cust[order].astype(np.int64), end[order])
+        return self._stretches[window]
 
 
 class Facts:

@@ -11,7 +11,7 @@ from tests.engines.gen import config, write_inputs
 
 COMMANDS = [
     ("churn", "--by", "segment"), ("cohorts",), ("purchases", "--by", "channel"), ("purchases", "--by", "segment"),
-    ("purchases",), ("complaints",),
+    ("purchases",), ("cohorts", "--revenue", "--by", "segment"), ("complaints",),
     ("satisfaction",), ("wom",), ("collections",), ("summary", "--period", "2024-06"), ("clv",),
     ("survival",), ("validate",),
 ]
@@ -60,10 +60,14 @@ def _without_engine(data):
 
 
 # outputs whose sums an engine makes itself (``EngineOrders.purchase_sums``; by a
-# customers attribute too): counts and text exact, the other numbers within 1e-9
+# customers attribute too; the summary's purchase lines, the word-of-mouth estimate's
+# customer value from them): counts and text exact, the other numbers within 1e-9
 # (SPEC §10), as it adds in an order of its own; every other output is the very
 # bytes of local's
-SUMMED_IN_ENGINE = ("purchases", "purchases --by segment")
+SUMMED_IN_ENGINE = ("purchases", "purchases --by segment", "summary --period 2024-06", "wom",
+                    "cohorts --revenue --by segment")
+# the report's files of those sections (the report keeps the orders in the engine too)
+SUMMED_FILES = ("purchases.", "summary.", "cohorts.", "wom.", "wom_assumptions.")
 
 
 def assert_same(local: dict, other: dict) -> None:
@@ -74,5 +78,31 @@ def assert_same(local: dict, other: dict) -> None:
         if k in SUMMED_IN_ENGINE:
             assert other[k][0] == local[k][0], k
             close_csv(local[k][1], other[k][1])
+        elif k.startswith(SUMMED_FILES) and k.endswith(".csv"):
+            close_csv(local[k], other[k])
+        elif k.startswith(SUMMED_FILES):
+            _close_json(local[k], other[k], k)
         else:
             assert other[k] == local[k], k
+
+
+def _close_json(local, other, where: str) -> None:
+    """JSON of the same shape, text and whole numbers equal, other numbers within
+    1e-9 relative (as ``close_csv``)."""
+    import math
+
+    if isinstance(local, dict):
+        assert isinstance(other, dict) and local.keys() == other.keys(), where
+        for key in local:
+            _close_json(local[key], other[key], f"{where}.{key}")
+    elif isinstance(local, list):
+        assert isinstance(other, list) and len(local) == len(other), where
+        for i, (a, b) in enumerate(zip(local, other)):
+            _close_json(a, b, f"{where}[{i}]")
+    elif isinstance(local, float) and isinstance(other, float):
+        # money in cents: two sums within 1e-9 on either side of a half cent are a cent apart
+        cents = round(local, 2) == local and round(other, 2) == other
+        assert math.isclose(local, other, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(local) and math.isnan(other)) \
+            or cents and abs(local - other) <= 0.01 + 1e-9 * abs(local), (where, local, other)
+    else:
+        assert local == other, (where, local, other)

@@ -160,18 +160,30 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     assert row["multi_product_share"] == str(2 / 3) and row["orders"] == "5"
 
 
-@pytest.mark.parametrize("cmd, made", [
-    (("summary", "--period", "2024-02"), True), (("complaints",), True), (("complaints", "--reasons"), True),
-    (("wom",), True), (("suggest-window",), True), (("satisfaction", "--by", "segment"), True),
-    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03"), True),
+# how each command asks for the orders, on local then on duckdb: (the facts asked
+# for, whether the engine gave them); made: the engine makes the orders and hands
+# them over; kept: it keeps them and answers the facts asked (``engines.facts``)
+MADE = [(False, False), (False, True)]
+
+
+def _kept(kind):
+    return [(kind, False), (False, False), (kind, True)]
+
+
+@pytest.mark.parametrize("cmd, asked", [
+    (("summary", "--period", "2024-02"), _kept("sums")), (("complaints",), _kept(True)),
+    (("complaints", "--reasons"), MADE), (("wom",), _kept("sums")), (("suggest-window",), MADE),
+    (("satisfaction", "--by", "segment"), MADE),
+    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03"), _kept("sums")),
     # the clv section reads the lines (its purchase days are of lines, returns left out line by line)
-    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), False),
+    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), []),
 ])
 def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_the_orders(tmp_path, monkeypatch,
-                                                                                           cmd, made):
+                                                                                           cmd, asked):
     """summary, complaints (and --reasons), wom, suggest-window and the report without
     its clv section use the purchases through the customer base: on an engine, the
-    engine makes the orders, and every number is the local run's."""
+    engine makes the orders (or keeps them: summary, complaints, wom, the report),
+    and every number is the local run's."""
     from retention_cli.io.readers import tables
     from tests.conftest import Cli
 
@@ -190,7 +202,13 @@ def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_
     cmd = cmd[:-1] if cmd[-1] == "clv" else cmd
     calls = []
     real = tables._orders_of
-    monkeypatch.setattr(tables, "_orders_of", lambda *a: calls.append(real(*a)) or calls[-1])
+
+    def spy(*a, facts=False):
+        got = real(*a, facts=facts)
+        calls.append((facts, got is not None))
+        return got
+
+    monkeypatch.setattr(tables, "_orders_of", spy)
     cli = Cli.fresh(tmp_path)
     outs = {}
     for engine in ("local", "duckdb"):
@@ -200,8 +218,7 @@ def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_
         outs[engine] = r.stdout if cmd[0] != "report" else {
             f.name: f.read_text() for f in sorted((tmp_path / f"out-{engine}").glob("*.csv"))}
     assert outs["duckdb"] == outs["local"] and outs["local"]
-    engine_made = [c is not None for c in calls]
-    assert engine_made == ([False, True] if made else [])  # local: asked, none made; clv: not asked
+    assert calls == asked  # local: asked, none given; clv: not asked
 
 
 def test_the_engine_makes_the_orders_of_a_parquet_input(tmp_path):

@@ -78,7 +78,8 @@ def test_lines_that_are_not_clean_come_over_as_lines(tmp_path):
 
 def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch):
     """churn (by a customers attribute) and cohorts read the facts of the engine's
-    orders, and their numbers are the local ones; cohorts --revenue reads orders."""
+    orders, and their numbers are the local ones; cohorts --revenue reads the
+    engine's sums of them."""
     from tests.conftest import Cli
     from tests.engines.facts_lines import spy_on_orders
 
@@ -90,7 +91,7 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
     cli = Cli.fresh(tmp_path)
     for cmd, kind in ((("churn", "--by", "segment"), (True, True)), (("cohorts", "--by", "segment"), (True, True)),
                       (("cohorts",), (True, True)),
-                      (("churn", "--freq", "week"), (True, True)), (("cohorts", "--revenue"), (False, True))):
+                      (("churn", "--freq", "week"), (True, True)), (("cohorts", "--revenue"), ("sums", True))):
         args = (*cmd, "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-05") if "week" not in cmd else \
             (*cmd, "-f", "csv", "-q", "--from", "2024-W01", "--to", "2024-W16")
         local = cli(*args)
@@ -99,6 +100,12 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
         assert local.exit_code == duck.exit_code == 0, duck.stderr
         assert duck.stdout == local.stdout and local.stdout
         assert asked[0] == kind, cmd
+    # each cohort's revenue summed by the engine, cumulated per member: A's January
+    # cohort 10 + 5 in January, then March's 8 + 2 - 8 (the return counts): 15, 15,
+    # 17; C's February cohort its one order of two lines (1 + 1), dated 02-27: 2, 2
+    rev = cli("cohorts", "--revenue", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03", "--engine", "duckdb")
+    assert [(r["cohort"], r["cumulative_revenue_per_member"]) for r in Cli.csv_rows(rev) if r["cohort_size"] != "0"] \
+        == [("2024-01", "15.0"), ("2024-01", "15.0"), ("2024-01", "17.0"), ("2024-02", "2.0"), ("2024-02", "2.0")]
     # the cohort triangle counted by the engine (no segments): A's January cohort bought
     # in January and March; C's February cohort in February (its order's date); B only
     # returned (no cohort); March has no cohort
@@ -255,6 +262,59 @@ def test_single_orders_tiny_amounts_first_and_repeat_orders_as_local(tmp_path, m
     assert empty[1].stdout.splitlines()[0] == empty[0].stdout.splitlines()[0]
 
 
+def test_complaints_count_the_orders_and_returns_the_engine_keeps(tmp_path, monkeypatch):
+    """complaints, wom and summary keep the orders in the engine too: the orders per
+    month and the return after a complaint come from it. By hand (30 days, SLA 2
+    days): January's complaints A (resolved in a day), B (in 15 days), C (open)
+    among January's orders a1, b1, c1 (b2 a return): 100 per 100 orders; A bought
+    again within 30 days (a2), B and C did not: return rates 1, 0, 0. February: D
+    (resolved in a day, bought again: d2) among a2, d1, d2: 33.3 per 100 orders,
+    complaint rate 1 of A, B, C active at the start and D new: 0.25; of A, B and C
+    (active, silent) only A bought in the 30 days from the start: 1/3. March: A and
+    D active at the start, neither bought by 03-30: 0 of 2. By segment (A, B x;
+    C, D, E y): February's y has D's complaint among d1, d2: 50."""
+    from tests.conftest import Cli
+    from tests.engines.facts_lines import spy_on_orders
+
+    (tmp_path / "p.csv").write_text(
+        "customer_id,order_id,order_date,amount\nA,a1,2024-01-05,10\nA,a2,2024-02-10,20\nB,b1,2024-01-08,15\n"
+        "B,b2,2024-01-25,-15\nC,c1,2024-01-12,30\nC,c2,2024-03-20,5\nD,d1,2024-02-01,40\nD,d2,2024-02-15,10\n"
+        "E,e1,2024-05-01,1\n")
+    (tmp_path / "k.csv").write_text("complaint_id,customer_id,opened_date,resolved_date,status\n"
+                                    "K1,A,2024-01-20,2024-01-21,closed\nK2,B,2024-01-26,2024-02-10,closed\n"
+                                    "K3,C,2024-01-15,,open\nK4,D,2024-02-05,2024-02-06,closed\n")
+    (tmp_path / "c.csv").write_text("customer_id,segment\nA,x\nB,x\nC,y\nD,y\nE,y\n")
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n  customers: {path: c.csv}\n"
+                                             "  complaints: {path: k.csv}\nchurn: {inactivity_days: 30}\n")
+    asked = spy_on_orders(monkeypatch)
+    cli = Cli.fresh(tmp_path)
+    args = ("complaints", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03")
+    local = cli(*args)
+    asked.clear()
+    duck = cli(*args, "--engine", "duckdb")
+    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    assert asked == [(True, True)]  # the orders stayed in the engine
+    assert duck.stdout == local.stdout
+    cols = ("complaints", "complaint_rate", "complaints_per_100_orders", "return_rate_resolved_fast",
+            "return_rate_resolved_slow", "return_rate_unresolved", "customers_no_complaint",
+            "return_rate_no_complaint")
+    assert {c: [r[c] for r in Cli.csv_rows(duck)] for c in cols} == {
+        "complaints": ["3", "1", "0"], "complaint_rate": ["1.0", "0.25", "0.0"],
+        "complaints_per_100_orders": ["100.0", "33.333333333333336", "0.0"],
+        "return_rate_resolved_fast": ["1.0", "1.0", ""], "return_rate_resolved_slow": ["0.0", "", ""],
+        "return_rate_unresolved": ["0.0", "", ""], "customers_no_complaint": ["0", "3", "2"],
+        "return_rate_no_complaint": ["", "0.3333333333333333", "0.0"]}
+    by = cli(*args, "--by", "segment", "--engine", "duckdb")
+    assert by.stdout == cli(*args, "--by", "segment").stdout
+    assert [r["complaints_per_100_orders"] for r in Cli.csv_rows(by) if r["segment"] == "y"] == ["100.0", "50.0", "0.0"]
+    # the word-of-mouth estimate and the summary read the same facts (and the purchase sums)
+    for cmd in (("wom",), ("summary", "--period", "2024-02")):
+        asked.clear()
+        out = cli(*cmd, "-f", "csv", "-q", "--engine", "duckdb")
+        assert out.exit_code == 0 and asked == [("sums", True)], out.stderr
+        assert out.stdout == cli(*cmd, "-f", "csv", "-q").stdout, cmd
+
+
 def test_only_the_engine_s_own_duckdb_rests(tmp_path):
     """The engine's connection rests at 64 MB and gets its limit back exactly; a
     connection the engine did not make (a DuckDB database input's, whose limit is
@@ -350,4 +410,15 @@ def test_the_engine_s_stretches_give_the_orders_active_states(orders, window):
         got = kept.cohort_buyers(bounds[:-1], bounds[1:])
         assert {(c, k): n for c, k, n in zip(*(a.tolist() for a in got))} == {
             key: len(who) for key, who in expected_cells.items()}
+        # the complaint return rates' question, from the stretches: did a customer buy
+        # in [a, a + W - 1]? Every customer, from every day of the span
+        import pandas as pd
+
+        from retention_cli.model.customers import Base, PurchaseDays
+
+        base = Base(pd.Index(ids), None, first, None, None, None, engine=kept)
+        q_cust = np.repeat(np.arange(len(ids), dtype=np.int64), 200)
+        q_from = np.tile(instants - 30, len(ids))
+        answer = [any(c == qc and qa <= d <= qa + window - 1 for c, d in buys) for qc, qa in zip(q_cust, q_from)]
+        assert PurchaseDays(base).bought_within(q_cust, q_from, window).tolist() == answer
         kept.close()
