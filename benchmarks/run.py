@@ -22,6 +22,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -155,13 +156,16 @@ def run_scan(data: Path) -> float:
     return time.perf_counter() - start
 
 
-def run_report(data: Path, clv: bool) -> tuple[float, float]:
+def run_report(data: Path, clv: bool, base: str = "retention.yaml") -> tuple[float, float]:
     """The monthly report job (SPEC §9): 12 months, every section (clv or not),
-    --by segment, csv + json + html, into a fresh folder; wall seconds and peak MiB."""
+    --by segment, csv + json + html, into a fresh folder; wall seconds and peak MiB.
+    ``base``: the config it adds the report to (an engine's: ``main_engine``)."""
     sections = "summary, churn, purchases, cohorts, satisfaction, complaints, wom" + (", clv" if clv else "")
-    config = data / ("report-clv.yaml" if clv else "report.yaml")
-    config.write_text((data / "retention.yaml").read_text() + REPORT_YAML.format(sections=sections))
-    out = data / ("out-clv" if clv else "out")
+    tag = "" if base == "retention.yaml" else "-" + Path(base).stem
+    config = data / (("report-clv" if clv else "report") + tag + ".yaml")
+    config.write_text((data / base).read_text() + REPORT_YAML.format(sections=sections))
+    out = data / (("out-clv" if clv else "out") + tag)
+    shutil.rmtree(out, ignore_errors=True)
     argv = ["retention", "report", "-c", str(config), "-q", "-o", str(out)]
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", WRAP.format(argv=argv)], cwd=data, capture_output=True)
@@ -242,11 +246,14 @@ def main_engine(args, data: Path) -> None:
         "cohorts": ["cohorts", "--from", FROM, "--to", TO],
         "purchases": ["purchases", "--from", FROM, "--to", TO],
     }
+    if args.also_report:  # by a customers attribute, and the report without clv (docs/engines.md)
+        commands["purchases --by segment"] = ["purchases", "--from", FROM, "--to", TO, "--by", "segment"]
     sides = [args.engine] + ([] if args.no_local else ["local"])
-    names = [f"{c} {side}" for c in commands for side in sides]
+    names = [f"{c} {side}" for c in [*commands, *(["report"] if args.also_report else [])] for side in sides]
     walls: dict[str, list[float]] = {k: [] for k in ["query", *names]}
     peaks: dict[str, list[float]] = {k: [] for k in walls}
-    ratios: dict[str, list[float]] = {f"{c} {args.engine}": [] for c in commands}
+    ratios: dict[str, list[float]] = {f"{c} {args.engine}": [] for c in
+                                      [*commands, *(["report"] if args.also_report else [])]}
     problems: list[str] = []
     for i in range(args.runs):
         q_wall, q_peak, duck = run_duck(data)
@@ -263,11 +270,23 @@ def main_engine(args, data: Path) -> None:
                 ratios[f"{name} {args.engine}"].append(walls[f"{name} {args.engine}"][-1] / walls[f"{name} local"][-1])
             else:
                 ratios[f"{name} {args.engine}"].append(walls[f"{name} {args.engine}"][-1] / q_wall)
+        if args.also_report:
+            for side in sides:
+                wall, peak = run_report(data, clv=False, base=config if side != "local" else "retention.yaml")
+                walls[f"report {side}"].append(wall)
+                peaks[f"report {side}"].append(peak)
+            ratios[f"report {args.engine}"].append(
+                walls[f"report {args.engine}"][-1] / (walls["report local"][-1] if not args.no_local else q_wall))
         if i == 0:
             problems = check(outs[args.engine], duck)
             if not args.no_local:
                 problems += [f"{n}: {args.engine} differs from local" for n in commands
-                             if not outs[args.engine][n].equals(outs["local"][n])]
+                             if not _close(outs[args.engine][n], outs["local"][n])]
+                if args.also_report:
+                    problems += [f"report {f.name}: {args.engine} differs from local"
+                                 for f in sorted((data / "out").glob("*.csv"))
+                                 if not _close(pd.read_csv(data / f"out-{Path(config).stem}" / f.name),
+                                               pd.read_csv(f))]
         print(f"run {i + 1}: query {q_wall:.2f} s; " + "; ".join(f"{n} {walls[n][-1]:.2f} s" for n in names),
               file=sys.stderr)
     size_mb = (data / "purchases.csv").stat().st_size / 1e6
@@ -275,8 +294,27 @@ def main_engine(args, data: Path) -> None:
           f"engine {json.dumps(engine)}")
     title = f"ratio {args.engine} / {'local' if not args.no_local else 'query'} (median, min-max)"
     print_figures(walls, peaks, ratios, title)
-    print(f"results identical to the DuckDB query{'' if args.no_local else ' and to local'}: "
+    print(f"results those of the DuckDB query{'' if args.no_local else ' and of local'} (counts identical, sums "
+          "within 1e-9 or a cent): "
           + ("yes" if not problems else "NO: " + "; ".join(problems)))
+
+
+def _close(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """The same rows and columns, text and whole numbers equal, other numbers within
+    1e-9 relative or a cent (money is written in cents: an engine's exact sums and
+    local's float sums may sit on either side of a half cent)."""
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if pd.api.types.is_float_dtype(x) and pd.api.types.is_float_dtype(y):
+            gap = (x - y).abs() - 1e-9 * x.abs()
+            cents = (x.round(2) == x) & (y.round(2) == y)  # money: a cent apart on a half cent
+            if not ((gap <= 1e-12) | (cents & (gap <= 0.01)) | (x.isna() & y.isna())).all():
+                return False
+        elif not x.equals(y):
+            return False
+    return True
 
 
 def print_figures(walls: dict, peaks: dict, ratios: dict, ratio_title: str) -> None:
@@ -305,6 +343,9 @@ def main() -> None:
                          "hand-written DuckDB query of the same KPIs (--no-local on inputs local cannot hold)")
     ap.add_argument("--memory-limit", help="the duckdb engine's memory_limit (2GB, 400MB)")
     ap.add_argument("--no-local", action="store_true", help="with --engine: leave out the local runs")
+    ap.add_argument("--also-report", action="store_true",
+                    help="with --engine: also purchases --by segment and the report without clv (--by segment, "
+                         "csv + json + html), on the engine and on local")
     args = ap.parse_args()
     # cold runs: every command reads its files (the warm path is timed on its own)
     os.environ["RETENTION_CACHE"] = "off"

@@ -767,8 +767,9 @@ def wom_cmd(
         meta_extra = {"mode": "what-if"}
     else:
         # the costs: the observed margin of clv_simple, the customer value of the revenue at risk
+        # (the purchase sums only for the customer value: none asked when one is given)
         run.load(("complaints",), ("customers", "purchases"), orders_only=True, costs=True, base_only=True,
-                 facts="sums", attributes=True)
+                 facts=True if value is not None else "sums", attributes=True)
         periods = run.periods()
         # the customer base as the report builds it (contract model: from the customers alone)
         base = run.workspace().base

@@ -225,7 +225,7 @@ class Run:
         command uses the purchases through the customer base alone (its orders), so
         an engine may make the orders from the lines itself (``read_table``).
         ``facts``: the command uses the purchases through the customer facts of the
-        inactivity model alone (churn flows, cohorts without revenue), so that an
+        inactivity model alone (churn flows, cohorts, complaint outcomes), so that an
         engine may keep the orders and hand over one row per customer (issue #19);
         such a run is not kept for the warm path (the engine holds its orders); of
         the customers it reads the ids and the dates only (without ``--by``), their

@@ -61,6 +61,7 @@ class EngineOrders:
         self._orders, self._firsts, self.products = orders, firsts, products
         self._lock = threading.RLock()  # one engine connection: one question at a time
         self._intervals: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._segments: list = []  # (segments array, the engine's table of it)
         self.customer_ids = got.column("_c").combine_chunks()
         self.first_line = got.column("_first").combine_chunks()
         import pyarrow as pa
@@ -207,8 +208,7 @@ class EngineOrders:
             if segments is None:
                 x = x.mutate(_s=ibis.literal(0, type="int32"))
             else:
-                codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
-                seg = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int64), "_s": codes.astype(np.int32)})
+                seg = self._segment_table(segments)
                 x = x.join(seg, x._n == seg._sn)
             got = self._fetch(x.group_by(["_k", "_s"]).aggregate(_c=x.count()))
         out = np.zeros((K, n_seg if segments is not None else 1), dtype=np.int64)
@@ -258,8 +258,7 @@ class EngineOrders:
             if segments is None:
                 x = x.mutate(_s=ibis.literal(0, type="int32"))
             else:
-                codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
-                seg = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int64), "_s": codes.astype(np.int32)})
+                seg = self._segment_table(segments)
                 x = x.join(seg, x._n == seg._sn)
             got = self._fetch(x.group_by(["_c", "_k", "_s"]).aggregate(_r=_sum(x._a)))
         return (*(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_s")),
@@ -403,14 +402,25 @@ class EngineOrders:
                 _drop(everyone)
         return out
 
+    def _segment_table(self, segments: np.ndarray):
+        """The engine's table of each customer's segment (``_sn``: the engine's
+        number, ``_s``: the segment of the run's code ``segments`` gives), made once
+        per segments array (the run keeps one per ``by``) and asked by every question."""
+        import ibis
+
+        for held, table in self._segments:
+            if held is segments:
+                return table
+        codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
+        table = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int32), "_s": codes.astype(np.int32)})
+        self._segments.append((segments, table))  # the array held: its identity stays its own
+        return table
+
     def _in_groups(self, everyone, segments: np.ndarray, width: int):
         """The (period ``_k``, customer) rows of ``everyone`` twice, under their group:
         ``_k`` × width + their segment, and ``_k`` × width + width - 1 (the total);
         kept, ``everyone`` let go of."""
-        import ibis
-
-        codes = np.asarray(segments, dtype=np.int64)[self.codes]  # the engine's numbering
-        seg = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int64), "_s": codes.astype(np.int32)})
+        seg = self._segment_table(segments)
         j = everyone.join(seg, everyone._n == seg._sn)
         rest = [c for c in everyone.columns if c != "_k"]
         in_seg = j.select(_k=j._k * width + j._s.cast("int64"), **{c: j[c] for c in rest})

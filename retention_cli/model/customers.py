@@ -442,6 +442,7 @@ class PurchaseDays:
         self.base = base
         self.key = None
         self._stretches: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._lock = threading.Lock()  # two threads of a report may ask at once
         if o is not None:
             buy = ~o.is_return
             self.key = np.sort(o.cust[buy].astype(np.int64) * np.int64(1 << 31) + o.day[buy])
@@ -465,12 +466,13 @@ class PurchaseDays:
         """The stretches of activity under ``window`` (``activity_intervals``): their
         keys (customer, start) sorted, and each one's customer and end. A customer's
         stretches do not overlap, so at most one holds a given instant."""
-        if window not in self._stretches:
-            cust, start, end = activity_intervals(self.base, "inactivity", window)
-            key = cust.astype(np.int64) * np.int64(1 << 31) + start
-            order = np.argsort(key, kind="stable")
-            self._stretches[window] = (key[order], cust[order].astype(np.int64), end[order])
-        return self._stretches[window]
+        with self._lock:
+            if window not in self._stretches:
+                cust, start, end = activity_intervals(self.base, "inactivity", window)
+                key = cust.astype(np.int64) * np.int64(1 << 31) + start
+                order = np.argsort(key, kind="stable")
+                self._stretches[window] = (key[order], cust[order].astype(np.int64), end[order])
+            return self._stretches[window]
 
 
 class Facts:

@@ -114,15 +114,10 @@ def read_table(
     """
     given = (inp, path)  # as the caller gave them (a second read, below)
     # Messages name the file as the user wrote it (config or command line).
-    written = ""
-    if inp.connection is not None and path is None:
-        display = inp.where
-    else:
-        written = path or inp.path
-        display = "<stdin>" if written == "-" else shown(written)
-        path = path or cfg.resolve_path(inp.path)
-        if inp.connection is not None:  # --purchases FILE over a database input: the file
-            inp = inp.model_copy(update={"connection": None, "table": None, "query": None})
+    written = path or inp.path
+    display = inp.where if inp.connection is not None and path is None else \
+        "<stdin>" if written == "-" else shown(written)
+    inp, path = _read_from(inp, path, cfg)
     policy = policy or cfg.bad_rows_policy(table)
     reader_engine = uses_engine(engine or cfg.engine, inp, path)
     # the files of a glob or a folder named as the user wrote the path: relative to the
@@ -585,16 +580,25 @@ def _reading_order(cfg: Config, purchases: InputConfig | None, path: str | None,
     customers file that is not there is told at once, before the purchases' pass."""
     if not facts or purchases is None:
         return TABLE_ORDER
-    if path and purchases.connection is not None:  # --purchases FILE over a database input: the file
-        purchases = purchases.model_copy(update={"connection": None, "table": None, "query": None})
-    where = path or (cfg.resolve_path(purchases.path) if purchases.path else "")
-    if uses_engine(cfg.engine, purchases, where) is None:
+    if uses_engine(cfg.engine, *_read_from(purchases, path, cfg)) is None:
         return TABLE_ORDER
     named = customers_path or (customers.path if customers is not None and customers.connection is None else None)
     if named and named != "-" and "://" not in named and not source.is_many(named) \
             and not os.path.exists(customers_path or cfg.resolve_path(named)):
         return TABLE_ORDER
     return ("purchases",) + tuple(t for t in TABLE_ORDER if t != "purchases")
+
+
+def _read_from(inp: InputConfig, path: str | None, cfg: Config) -> tuple[InputConfig, str | None]:
+    """The input as it is read and the path it is read from (``path``: the command's
+    --TABLE FILE): a database input's table or query (no path), else a file — a
+    --TABLE FILE over a database input is that file, the connection left aside."""
+    if inp.connection is not None and path is None:
+        return inp, None
+    path = path or cfg.resolve_path(inp.path)
+    if inp.connection is not None:
+        inp = inp.model_copy(update={"connection": None, "table": None, "query": None})
+    return inp, path
 
 
 def orphan_counts(tables: dict[str, Table], encoded=None) -> dict[str, tuple[int, int, str]]:
