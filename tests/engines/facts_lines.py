@@ -24,6 +24,16 @@ def spy_on_orders(monkeypatch) -> list[tuple[bool, bool]]:
     return asked
 
 
+def local_then_engine(cli, args: tuple, asked: list, engine: str = "duckdb"):
+    """``args`` run on local, then on ``engine`` with ``asked`` (``spy_on_orders``)
+    holding that run's calls only; both must succeed. (local's run, the engine's)"""
+    local = cli(*args)
+    asked.clear()
+    other = cli(*args, "--engine", engine)
+    assert local.exit_code == other.exit_code == 0, other.stderr
+    return local, other
+
+
 # Three months of a shop (hand-worked in test_facts): A buys two products in January
 # and more in February; B buys in January, returns in February, comes back in March;
 # C's first order (February) has two lines of two products, its second is smaller.

@@ -81,7 +81,7 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
     orders, and their numbers are the local ones; cohorts --revenue reads the
     engine's sums of them."""
     from tests.conftest import Cli
-    from tests.engines.facts_lines import spy_on_orders
+    from tests.engines.facts_lines import local_then_engine, spy_on_orders
 
     (tmp_path / "p.csv").write_text(LINES)
     (tmp_path / "c.csv").write_text("customer_id,segment\nA,x\nB,y\nC,y\nD,x\n")
@@ -94,10 +94,7 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
                       (("churn", "--freq", "week"), (True, True)), (("cohorts", "--revenue"), ("sums", True))):
         args = (*cmd, "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-05") if "week" not in cmd else \
             (*cmd, "-f", "csv", "-q", "--from", "2024-W01", "--to", "2024-W16")
-        local = cli(*args)
-        asked.clear()
-        duck = cli(*args, "--engine", "duckdb")
-        assert local.exit_code == duck.exit_code == 0, duck.stderr
+        local, duck = local_then_engine(cli, args, asked)
         assert duck.stdout == local.stdout and local.stdout
         assert asked[0] == kind, cmd
     # each cohort's revenue summed by the engine, cumulated per member: A's January
@@ -159,7 +156,7 @@ def test_purchases_sums_its_orders_in_the_engine(tmp_path, monkeypatch):
     (contraction 6), A's 30 churned; the net revenue retention of March is C's 4 of
     February's 40."""
     from tests.conftest import Cli
-    from tests.engines.facts_lines import SHOP_LINES, close_csv, spy_on_orders
+    from tests.engines.facts_lines import SHOP_LINES, close_csv, local_then_engine, spy_on_orders
 
     (tmp_path / "p.csv").write_text(SHOP_LINES)
     (tmp_path / "c.csv").write_text(SHOP_CUSTOMERS)
@@ -167,10 +164,7 @@ def test_purchases_sums_its_orders_in_the_engine(tmp_path, monkeypatch):
     asked = spy_on_orders(monkeypatch)
     cli = Cli.fresh(tmp_path)
     args = ("purchases", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03")
-    local = cli(*args)
-    asked.clear()
-    duck = cli(*args, "--engine", "duckdb")
-    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    local, duck = local_then_engine(cli, args, asked)
     assert asked == [("sums", True)]  # the orders stayed in the engine
     for out in (local, duck):
         rows = Cli.csv_rows(out)
@@ -274,7 +268,7 @@ def test_complaints_count_the_orders_and_returns_the_engine_keeps(tmp_path, monk
     D active at the start, neither bought by 03-30: 0 of 2. By segment (A, B x;
     C, D y; E no customer): February's y has D's complaint among d1, d2: 50."""
     from tests.conftest import Cli
-    from tests.engines.facts_lines import spy_on_orders
+    from tests.engines.facts_lines import local_then_engine, spy_on_orders
 
     (tmp_path / "p.csv").write_text(
         "customer_id,order_id,order_date,amount\nA,a1,2024-01-05,10\nA,a2,2024-02-10,20\nB,b1,2024-01-08,15\n"
@@ -291,10 +285,7 @@ def test_complaints_count_the_orders_and_returns_the_engine_keeps(tmp_path, monk
     asked = spy_on_orders(monkeypatch)
     cli = Cli.fresh(tmp_path)
     args = ("complaints", "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-03")
-    local = cli(*args)
-    asked.clear()
-    duck = cli(*args, "--engine", "duckdb")
-    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    local, duck = local_then_engine(cli, args, asked)
     assert asked == [(True, True)]  # the orders stayed in the engine
     assert duck.stdout == local.stdout
     cols = ("complaints", "complaint_rate", "complaints_per_100_orders", "return_rate_resolved_fast",
