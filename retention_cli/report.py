@@ -165,8 +165,8 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
     # The purchases table is the largest of a report: it is computed in a second thread
     # while the sections that do not read it (churn, cohorts, satisfaction,
     # complaints) are computed and drawn (of orders the process holds: an engine that
-    # keeps them answers one question at a time, so the table is made in turn); the summary and purchases sections, which
-    # read it, are made after them and put in their place (neither adds notes, so the
+    # keeps them answers one question at a time, so the table is made in turn); the
+    # summary and purchases sections, which read it, are made after them and put in their place (neither adds notes, so the
     # report is the same as made in order). Started only when a section reads that
     # very table: the summary reads the table without segments, which is the totals of
     # the table by segments of the customers, not of segments of the orders

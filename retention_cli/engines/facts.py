@@ -73,6 +73,12 @@ class EngineOrders:
         self.last_line = stats["last"]
         self.codes: np.ndarray | None = None
 
+    @property
+    def keeps_sums(self) -> bool:
+        """Whether the orders are kept whole (``make(sums=True)``): the purchase sums
+        and cohort revenue can be asked."""
+        return self._orders is not None
+
     def hand_over(self):
         """The customers' ids and first lines' dates, for the reader's one row per
         customer; not kept here after (10 M customers: about 200 MB)."""
@@ -204,12 +210,7 @@ class EngineOrders:
         with self._asking():
             per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
             b = self._buys
-            x = b.join(per, (b._e >= per._ps) & (b._e < per._pe))
-            if segments is None:
-                x = x.mutate(_s=ibis.literal(0, type="int32"))
-            else:
-                seg = self._segment_table(segments)
-                x = x.join(seg, x._n == seg._sn)
+            x = self._segmented(b.join(per, (b._e >= per._ps) & (b._e < per._pe)), segments)
             got = self._fetch(x.group_by(["_k", "_s"]).aggregate(_c=x.count()))
         out = np.zeros((K, n_seg if segments is not None else 1), dtype=np.int64)
         out[got.column("_k").to_numpy().astype(np.int64), got.column("_s").to_numpy().astype(np.int64)] = \
@@ -254,12 +255,7 @@ class EngineOrders:
             cohort = f.join(per, (f._b >= per._ps) & (f._b < per._pe)).select(f._n, _c=per._k)
             dated = o.join(per2, (o._e >= per2._ps) & (o._e < per2._pe)).select(o._n, o._a, _k=per2._k)
             x = dated.join(cohort, dated._n == cohort._n)
-            x = x.filter(x._k >= x._c)
-            if segments is None:
-                x = x.mutate(_s=ibis.literal(0, type="int32"))
-            else:
-                seg = self._segment_table(segments)
-                x = x.join(seg, x._n == seg._sn)
+            x = self._segmented(x.filter(x._k >= x._c), segments)
             got = self._fetch(x.group_by(["_c", "_k", "_s"]).aggregate(_r=_sum(x._a)))
         return (*(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_s")),
                 got.column("_r").to_numpy(zero_copy_only=False).astype(float))
@@ -415,6 +411,16 @@ class EngineOrders:
         table = ibis.memtable({"_sn": np.arange(len(codes), dtype=np.int32), "_s": codes.astype(np.int32)})
         self._segments.append((segments, table))  # the array held: its identity stays its own
         return table
+
+    def _segmented(self, x, segments: np.ndarray | None):
+        """``x`` (rows with a customer ``_n``) with each one's segment ``_s``: 0
+        without ``segments``."""
+        import ibis
+
+        if segments is None:
+            return x.mutate(_s=ibis.literal(0, type="int32"))
+        seg = self._segment_table(segments)
+        return x.join(seg, x._n == seg._sn)
 
     def _in_groups(self, everyone, segments: np.ndarray, width: int):
         """The (period ``_k``, customer) rows of ``everyone`` twice, under their group:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from retention_cli.kpis.base import ALL, ratio, segment_codes
-from retention_cli.kpis.purchasing import grouped, period_index
+from retention_cli.kpis.purchasing import grouped, keeps_orders, period_index
 from retention_cli.model.customers import NEVER, Base, active_matrix, activity_intervals, first_event
 from retention_cli.periods import Period, bounds_days
 
@@ -71,7 +71,7 @@ def cohort_table(base: Base, periods: list[Period], model: str, window: int,
     if revenue and base.orders is not None:
         k_rev = period_index(base.orders.day, periods)
     kept_rev = None  # per (cohort, period, segment) the revenue an engine summed
-    if revenue and base.orders is None and getattr(base.engine, "_orders", None) is not None:
+    if revenue and keeps_orders(base):
         kept_rev = base.engine.cohort_revenue(*bounds_days(periods), seg if by else None)
 
     # Only the cohorts that have members are followed: cells are (cohorts present) x

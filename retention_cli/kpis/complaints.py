@@ -222,28 +222,22 @@ def complaint_table(complaints: pd.DataFrame, periods: list[Period], *, data_end
             mask &= frame[b].to_numpy() == v
         segs.append((dict(zip(by, lab)), mask))
     orders_per = None  # orders per period: total, and per customers-attribute segment
-    if base is not None and base.orders is not None:
-        o = base.orders
-        k_o = period_index(o.day, periods)
-        ok = (k_o >= 0) & ~o.is_return
-        orders_per = {None: np.bincount(k_o[ok], minlength=len(periods))}
-        if by and customer_level:
-            from retention_cli.kpis.base import segment_codes
-
-            seg_of, seg_labels = segment_codes(base, by, facts)
-            counts = np.bincount(k_o[ok] * len(seg_labels) + seg_of[o.cust[ok]],
-                                 minlength=len(periods) * len(seg_labels)).reshape(len(periods), -1)
-            for j, lab_row in enumerate(seg_labels.itertuples(index=False)):
-                orders_per[tuple(lab_row)] = counts[:, j]
-    elif base is not None and base.engine is not None:  # the orders an engine keeps: counted there
+    if base is not None and base.has_purchases:
         from retention_cli.kpis.base import segment_codes
 
         seg_of, seg_labels = segment_codes(base, by, facts) if by and customer_level else (None, None)
-        counts = base.engine.purchases_per(starts, ends, seg_of, len(seg_labels) if seg_labels is not None else 1)
+        n_seg = len(seg_labels) if seg_labels is not None else 1
+        if base.orders is not None:  # purchases per (period, segment)
+            o = base.orders
+            k_o = period_index(o.day, periods)
+            ok = (k_o >= 0) & ~o.is_return
+            seg_o = seg_of[o.cust[ok]] if seg_of is not None else 0
+            counts = np.bincount(k_o[ok] * n_seg + seg_o, minlength=len(periods) * n_seg).reshape(len(periods), -1)
+        else:  # the orders an engine keeps: counted there
+            counts = base.engine.purchases_per(starts, ends, seg_of, n_seg)
         orders_per = {None: counts.sum(axis=1)}
-        if seg_labels is not None:
-            for j, lab_row in enumerate(seg_labels.itertuples(index=False)):
-                orders_per[tuple(lab_row)] = counts[:, j]
+        for j, lab_row in enumerate(seg_labels.itertuples(index=False) if seg_labels is not None else ()):
+            orders_per[tuple(lab_row)] = counts[:, j]
     has_flows = base is not None and (base.has_purchases or model == "contract")
     if has_flows:
         if flows is None:

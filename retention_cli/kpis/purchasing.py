@@ -379,7 +379,7 @@ def _twice(values: np.ndarray, by: list[str]) -> np.ndarray:
 def keeps_orders(base: Base) -> bool:
     """Whether the base's orders are kept whole in an engine, which sums them per
     period itself (``engines.facts.EngineOrders.purchase_sums``)."""
-    return base.orders is None and getattr(base.engine, "_orders", None) is not None
+    return base.orders is None and base.engine is not None and base.engine.keeps_sums
 
 
 def kept_order_sums(base: Base, periods: list[Period], top_share: float, by: list[str] | tuple = (),

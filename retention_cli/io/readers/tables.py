@@ -549,10 +549,6 @@ def load_inputs(
     encoded = encode_ids(customers and customers.df["customer_id"], purchases and purchases.df["customer_id"],
                          unique_first=customers is not None and customers.unique_ids) \
         if customers or purchases else None
-    if encoded is not None:  # the hash of every id (a GiB for 10 M customers), given back to the system
-        import pyarrow as pa
-
-        pa.default_memory_pool().release_unused()
     warnings = _reference_warnings(tables, encoded)
     if purchases is not None and purchases.facts is not None and encoded is not None:
         # orders an engine keeps: their customers are known by their codes from here
@@ -560,6 +556,7 @@ def load_inputs(
         # customer's, are let go of (10 M customers: about 80 MB)
         tables["purchases"] = replace(purchases, df=purchases.df.drop(columns=["customer_id"]))
         del purchases
+    if encoded is not None:  # the hash of every id (a GiB for 10 M customers), given back to the system
         import pyarrow as pa
 
         pa.default_memory_pool().release_unused()
@@ -582,9 +579,9 @@ def _reading_order(cfg: Config, purchases: InputConfig | None, path: str | None,
         return TABLE_ORDER
     if uses_engine(cfg.engine, *_read_from(purchases, path, cfg)) is None:
         return TABLE_ORDER
-    named = customers_path or (customers.path if customers is not None and customers.connection is None else None)
-    if named and named != "-" and "://" not in named and not source.is_many(named) \
-            and not os.path.exists(customers_path or cfg.resolve_path(named)):
+    inp, where = _read_from(customers, customers_path, cfg) if customers is not None else (None, None)
+    if where and inp.connection is None and where != "-" and "://" not in where and not source.is_many(where) \
+            and not os.path.exists(where):
         return TABLE_ORDER
     return ("purchases",) + tuple(t for t in TABLE_ORDER if t != "purchases")
 
