@@ -929,7 +929,8 @@ def clv_cmd(
     if compare and customers_out:
         raise UsageError("--compare ranks the models; --customers-out scores the customers with one of them: "
                          "run them apart")
-    run.load(("purchases",), orders_only=True)
+    # the orders alone (an engine may keep them and sum them per customer)
+    run.load(("purchases",), orders_only=True, base_only=True, facts="sums")
     unit = time_unit.value if time_unit else cfg.clv.time_unit
     unit = unit if unit.endswith("s") else unit + "s"  # day, week, month: as their plurals
     kind = model.value if model else cfg.clv.model
@@ -939,7 +940,7 @@ def clv_cmd(
     use_holdout = cfg.clv.holdout if holdout is None else holdout
     if use_holdout and end >= last_day:
         raise UsageError("--holdout needs a --calibration-end before the last day of the data")
-    purchases = run.inputs.get("purchases").df
+    purchases = run.purchase_orders()
     if compare:
         if end >= last_day:
             run.warnings.append("no holdout (the calibration ends on the last day of the data): the models are "

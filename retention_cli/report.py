@@ -124,11 +124,11 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         raise InputMissingError("report: no section can be computed from the configured inputs ("
                                 + "; ".join(notes) + ")" + hint)
     # Of the purchases, what the sections read (the orders, products and costs: as the
-    # single commands read them, so that the report's numbers are theirs); without the
-    # clv section, which reads the lines, an engine may make the orders itself, or keep
-    # them and answer the facts and sums every other section asks (engines.facts)
+    # single commands read them, so that the report's numbers are theirs); an engine may
+    # make the orders itself, or keep them and answer the facts and sums every section
+    # asks (engines.facts)
     run.load((), tuple(t for t in TABLES if t in configured), orders_only=True, products=True, costs=True,
-             base_only="clv" not in wanted, facts="sums", attributes=True)
+             base_only=True, facts="sums", attributes=True)
     periods = run.periods()
     data_end = run.data_end()
     empty = [p.label for p in periods if p.start >= data_end]
@@ -330,7 +330,7 @@ def build(run, sections: list[str], by: list[str], on_section=None) -> tuple[lis
         last_day = data_end - timedelta(days=1)
         end = cfg.clv.calibration_end or last_day
         holdout_end = last_day if cfg.clv.holdout and end < last_day else None
-        purchases = run.inputs.get("purchases").df
+        purchases = run.purchase_orders()
         try:
             result = clv.analyse(purchases, calibration_end=end, unit=cfg.clv.time_unit,
                                  horizon_months=cfg.clv.horizon_months, horizon=cfg.clv.horizon, model=cfg.clv.model,

@@ -477,6 +477,17 @@ class Run:
             entry.put_soon("run", (self.inputs, self._last_elsewhere, self._base))
         return self._base
 
+    def purchase_orders(self):
+        """The purchases as the customer-value models read them (``kpis.clv``): the
+        customer base, whose orders are in the process or kept in an engine, when
+        the run makes one; else (the contract model, no base built) the purchases
+        table, whose lines ``kpis.clv`` makes the orders of."""
+        purchases = self.inputs.get("purchases")
+        if purchases.facts is not None or getattr(self, "_base", None) is not None \
+                or self.cfg.churn.model == "inactivity":
+            return self.base()
+        return purchases.df
+
     def _slim_inputs(self):
         """The inputs without the purchases' order_id column (the base holds the orders)."""
         import dataclasses

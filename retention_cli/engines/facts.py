@@ -260,6 +260,51 @@ class EngineOrders:
         return (*(got.column(c).to_numpy().astype(np.int64) for c in ("_c", "_k", "_s")),
                 got.column("_r").to_numpy(zero_copy_only=False).astype(float))
 
+    def _purchase_days(self, end: int, last: int):
+        """Per (customer ``_n``, day ``_e``) of the purchases up to ``last`` of the
+        customers whose first purchase ``_b`` is on or before ``end``: the day's
+        amount ``_v``, exact (a decimal, as ``_sum`` adds)."""
+        o, f = self._orders, self._firsts
+        b = o.filter(~o._ret & (o._e <= last))
+        j = b.join(f, b._n == f._n)
+        j = j.filter(j._b <= end)
+        return j.group_by(["_n", "_e"]).aggregate(_v=j._a.cast(_EXACT).sum(), _b=j._b.min())
+
+    def clv_history(self, end: int, holdout_end: int | None
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the customer-value models (``kpis.clv``) ask of the purchases (orders
+        that are not returns), per customer with one on or before the day ``end``
+        (epoch days): (customer code of the run, first purchase day, last purchase
+        day up to ``end``, the days they bought on up to ``end``, the amount of those
+        days after the first (exact, as ``_sum``), the days they bought on after
+        ``end`` up to ``holdout_end`` (0 without)). Needs ``make(sums=True)``."""
+        last = end if holdout_end is None else max(end, holdout_end)
+        with self._asking():
+            d = self._purchase_days(end, last)
+            cal = d._e <= end
+            got = self._fetch(d.group_by("_n").aggregate(
+                _f=d._b.min(), _l=d._e.max(where=cal), _d=d._n.count(where=cal),
+                _r=d._v.sum(where=cal & (d._e > d._b)).cast("float64"), _h=d._n.count(where=~cal)))
+        import pyarrow.compute as pc
+
+        col = {c: pc.fill_null(got.column(c), 0).to_numpy() for c in ("_n", "_f", "_l", "_d", "_r", "_h")}
+        return (self.codes[col["_n"].astype(np.int64)], *(col[c].astype(np.int64) for c in ("_f", "_l", "_d")),
+                col["_r"].astype(float), col["_h"].astype(np.int64))
+
+    def clv_repeats(self, end: int, holdout_end: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """The repeat purchase days (a customer's purchase days after their first) up
+        to ``holdout_end`` of the customers whose first purchase is on or before
+        ``end``: (days, how many customers bought again on each, ascending), and the
+        latest order's day up to ``holdout_end`` (returns too; ``end`` when none)."""
+        with self._asking():
+            d = self._purchase_days(end, holdout_end)
+            d = d.filter(d._e > d._b)
+            got = self._fetch(d.group_by("_e").aggregate(_c=d.count()).order_by("_e"))
+            o = self._orders
+            latest = self._fetch(o.filter(o._e <= holdout_end).aggregate(_m=o._e.max())).column("_m")[0].as_py()
+        return (got.column("_e").to_numpy().astype(np.int64), got.column("_c").to_numpy().astype(np.int64),
+                end if latest is None else int(latest))
+
     def purchase_sums(self, starts: np.ndarray, ends: np.ndarray, previous: np.ndarray,
                       top_share: float, segments: np.ndarray | None = None,
                       n_seg: int = 0) -> dict[str, np.ndarray]:

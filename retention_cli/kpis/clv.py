@@ -36,47 +36,183 @@ UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
 # --- summaries ------------------------------------------------------------------------------
 
-def summaries(purchases: pd.DataFrame, calibration_end: date, unit: str = "weeks",
+def summaries(purchases, calibration_end: date, unit: str = "weeks",
               holdout_end: date | None = None) -> pd.DataFrame:
-    """Per customer, from purchases up to and including ``calibration_end``:
+    """Per customer, from their purchases up to and including ``calibration_end``:
     frequency (repeat purchase days: several purchases on one day are one, the first
     day is not a repeat), recency (first to last purchase day), T (first purchase
     day to the calibration end), in ``unit``; monetary_value, the mean amount of the
     repeat purchase days; with ``holdout_end``, the repeat purchase days in
-    (calibration_end, holdout_end] and the holdout length."""
-    # customers as integers in the order of their ids (a factorisation, as a groupby by
-    # id makes: the same groups, sorted the same), and a (customer, day) pair as one
-    # integer: grouping integers, not ids, with the same sums (pandas', in row order)
-    cust, ids = pd.factorize(purchases["customer_id"], sort=True)
-    day = day_numbers(purchases["order_date"])
-    amount = purchases["amount"].to_numpy(dtype=float) if "amount" in purchases else np.zeros(len(cust))
-    end = (pd.Timestamp(calibration_end) - pd.Timestamp("1970-01-01")).days
-    keep = (amount >= 0) & (cust >= 0) & (day != NEVER)  # returns are not purchases; no id or date: none
-    cust, day, amount = cust[keep], day[keep], amount[keep]
-    keys, span, d0 = _pair_keys(cust, day)
-    per_key = pd.Series(amount).groupby(keys, sort=True).sum()
-    key = per_key.index.to_numpy()
-    per_day = pd.DataFrame({"cust": key // span, "day": key % span + d0, "amount": per_key.to_numpy()})
-    cal = per_day[per_day["day"] <= end]
-    g = cal.groupby("cust", sort=True)
-    first, last, n_days, total = g["day"].min(), g["day"].max(), g["day"].size(), g["amount"].sum()
-    first_amount = cal.drop_duplicates("cust", keep="first").set_index("cust")["amount"]
+    (calibration_end, holdout_end] and the holdout length. In the order of the
+    customers' ids.
+
+    ``purchases``: a purchases table (customer_id, order_date, amount; with order_id,
+    rows of one order are its lines), or a customer base (``model.customers.Base``)
+    whose orders are in the process or kept in an engine. A purchase is an order that
+    is not a return (SPEC §1): an order's amount is its lines' sum, its day the
+    earliest line's, and an order whose lines sum below 0 is no purchase."""
+    return _summaries_of(_orders_source(purchases), calibration_end, unit, holdout_end)
+
+
+def _day(d: date) -> int:
+    return (pd.Timestamp(d) - pd.Timestamp("1970-01-01")).days
+
+
+@dataclass
+class History:
+    """Per customer with a purchase on or before the calibration end, in the order
+    of their ids: the first and last purchase days then (epoch days), how many days
+    they bought on, the amount of the days after the first, and the days they bought
+    on after the calibration end up to the holdout's (0 without a holdout)."""
+
+    ids: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    days: np.ndarray
+    repeat_value: np.ndarray
+    holdout: np.ndarray
+
+
+class _LocalOrders:
+    """Orders in the process: per order its customer (code into ``ids``), day, amount
+    (0 without amounts) and whether it is a purchase."""
+
+    def __init__(self, ids: pd.Index, cust: np.ndarray, day: np.ndarray, amount: np.ndarray, buy: np.ndarray,
+                 has_amount: bool, ids_sorted: bool = False):
+        self.has_amount = has_amount
+        # customers numbered in the order of their ids (as a factorisation with
+        # sort=True numbers them: the same groups, summed and listed in the same order)
+        rank = None
+        if ids_sorted:
+            self.ids = np.asarray(ids)
+        else:
+            sorter = _id_order(ids)
+            self.ids = np.asarray(ids.take(sorter))
+            rank = np.empty(len(sorter), dtype=np.int64)
+            rank[sorter] = np.arange(len(sorter))
+        keep = buy & (cust >= 0) & (day != NEVER)  # no id or no date: no purchase
+        cust = cust[keep]
+        self.cust = rank[cust] if rank is not None else cust.astype(np.int64)
+        self.day, self.amount = day[keep], amount[keep]
+        self.all_days = day[day != NEVER]  # every order's, returns too: how far the data goes
+
+    @classmethod
+    def of_frame(cls, purchases: pd.DataFrame) -> "_LocalOrders":
+        from retention_cli.model.customers import build_orders
+
+        cols = [c for c in ("customer_id", "order_id", "order_date", "amount") if c in purchases]
+        cust, ids = pd.factorize(purchases["customer_id"], sort=True)
+        o = build_orders(purchases[cols], cust.astype(np.int64))
+        has_amount = "amount" in purchases
+        return cls(ids, o.cust, o.day, o.amount if has_amount else np.zeros(len(o.cust)), ~o.is_return, has_amount,
+                   ids_sorted=True)
+
+    @classmethod
+    def of_base(cls, base) -> "_LocalOrders":
+        o = base.orders
+        has_amount = not np.isnan(o.amount).all()
+        return cls(base.ids, o.cust, o.day, o.amount if has_amount else np.zeros(len(o.cust)), ~o.is_return,
+                   has_amount)
+
+    def _per_day(self):
+        # a (customer, day) pair as one integer: grouping integers, not ids, with the
+        # same sums (pandas', in the orders' order)
+        keys, span, d0 = _pair_keys(self.cust, self.day)
+        per_key = pd.Series(self.amount).groupby(keys, sort=True).sum()
+        key = per_key.index.to_numpy()
+        return pd.DataFrame({"cust": key // span, "day": key % span + d0, "amount": per_key.to_numpy()})
+
+    def history(self, end: int, h_end: int | None) -> History:
+        per_day = self._per_day()
+        cal = per_day[per_day["day"] <= end]
+        g = cal.groupby("cust", sort=True)
+        first, last, n_days, total = g["day"].min(), g["day"].max(), g["day"].size(), g["amount"].sum()
+        first_amount = cal.drop_duplicates("cust", keep="first").set_index("cust")["amount"]
+        hold = np.zeros(len(first), dtype=np.int64)
+        if h_end is not None:
+            later = per_day[(per_day["day"] > end) & (per_day["day"] <= h_end)]
+            hold = later.groupby("cust").size().reindex(first.index, fill_value=0).to_numpy()
+        return History(self.ids.take(first.index.to_numpy()), first.to_numpy(), last.to_numpy(),
+                       n_days.to_numpy().astype(np.int64),
+                       (total - first_amount.reindex(first.index)).to_numpy(), hold)
+
+    def repeats(self, end: int, h_end: int) -> tuple[np.ndarray, np.ndarray, int]:
+        keep = self.day <= h_end
+        keys, span, d0 = _pair_keys(self.cust[keep], self.day[keep])
+        key = np.unique(keys)  # a customer's purchase days, sorted: the first opens their run
+        kc, kd = key // span, key % span + d0
+        opens = np.flatnonzero(np.concatenate([[True], kc[1:] != kc[:-1]])) if len(key) else np.zeros(0, np.int64)
+        firsts = np.repeat(kd[opens], np.diff(np.concatenate([opens, [len(key)]])))
+        days, counts = np.unique(kd[(kd > firsts) & (firsts <= end)], return_counts=True)
+        seen = self.all_days[self.all_days <= h_end]
+        return days, counts, int(seen.max()) if len(seen) else end
+
+
+class _KeptOrders:
+    """Orders kept in an engine (``engines.facts.EngineOrders``): it sums them per
+    customer; the ids come from the base's."""
+
+    has_amount = True  # an engine keeps the orders of inputs with amounts only
+
+    def __init__(self, base):
+        self.base, self.engine = base, base.engine
+
+    def history(self, end: int, h_end: int | None) -> History:
+        code, first, last, days, value, hold = self.engine.clv_history(end, h_end)
+        ids = self.base.ids.take(code)
+        order = _id_order(ids)
+        ids = np.asarray(ids.take(order))
+        return History(ids, first[order], last[order], days[order], value[order], hold[order])
+
+    def repeats(self, end: int, h_end: int) -> tuple[np.ndarray, np.ndarray, int]:
+        return self.engine.clv_repeats(end, h_end)
+
+
+def _id_order(ids: pd.Index) -> np.ndarray:
+    """The positions of ``ids`` (text) in the order of their values (Arrow's sort of
+    UTF-8 bytes: the order of the code points, Python's)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    a = pa.array(ids.array if isinstance(ids, pd.Index) else ids, from_pandas=True)
+    if pa.types.is_dictionary(a.type):
+        a = a.dictionary_decode()
+    return pc.array_sort_indices(a).to_numpy().astype(np.int64)
+
+
+def _orders_source(purchases):
+    if isinstance(purchases, (_LocalOrders, _KeptOrders)):
+        return purchases
+    if isinstance(purchases, pd.DataFrame):
+        return _LocalOrders.of_frame(purchases)
+    if purchases.orders is not None:
+        return _LocalOrders.of_base(purchases)
+    if purchases.engine is not None:
+        return _KeptOrders(purchases)
+    raise ValueError("clv: the customer base has no purchases")
+
+
+def _summaries_of(src, calibration_end: date, unit: str, holdout_end: date | None) -> pd.DataFrame:
+    end = _day(calibration_end)
+    h = src.history(end, None if holdout_end is None else _day(holdout_end))
     u = UNIT_DAYS[unit]
-    x = (n_days - 1).astype(np.int64)
+    x = h.days - 1
+    # the repeat days' amount to a millionth of a currency unit: a float sum's last bits
+    # depend on the order it adds in (the rows', or a parallel engine's), and a fit
+    # follows them (Gamma-Gamma's q moved 1e-7 on sums 1e-16 apart); rounded, the same
+    # purchases give the same fit whatever the order of the rows or the engine
+    repeat = np.round(h.repeat_value, 6)
     out = pd.DataFrame({
-        "customer_id": np.asarray(ids.take(first.index.to_numpy())),
-        "frequency": x.to_numpy(),
-        "recency": ((last - first) / u).to_numpy(),
-        "T": ((end - first) / u).to_numpy(),
-        "monetary_value": np.where(x > 0, (total - first_amount.reindex(first.index)) / x.where(x > 0, 1), 0.0),
-        "first_purchase": pd.to_datetime(first.to_numpy(), unit="D"),
+        "customer_id": h.ids,
+        "frequency": x.astype(np.int64),
+        "recency": (h.last - h.first) / u,
+        "T": (end - h.first) / u,
+        "monetary_value": np.where(x > 0, repeat / np.where(x > 0, x, 1), 0.0),
+        "first_purchase": pd.to_datetime(h.first, unit="D"),
     })
     if holdout_end is not None:
-        h_end = (pd.Timestamp(holdout_end) - pd.Timestamp("1970-01-01")).days
-        hold = per_day[(per_day["day"] > end) & (per_day["day"] <= h_end)]
-        counts = hold.groupby("cust").size()
-        out["holdout_frequency"] = counts.reindex(first.index, fill_value=0).to_numpy()
-        out["holdout_length"] = (h_end - end) / u
+        out["holdout_frequency"] = h.holdout
+        out["holdout_length"] = (_day(holdout_end) - end) / u
     return out
 
 
@@ -988,31 +1124,23 @@ def holdout_check(bg, s: pd.DataFrame, max_bucket: int = 7) -> pd.DataFrame:
     return g[["frequency", "customers", "actual", "predicted"]]
 
 
-def tracking(bg, purchases: pd.DataFrame, s: pd.DataFrame, unit: str, step_days: int = 7) -> pd.DataFrame:
-    """Cumulative repeat purchases of the cohort, actual and expected, every
-    ``step_days`` from the first purchase of the data (the tracking chart)."""
+def tracking(bg, purchases, s: pd.DataFrame, unit: str, calibration_end: date, holdout_end: date,
+             step_days: int = 7) -> pd.DataFrame:
+    """Cumulative repeat purchases of the customers of ``s`` (those with a purchase on
+    or before the calibration end), actual and expected, every ``step_days`` from
+    the first purchase of the data up to ``holdout_end`` (the tracking chart). A
+    repeat purchase is a purchase day after the customer's first, as in
+    ``summaries``; returns are none. ``purchases``: as ``summaries``'."""
     model = _as_model(bg)
     first = day_numbers(s["first_purchase"])
-    day = day_numbers(purchases["order_date"])
-    # the distinct (customer, day) pairs of the scored customers as one integer each
-    # (customers as integers: no id is hashed per line), sorted: a customer's first
-    # day opens its run, its later days are repeats
-    cust, ids = pd.factorize(purchases["customer_id"])
-    scored = np.asarray(pd.Index(ids).isin(s["customer_id"]), dtype=bool)
-    keep = (cust >= 0) & (day != NEVER)
-    keep[keep] = scored[cust[keep]]
-    keys, span, d0 = _pair_keys(cust[keep], day[keep])
-    key = np.unique(keys)
-    kc, kd = key // span, key % span + d0
-    opens = np.flatnonzero(np.concatenate([[True], kc[1:] != kc[:-1]])) if len(key) else np.zeros(0, np.int64)
-    firsts = np.repeat(kd[opens], np.diff(np.concatenate([opens, [len(key)]])))
-    repeats = np.sort(kd[kd > firsts])
-    start, stop = int(first.min()), int(day.max()) + 1
+    days, counts, last = _orders_source(purchases).repeats(_day(calibration_end), _day(holdout_end))
+    start, stop = int(first.min()), last + 1
     points = np.arange(start + step_days, stop + step_days, step_days)
-    actual = np.searchsorted(repeats, points, side="left")
+    done = np.concatenate([[0], np.cumsum(counts)])
+    actual = done[np.searchsorted(days, points, side="left")]  # the repeats on days before each point
     u = UNIT_DAYS[unit]
-    births, counts = np.unique(first, return_counts=True)
-    expected = np.array([np.dot(counts, model.expected_number_of_purchases_up_to_time(np.clip(pt - births, 0, None) / u))
+    births, n_born = np.unique(first, return_counts=True)
+    expected = np.array([np.dot(n_born, model.expected_number_of_purchases_up_to_time(np.clip(pt - births, 0, None) / u))
                          for pt in points])
     return pd.DataFrame({"day": pd.to_datetime(points - 1, unit="D").date, "actual_cumulative": actual,
                          "expected_cumulative": expected})
@@ -1048,14 +1176,15 @@ def horizon_in_units(unit: str, horizon: float | None, horizon_months: int) -> t
     return float(horizon), f"{horizon:g}_{unit}".replace(".", "_")
 
 
-def analyse(purchases: pd.DataFrame, *, calibration_end: date, unit: str = "weeks", horizon_months: int = 12,
+def analyse(purchases, *, calibration_end: date, unit: str = "weeks", horizon_months: int = 12,
             horizon: float | None = None, model: str = "bgnbd", annual_discount_rate: float = 0.10,
             gross_margin: float = 1.0, holdout_end: date | None = None) -> Analysis:
     """Fit the purchase model (``model``: bgnbd, pareto-nbd or mbg-nbd) and Gamma-Gamma on
     the calibration period and score every customer over the horizon (``horizon`` in
-    ``unit``, else ``horizon_months``). Raises DataError (DegenerateFit) when a fit is
-    degenerate: the message says why."""
-    s = summaries(purchases, calibration_end, unit, holdout_end)
+    ``unit``, else ``horizon_months``). ``purchases``: as ``summaries``'. Raises
+    DataError (DegenerateFit) when a fit is degenerate: the message says why."""
+    src = _orders_source(purchases)
+    s = _summaries_of(src, calibration_end, unit, holdout_end)
     if s.empty:
         raise DataError(f"no purchases on or before the calibration end {calibration_end}")
     H, label = horizon_in_units(unit, horizon, horizon_months)
@@ -1067,7 +1196,7 @@ def analyse(purchases: pd.DataFrame, *, calibration_end: date, unit: str = "week
     if not bg.converged:
         warnings.append(f"{kind.title} {bg.message}; the predictions below are not reliable")
     gg = None
-    if "amount" in purchases:  # without amounts: purchases predicted, no customer value
+    if src.has_amount:  # without amounts: purchases predicted, no customer value
         gg = fit_gamma_gamma(s["frequency"], s["monetary_value"])
         warnings += gg.warnings
         if not gg.converged:
@@ -1111,9 +1240,7 @@ def analyse(purchases: pd.DataFrame, *, calibration_end: date, unit: str = "week
     hold = track = None
     if holdout_end is not None:
         hold = holdout_check(fitted, s)
-        track = tracking(fitted, purchases[day_numbers(purchases["order_date"]) <=
-                                           (pd.Timestamp(holdout_end) - pd.Timestamp("1970-01-01")).days],
-                         s, unit)
+        track = tracking(fitted, src, s, unit, calibration_end, holdout_end)
     return Analysis(summary, customers, hold, track, bg, gg, warnings, fitted, label)
 
 
@@ -1121,14 +1248,15 @@ COMPARE_COLUMNS = ["model", "rank_holdout_mae", "rank_log_likelihood", "holdout_
                    "holdout_mean_predicted", "holdout_mean_actual", "p_alive_mean", "parameters", "converged", "note"]
 
 
-def compare(purchases: pd.DataFrame, *, calibration_end: date, holdout_end: date | None,
+def compare(purchases, *, calibration_end: date, holdout_end: date | None,
             unit: str = "weeks") -> tuple[pd.DataFrame, list[str]]:
     """Every purchase model fitted on the calibration span and ranked by the mean
     absolute error per customer of its holdout predictions (repeat purchases after
     ``calibration_end`` up to ``holdout_end``) and by log-likelihood (the same data and
     four parameters each, so the likelihoods compare as they are, as AIC or BIC
     would). A model whose fit is degenerate is listed with the reason, unranked;
-    when every one is, DegenerateFit. Without a holdout, only the log-likelihood ranks."""
+    when every one is, DegenerateFit. Without a holdout, only the log-likelihood ranks.
+    ``purchases``: as ``summaries``'."""
     s = summaries(purchases, calibration_end, unit, holdout_end)
     if s.empty:
         raise DataError(f"no purchases on or before the calibration end {calibration_end}")

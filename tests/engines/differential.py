@@ -17,7 +17,7 @@ COMMANDS = [
 ]
 REPORT = """report:
   period: 2023-07..2024-12
-  sections: [summary, churn, purchases, cohorts, satisfaction, complaints, wom, collections]
+  sections: [summary, churn, purchases, cohorts, satisfaction, complaints, wom, collections, clv]
   by: [segment]
   formats: [csv, json]
 """

@@ -175,15 +175,15 @@ def _kept(kind):
     (("complaints", "--reasons"), MADE), (("wom",), _kept("sums")), (("suggest-window",), MADE),
     (("satisfaction", "--by", "segment"), MADE),
     (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03"), _kept("sums")),
-    # the clv section reads the lines (its purchase days are of lines, returns left out line by line)
-    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), []),
+    # the clv section sums each customer's purchases in the engine too
+    (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), _kept("sums")),
 ])
 def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_the_orders(tmp_path, monkeypatch,
                                                                                            cmd, asked):
-    """summary, complaints (and --reasons), wom, suggest-window and the report without
-    its clv section use the purchases through the customer base: on an engine, the
-    engine makes the orders (or keeps them: summary, complaints, wom, the report),
-    and every number is the local run's."""
+    """summary, complaints (and --reasons), wom, suggest-window and the report (with
+    its clv section too) use the purchases through the customer base: on an engine,
+    the engine makes the orders (or keeps them: summary, complaints, wom, the
+    report), and every number is the local run's."""
     from retention_cli.io.readers import tables
     from tests.conftest import Cli
 
@@ -218,7 +218,7 @@ def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_
         outs[engine] = r.stdout if cmd[0] != "report" else {
             f.name: f.read_text() for f in sorted((tmp_path / f"out-{engine}").glob("*.csv"))}
     assert outs["duckdb"] == outs["local"] and outs["local"]
-    assert calls == asked  # local: asked, none given; clv: not asked
+    assert calls == asked  # local: asked, none given
 
 
 def test_the_engine_makes_the_orders_of_a_parquet_input(tmp_path):

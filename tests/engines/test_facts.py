@@ -424,3 +424,85 @@ def test_the_engine_s_stretches_give_the_orders_active_states(orders, window):
         answer = [any(c == qc and qa <= d <= qa + window - 1 for c, d in buys) for qc, qa in zip(q_cust, q_from)]
         assert PurchaseDays(base).bought_within(q_cust, q_from, window).tolist() == answer
         kept.close()
+
+
+def cdnow_with_orders(folder: Path) -> None:
+    """The CDNOW sample as an orders export (``order_id``; one transaction in three
+    in two lines, a cent apart) and a config with a clv section."""
+    from tests.kpis.test_clv import CDNOW
+
+    out = ["customer_id,order_id,order_date,amount"]
+    for i, line in enumerate((CDNOW / "CDNOW_sample.txt").read_text().splitlines()):
+        f = line.split()
+        d, amount = f"{f[2][:4]}-{f[2][4:6]}-{f[2][6:]}", float(f[4])
+        if i % 3 == 0 and amount > 0.01:
+            half = round(amount / 2, 2)
+            out += [f"{f[1]},o{i},{d},{half}", f"{f[1]},o{i},{d},{round(amount - half, 2)}"]
+        else:
+            out.append(f"{f[1]},o{i},{d},{amount}")
+    (folder / "p.csv").write_text("\n".join(out) + "\n")
+    (folder / "retention.yaml").write_text(
+        "inputs:\n  purchases: {path: p.csv}\nclv: {calibration_end: 1997-09-30, holdout: true}\n"
+        "report: {period: 1997-01..1998-06, sections: [churn, clv], formats: [csv, json]}\n")
+
+
+def test_clv_sums_each_customer_s_purchases_in_the_engine(tmp_path, monkeypatch):
+    """The customer-value models' summaries from the orders the engine keeps: the
+    order lines worked out by hand (tests/kpis/test_clv.py), then CDNOW as orders:
+    the command, its holdout and customers file, and the report's clv section, the
+    bytes of local's, with the orders kept in the engine."""
+    import types
+
+    import pandas as pd
+
+    from retention_cli.config import load_config
+    from retention_cli.io.readers.tables import read_table
+    from retention_cli.kpis import clv
+    from retention_cli.session import ORDER_COLUMNS
+    from tests.conftest import Cli
+    from tests.engines.facts_lines import spy_on_orders
+    from tests.kpis.test_clv import ORDER_LINES, ORDER_LINES_REPEATS, assert_order_lines_by_hand
+
+    (tmp_path / "p.csv").write_text(ORDER_LINES)
+    (tmp_path / "retention.yaml").write_text("inputs:\n  purchases: {path: p.csv}\n")
+    cfg = load_config(tmp_path / "retention.yaml")
+    t = read_table("purchases", cfg.input("purchases"), cfg, columns=ORDER_COLUMNS,
+                   engine=cfg.engine.model_copy(update={"name": "duckdb"}), orders=True, facts="sums")
+    kept = t.facts
+    assert kept is not None and kept.keeps_sums
+    kept.bind(np.array([3, 2, 1, 0]))  # the run's codes of A, B, C, D (the engine numbers them by id)
+    base = types.SimpleNamespace(orders=None, engine=kept, ids=pd.Index(["D", "C", "B", "A"]))
+    assert_order_lines_by_hand(clv.summaries(base, dt.date(2024, 3, 31), "days", dt.date(2024, 6, 30)))
+    days, counts, last = kept.clv_repeats(day("2024-03-31"), day("2024-06-30"))
+    assert [str(EPOCH + dt.timedelta(days=int(d))) for d in days] == ORDER_LINES_REPEATS
+    assert counts.tolist() == [1] * 5 and last == day("2024-06-30")
+    kept.close()
+
+    cdnow_with_orders(tmp_path)
+    asked = spy_on_orders(monkeypatch)
+    cli = Cli.fresh(tmp_path)
+    args = ("clv", "-f", "json", "-q", "--customers-out", "scores-{}.csv")
+    local = cli(*args[:-1], "scores-local.csv")
+    asked.clear()
+    duck = cli(*args[:-1], "scores-duckdb.csv", "--engine", "duckdb")
+    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    assert asked == [("sums", True)]  # the orders stayed in the engine
+    import json
+
+    from tests.engines.differential import _without_engine
+
+    assert _without_engine(json.loads(duck.stdout)) == _without_engine(json.loads(local.stdout))
+    assert (tmp_path / "scores-duckdb.csv").read_bytes() == (tmp_path / "scores-local.csv").read_bytes()
+    held = json.loads(local.stdout)["meta"]["holdout"]
+    assert sum(r["customers"] for r in held) == 2357  # CDNOW's customers, each order a purchase
+    assert cli("report", "-o", "r-local", "-q").exit_code == 0
+    asked.clear()
+    duck = cli("report", "-o", "r-duckdb", "-q", "--engine", "duckdb")
+    assert duck.exit_code == 0 and asked == [("sums", True)], duck.stderr
+    files = sorted(p.name for p in (tmp_path / "r-local").iterdir() if p.name.startswith("clv"))
+    assert {"clv.csv", "clv_customers.csv", "clv_holdout.csv", "clv_tracking.csv"} <= set(files)
+    for name in files:
+        a, b = (tmp_path / "r-local" / name).read_text(), (tmp_path / "r-duckdb" / name).read_text()
+        if name.endswith(".json"):  # less the engine's settings and the timings
+            a, b = (_without_engine(json.loads(x)) for x in (a, b))
+        assert a == b, name
