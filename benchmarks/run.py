@@ -246,8 +246,12 @@ def main_engine(args, data: Path) -> None:
         "cohorts": ["cohorts", "--from", FROM, "--to", TO],
         "purchases": ["purchases", "--from", FROM, "--to", TO],
     }
-    if args.also_report:  # by a customers attribute, and the report without clv (docs/engines.md)
+    if args.also_report:  # by a customers attribute, clv and the other commands of the base, and the
+        # report without clv (docs/engines.md)
         commands["purchases --by segment"] = ["purchases", "--from", FROM, "--to", TO, "--by", "segment"]
+        commands["clv"] = ["clv"]
+        commands["suggest-window"] = ["suggest-window"]
+        commands["complaints --reasons"] = ["complaints", "--reasons", "--from", FROM, "--to", TO]
     sides = [args.engine] + ([] if args.no_local else ["local"])
     names = [f"{c} {side}" for c in [*commands, *(["report"] if args.also_report else [])] for side in sides]
     walls: dict[str, list[float]] = {k: [] for k in ["query", *names]}
@@ -344,8 +348,8 @@ def main() -> None:
     ap.add_argument("--memory-limit", help="the duckdb engine's memory_limit (2GB, 400MB)")
     ap.add_argument("--no-local", action="store_true", help="with --engine: leave out the local runs")
     ap.add_argument("--also-report", action="store_true",
-                    help="with --engine: also purchases --by segment and the report without clv (--by segment, "
-                         "csv + json + html), on the engine and on local")
+                    help="with --engine: also purchases --by segment, clv, suggest-window, complaints --reasons "
+                         "and the report without clv (--by segment, csv + json + html), on the engine and on local")
     args = ap.parse_args()
     # cold runs: every command reads its files (the warm path is timed on its own)
     os.environ["RETENTION_CACHE"] = "off"

@@ -559,7 +559,7 @@ def suggest_window_cmd(opts: Options) -> None:
     from retention_cli.session import Run
 
     run = Run(opts)
-    run.load(("purchases",), orders_only=True, base_only=True)
+    run.load(("purchases",), orders_only=True, base_only=True, facts=True)
     df, w, sentence = suggest_window(run.base())
     df = df.rename(columns={"days": "value"})  # it holds counts (purchase days, gaps) as well as days
     if not opts.quiet:
@@ -644,7 +644,7 @@ def satisfaction_cmd(
     if link:
         run.load_with_base("responses")
     else:
-        run.load(("responses",), ("customers", "purchases"), orders_only=True, base_only=True)
+        run.load(("responses",), ("customers", "purchases"), orders_only=True, base_only=True, facts=True)
     periods = run.periods()
     responses = run.inputs.get("responses").df
     base = run.base() if (run.inputs.get("customers") or run.inputs.get("purchases")) else None
@@ -681,7 +681,7 @@ def complaints_cmd(
     cfg = run.cfg
     if reasons:
         run.load(("customers", "purchases") if cfg.churn.model == "inactivity" else ("customers",), ("purchases",),
-                 orders_only=True, base_only=True)
+                 orders_only=True, base_only=True, facts=True, attributes=True)
         periods = run.periods()
         df = churn_reasons(run.base(), periods, model=cfg.churn.model, window=cfg.churn.inactivity_days,
                            data_end=run.data_end(), mapping=cfg.churn_reasons.map)

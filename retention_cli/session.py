@@ -269,7 +269,7 @@ class Run:
         the customers' activity (--link, --churn, --reasons)."""
         model = self.cfg.churn.model
         return self.load((table, "purchases" if model == "inactivity" else "customers"), ("customers", "purchases"),
-                         orders_only=True, base_only=True)
+                         orders_only=True, base_only=True, facts=True)
 
     def _cache_entry(self, overrides: dict[str, str | None], needed, optional, columns, base_only: bool = False,
                      facts: bool = False):

@@ -197,6 +197,21 @@ class EngineOrders:
                               .select(b._n, _k=per._k.cast("int32")).distinct())
         return self.codes[got.column("_n").to_numpy()], got.column("_k").to_numpy().astype(np.int64)
 
+    def purchase_gaps(self) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """(purchase days, repeat customers, gap values, how many gaps of each,
+        ascending): the gaps in days between a customer's consecutive purchase days
+        (several purchases on one day are one), as ``kpis.base.purchase_gaps``."""
+        import ibis
+
+        with self._asking():
+            b = self._buys.select("_n", "_e").distinct()
+            b = b.mutate(_g=b._e - b._e.lag().over(ibis.window(group_by=b._n, order_by=b._e)))
+            stats = self._fetch(b.aggregate(_d=b.count(), _r=b._n.nunique(where=b._g.notnull()))).to_pylist()[0]
+            gaps = b.filter(b._g.notnull())
+            got = self._fetch(gaps.group_by("_g").aggregate(_c=gaps.count()).order_by("_g"))
+        return (int(stats["_d"]), int(stats["_r"] or 0), got.column("_g").to_numpy().astype(np.int64),
+                got.column("_c").to_numpy().astype(np.int64))
+
     def purchases_per(self, starts: np.ndarray, ends: np.ndarray, segments: np.ndarray | None = None,
                       n_seg: int = 1) -> np.ndarray:
         """The purchases (orders that are not returns) dated in each period

@@ -182,11 +182,14 @@ def churn_flows(base: Base, periods: list[Period], model: str, window: int, data
 GAP_PERCENTILES = (50, 75, 90, 95, 99)
 
 
-def suggest_window(base: Base) -> tuple[pd.DataFrame, int | None, str]:
-    """Gaps in days between a customer's consecutive purchase days (several
-    orders on one day are one purchase; returns are not purchases), their
-    percentiles, and W = the 90th percentile rounded up to a multiple of 30."""
+def purchase_gaps(base: Base) -> tuple[int, int, np.ndarray, np.ndarray]:
+    """(purchase days, repeat customers, gap values, how many gaps of each): the gaps
+    in days between a customer's consecutive purchase days (several orders on one
+    day are one purchase; returns are not purchases), counted per value (ascending);
+    by the engine that keeps the orders, when one does."""
     o = base.orders
+    if o is None and base.engine is not None:
+        return base.engine.purchase_gaps()
     buy = ~o.is_return
     cust, day = o.cust[buy], o.day[buy]
     order = np.lexsort((day, cust))
@@ -194,14 +197,32 @@ def suggest_window(base: Base) -> tuple[pd.DataFrame, int | None, str]:
     distinct = np.concatenate([[True], (cust[1:] != cust[:-1]) | (day[1:] != day[:-1])]) if len(cust) else np.array([], bool)
     cust, day = cust[distinct], day[distinct]
     same = cust[1:] == cust[:-1]
-    gaps = (day[1:] - day[:-1])[same]
-    rows = [("purchase_days", int(len(day))), ("gaps", int(len(gaps))),
-            ("repeat_customers", int(len(np.unique(cust[1:][same]))))]
-    if len(gaps) == 0:
+    values, counts = np.unique((day[1:] - day[:-1])[same], return_counts=True)
+    return int(len(day)), int(len(np.unique(cust[1:][same]))), values, counts
+
+
+def percentiles_higher(values: np.ndarray, counts: np.ndarray, q) -> np.ndarray:
+    """The percentiles ``q`` of the observations ``values`` (ascending, distinct),
+    each seen ``counts`` times, by numpy's method "higher" (the observed value at
+    the virtual index q/100 × (n - 1) rounded up, as numpy works it out)."""
+    n = int(counts.sum())
+    qq = np.true_divide(np.asarray(q, dtype=float), 100)
+    at = np.clip(np.ceil((n - 1) * qq), 0, n - 1).astype(np.int64)
+    return values[np.searchsorted(np.cumsum(counts), at, side="right")]
+
+
+def suggest_window(base: Base) -> tuple[pd.DataFrame, int | None, str]:
+    """Gaps in days between a customer's consecutive purchase days (several
+    orders on one day are one purchase; returns are not purchases), their
+    percentiles, and W = the 90th percentile rounded up to a multiple of 30."""
+    n_days, repeaters, gap_values, gap_counts = purchase_gaps(base)
+    n_gaps = int(gap_counts.sum())
+    rows = [("purchase_days", n_days), ("gaps", n_gaps), ("repeat_customers", repeaters)]
+    if n_gaps == 0:
         return pd.DataFrame(rows, columns=["statistic", "days"]), None, \
             "No customer bought on two different days: there is no gap to learn a window from."
     # 'higher': a percentile is an observed gap, never an interpolated one
-    values = np.percentile(gaps, GAP_PERCENTILES, method="higher")
+    values = percentiles_higher(gap_values, gap_counts, GAP_PERCENTILES)
     rows += [(f"p{q}", int(v)) for q, v in zip(GAP_PERCENTILES, values)]
     w = int(math.ceil(values[2] / 30) * 30) or 30
     rows.append(("proposed_window", w))

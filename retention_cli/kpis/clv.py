@@ -126,15 +126,18 @@ class _LocalOrders:
         per_day = self._per_day()
         cal = per_day[per_day["day"] <= end]
         g = cal.groupby("cust", sort=True)
-        first, last, n_days, total = g["day"].min(), g["day"].max(), g["day"].size(), g["amount"].sum()
-        first_amount = cal.drop_duplicates("cust", keep="first").set_index("cust")["amount"]
+        first, last, n_days = g["day"].min(), g["day"].max(), g["day"].size()
+        # the days after each one's first (the rows sorted by customer, then day),
+        # added up themselves: a total less the first day's would lose the small
+        # repeats of a large first purchase
+        later = cal[cal["cust"].duplicated(keep="first")]
+        repeat = later.groupby("cust", sort=True)["amount"].sum().reindex(first.index, fill_value=0.0)
         hold = np.zeros(len(first), dtype=np.int64)
         if h_end is not None:
             later = per_day[(per_day["day"] > end) & (per_day["day"] <= h_end)]
             hold = later.groupby("cust").size().reindex(first.index, fill_value=0).to_numpy()
         return History(self.ids.take(first.index.to_numpy()), first.to_numpy(), last.to_numpy(),
-                       n_days.to_numpy().astype(np.int64),
-                       (total - first_amount.reindex(first.index)).to_numpy(), hold)
+                       n_days.to_numpy().astype(np.int64), repeat.to_numpy(dtype=float), hold)
 
     def repeats(self, end: int, h_end: int) -> tuple[np.ndarray, np.ndarray, int]:
         keep = self.day <= h_end
@@ -187,9 +190,9 @@ def _orders_source(purchases):
         return _LocalOrders.of_frame(purchases)
     if purchases.orders is not None:
         return _LocalOrders.of_base(purchases)
-    if purchases.engine is not None:
+    if purchases.engine is not None and purchases.engine.keeps_sums:
         return _KeptOrders(purchases)
-    raise ValueError("clv: the customer base has no purchases")
+    raise ValueError("clv: the customer base holds no orders to sum (an engine keeps them without amounts)")
 
 
 def _summaries_of(src, calibration_end: date, unit: str, holdout_end: date | None) -> pd.DataFrame:

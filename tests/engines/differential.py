@@ -13,7 +13,8 @@ COMMANDS = [
     ("churn", "--by", "segment"), ("cohorts",), ("purchases", "--by", "channel"), ("purchases", "--by", "segment"),
     ("purchases",), ("cohorts", "--revenue", "--by", "segment"), ("complaints",),
     ("satisfaction",), ("wom",), ("collections",), ("summary", "--period", "2024-06"), ("clv",),
-    ("survival",), ("validate",),
+    ("survival",), ("validate",), ("suggest-window",), ("complaints", "--reasons"), ("satisfaction", "--link"),
+    ("collections", "--churn"),
 ]
 REPORT = """report:
   period: 2023-07..2024-12

@@ -172,18 +172,18 @@ def _kept(kind):
 
 @pytest.mark.parametrize("cmd, asked", [
     (("summary", "--period", "2024-02"), _kept("sums")), (("complaints",), _kept(True)),
-    (("complaints", "--reasons"), MADE), (("wom",), _kept("sums")), (("suggest-window",), MADE),
-    (("satisfaction", "--by", "segment"), MADE),
+    (("complaints", "--reasons"), _kept(True)), (("wom",), _kept("sums")), (("suggest-window",), _kept(True)),
+    (("satisfaction", "--by", "segment"), _kept(True)), (("satisfaction", "--link"), _kept(True)),
     (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03"), _kept("sums")),
     # the clv section sums each customer's purchases in the engine too
     (("report", "-o", "out", "--from", "2024-01", "--to", "2024-03", "clv"), _kept("sums")),
 ])
 def test_the_commands_that_read_purchases_through_the_base_have_the_engine_make_the_orders(tmp_path, monkeypatch,
                                                                                            cmd, asked):
-    """summary, complaints (and --reasons), wom, suggest-window and the report (with
-    its clv section too) use the purchases through the customer base: on an engine,
-    the engine makes the orders (or keeps them: summary, complaints, wom, the
-    report), and every number is the local run's."""
+    """summary, complaints (and --reasons), wom, suggest-window, satisfaction (and
+    --link) and the report (with its clv section too) use the purchases through the
+    customer base: on an engine, the engine keeps the orders and answers what they
+    ask, and every number is the local run's."""
     from retention_cli.io.readers import tables
     from tests.conftest import Cli
 

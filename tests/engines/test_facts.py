@@ -470,12 +470,12 @@ def test_clv_sums_each_customer_s_purchases_in_the_engine(tmp_path, monkeypatch)
                    engine=cfg.engine.model_copy(update={"name": "duckdb"}), orders=True, facts="sums")
     kept = t.facts
     assert kept is not None and kept.keeps_sums
-    kept.bind(np.array([3, 2, 1, 0]))  # the run's codes of A, B, C, D (the engine numbers them by id)
-    base = types.SimpleNamespace(orders=None, engine=kept, ids=pd.Index(["D", "C", "B", "A"]))
+    kept.bind(np.array([4, 3, 2, 1, 0]))  # the run's codes of A … E (the engine numbers them by id)
+    base = types.SimpleNamespace(orders=None, engine=kept, ids=pd.Index(["E", "D", "C", "B", "A"]))
     assert_order_lines_by_hand(clv.summaries(base, dt.date(2024, 3, 31), "days", dt.date(2024, 6, 30)))
     days, counts, last = kept.clv_repeats(day("2024-03-31"), day("2024-06-30"))
     assert [str(EPOCH + dt.timedelta(days=int(d))) for d in days] == ORDER_LINES_REPEATS
-    assert counts.tolist() == [1] * 5 and last == day("2024-06-30")
+    assert counts.tolist() == [1] * 7 and last == day("2024-06-30")
     kept.close()
 
     cdnow_with_orders(tmp_path)

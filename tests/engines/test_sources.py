@@ -266,8 +266,8 @@ def test_a_bad_line_of_an_order_with_several_is_named_by_its_row_too(tmp_path):
 def test_missing_database_and_table(tmp_path):
     write_inputs(tmp_path)
     _db_config(tmp_path, "sqlite:///nowhere.db")
-    # (complaints --reasons reads the customers first: its orders come over)
-    r = Cli.fresh(tmp_path)("complaints", "--reasons", "-q")
+    # (survival reads the customers alone)
+    r = Cli.fresh(tmp_path)("survival", "-q")
     assert r.exit_code == 66
     assert "sqlite:///nowhere.db#customers: database file not found" in r.stderr
     # churn keeps its orders in the engine: the purchases are read first (the

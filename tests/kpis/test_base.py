@@ -188,3 +188,16 @@ def test_suggest_window_by_hand():
     assert (stats["p50"], stats["p75"], stats["p90"], stats["p99"]) == (20, 60, 60, 60)
     assert w == 60 == stats["proposed_window"]        # 60 is already a multiple of 30
     assert "within 60 days" in sentence
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 400), min_size=1, max_size=300),
+       st.lists(st.floats(0, 100, allow_nan=False), min_size=1, max_size=6))
+def test_percentiles_from_counts_are_numpy_s_higher_percentiles(gaps, q):
+    """suggest-window reads its percentiles off the gaps counted per length (what an
+    engine hands over): the same as numpy's method "higher" on the gaps themselves."""
+    from retention_cli.kpis.base import percentiles_higher
+
+    values, counts = np.unique(gaps, return_counts=True)
+    got = percentiles_higher(values, counts, q)
+    assert got.tolist() == np.percentile(gaps, q, method="higher").tolist()

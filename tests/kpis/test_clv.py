@@ -508,18 +508,22 @@ def test_summaries_of_customers_whose_ids_sort_other_than_they_appear():
 # B: b1's lines on 02-10 (8) and 02-12 (4): one order of 12 dated 02-10; b2 (6) 03-20.
 # C: a return on 01-05, a first purchase after the calibration: not scored.
 # D: one order on the calibration's last day, one on the holdout's.
+# E: a large first purchase, then two small ones (their own sum, not a difference).
 ORDER_LINES = ("customer_id,order_id,order_date,amount\n"
                "A,a1,2024-01-01,10\nA,a1,2024-01-01,-3\nA,a2,2024-01-15,20\nA,a3,2024-01-15,5\n"
                "B,b1,2024-02-12,4\nB,b1,2024-02-10,8\nA,a4,2024-02-01,3\nA,a4,2024-02-01,-10\n"
                "C,c1,2024-01-05,-9\nA,a5,2024-03-01,12\nB,b2,2024-03-20,6\nD,d1,2024-03-31,4\n"
-               "A,a6,2024-04-10,6\nA,a7,2024-05-01,-4\nC,c2,2024-04-02,5\nD,d2,2024-06-30,1\n")
+               "A,a6,2024-04-10,6\nA,a7,2024-05-01,-4\nC,c2,2024-04-02,5\nD,d2,2024-06-30,1\n"
+               "E,e1,2024-01-01,100000000000\nE,e2,2024-01-02,0.02\nE,e3,2024-01-03,0.03\n")
 ORDER_LINES_BY_HAND = {  # customer: frequency, recency, T, monetary value, holdout purchase days
     "A": (2, 60.0, 90.0, 18.5, 1),  # days 01-01, 01-15, 03-01: (25 + 12) / 2; 04-10 after
     "B": (1, 39.0, 50.0, 6.0, 0),   # days 02-10 (its order's earliest line), 03-20
     "D": (0, 0.0, 0.0, 0.0, 1),
+    "E": (2, 2.0, 90.0, 0.025, 0),
 }
-# the repeat purchase days of A, B and D up to the holdout's end, one customer each
-ORDER_LINES_REPEATS = ["2024-01-15", "2024-03-01", "2024-03-20", "2024-04-10", "2024-06-30"]
+# the repeat purchase days of A, B, D and E up to the holdout's end, one customer each
+ORDER_LINES_REPEATS = ["2024-01-02", "2024-01-03", "2024-01-15", "2024-03-01", "2024-03-20", "2024-04-10",
+                       "2024-06-30"]
 
 
 def order_lines_frame() -> pd.DataFrame:
@@ -533,9 +537,9 @@ def assert_order_lines_by_hand(s: pd.DataFrame) -> None:
     got = {r.customer_id: (r.frequency, r.recency, r.T, r.monetary_value, r.holdout_frequency)
            for r in s.itertuples()}
     assert got == ORDER_LINES_BY_HAND
-    assert s["customer_id"].tolist() == ["A", "B", "D"]
-    assert s["holdout_length"].tolist() == [91.0] * 3
-    assert [str(d.date()) for d in s["first_purchase"]] == ["2024-01-01", "2024-02-10", "2024-03-31"]
+    assert s["customer_id"].tolist() == ["A", "B", "D", "E"]
+    assert s["holdout_length"].tolist() == [91.0] * 4
+    assert [str(d.date()) for d in s["first_purchase"]] == ["2024-01-01", "2024-02-10", "2024-03-31", "2024-01-01"]
 
 
 def test_summaries_read_orders_not_lines():
@@ -556,17 +560,26 @@ def test_summaries_read_orders_not_lines():
             (pd.Timestamp("2024-03-31") - pd.Timestamp("1970-01-01")).days,
             (pd.Timestamp("2024-06-30") - pd.Timestamp("1970-01-01")).days)
         assert [str(d) for d in pd.to_datetime(days, unit="D").date] == ORDER_LINES_REPEATS
-        assert counts.tolist() == [1] * 5 and str(pd.to_datetime(last, unit="D").date()) == "2024-06-30"
+        assert counts.tolist() == [1] * 7 and str(pd.to_datetime(last, unit="D").date()) == "2024-06-30"
 
 
 def test_a_spend_sum_s_last_bits_do_not_move_the_fit():
     """The repeat days' amount is taken to a millionth: sums that differ in their last
     bits (added in another order) give the same monetary values, bit for bit."""
     days = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05"])
-    one = pd.DataFrame({"customer_id": "a", "order_date": days, "amount": [5.0, 96.17, 72.48, 54.12, 27.69]})
-    other = one.assign(amount=[5.0, 27.69, 54.12, 72.48, 96.17])  # the repeats added the other way round
+    one = pd.DataFrame({"customer_id": "a", "order_date": days, "amount": [5.0, 54.96, 2.76, 75.35, 53.81]})
+    other = one.assign(amount=[5.0, 53.81, 75.35, 2.76, 54.96])  # the repeats added the other way round
     end = (pd.Timestamp("2024-01-31") - pd.Timestamp("1970-01-01")).days
     sums = [clv._orders_source(x).history(end, None).repeat_value[0] for x in (one, other)]
-    assert sums[0] != sums[1]  # 250.46 and 250.46000000000004
+    assert sums[0] != sums[1]  # 186.88000000000002 and 186.88
     a, b = (clv.summaries(x, date(2024, 1, 31), "days")["monetary_value"].iloc[0] for x in (one, other))
-    assert a == b == 250.46 / 4
+    assert a == b == 186.88 / 4
+
+
+def test_small_repeats_after_a_large_first_purchase_keep_their_value():
+    """The repeat spend is the later days' amounts added up, not the total less the
+    first day's (1e11 + 0.02 + 0.03 - 1e11 is 0.0000152587890625 off)."""
+    days = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03"])
+    df = pd.DataFrame({"customer_id": "a", "order_date": days, "amount": [1e11, 0.02, 0.03]})
+    s = clv.summaries(df, date(2024, 1, 31), "days")
+    assert s["monetary_value"].tolist() == [0.025] and s["frequency"].tolist() == [2]
