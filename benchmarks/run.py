@@ -251,7 +251,7 @@ def main_engine(args, data: Path) -> None:
         commands["purchases --by segment"] = ["purchases", "--from", FROM, "--to", TO, "--by", "segment"]
         commands["clv"] = ["clv"]
         commands["suggest-window"] = ["suggest-window"]
-        commands["complaints --reasons"] = ["complaints", "--reasons", "--from", FROM, "--to", TO]
+        commands["satisfaction --link"] = ["satisfaction", "--link", "--from", FROM, "--to", TO]
     sides = [args.engine] + ([] if args.no_local else ["local"])
     names = [f"{c} {side}" for c in [*commands, *(["report"] if args.also_report else [])] for side in sides]
     walls: dict[str, list[float]] = {k: [] for k in ["query", *names]}
@@ -348,7 +348,7 @@ def main() -> None:
     ap.add_argument("--memory-limit", help="the duckdb engine's memory_limit (2GB, 400MB)")
     ap.add_argument("--no-local", action="store_true", help="with --engine: leave out the local runs")
     ap.add_argument("--also-report", action="store_true",
-                    help="with --engine: also purchases --by segment, clv, suggest-window, complaints --reasons "
+                    help="with --engine: also purchases --by segment, clv, suggest-window, satisfaction --link "
                          "and the report without clv (--by segment, csv + json + html), on the engine and on local")
     args = ap.parse_args()
     # cold runs: every command reads its files (the warm path is timed on its own)
