@@ -22,7 +22,7 @@ from contextvars import ContextVar
 
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from scipy import linalg, optimize, special
 
 from retention_cli.errors import DataError, UsageError
 from retention_cli.model.customers import NEVER, day_numbers
+from retention_cli.periods import to_day
 
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 
@@ -52,10 +53,6 @@ def summaries(purchases, calibration_end: date, unit: str = "weeks",
     is not a return (SPEC §1): an order's amount is its lines' sum, its day the
     earliest line's, and an order whose lines sum below 0 is no purchase."""
     return _summaries_of(_orders_source(purchases), calibration_end, unit, holdout_end)
-
-
-def _day(d: date) -> int:
-    return (pd.Timestamp(d) - pd.Timestamp("1970-01-01")).days
 
 
 @dataclass
@@ -114,7 +111,9 @@ class _LocalOrders:
         return cls(base.ids, o.cust, o.day, o.amount if has_amount else np.zeros(len(o.cust)), ~o.is_return,
                    has_amount)
 
-    def _per_day(self):
+    @cached_property
+    def _per_day(self) -> pd.DataFrame:
+        """Per (customer, purchase day), sorted so, the day's amount."""
         # a (customer, day) pair as one integer: grouping integers, not ids, with the
         # same sums (pandas', in the orders' order)
         keys, span, d0 = _pair_keys(self.cust, self.day)
@@ -123,7 +122,7 @@ class _LocalOrders:
         return pd.DataFrame({"cust": key // span, "day": key % span + d0, "amount": per_key.to_numpy()})
 
     def history(self, end: int, h_end: int | None) -> History:
-        per_day = self._per_day()
+        per_day = self._per_day
         cal = per_day[per_day["day"] <= end]
         g = cal.groupby("cust", sort=True)
         first, last, n_days = g["day"].min(), g["day"].max(), g["day"].size()
@@ -140,13 +139,11 @@ class _LocalOrders:
                        n_days.to_numpy().astype(np.int64), repeat.to_numpy(dtype=float), hold)
 
     def repeats(self, end: int, h_end: int) -> tuple[np.ndarray, np.ndarray, int]:
-        keep = self.day <= h_end
-        keys, span, d0 = _pair_keys(self.cust[keep], self.day[keep])
-        key = np.unique(keys)  # a customer's purchase days, sorted: the first opens their run
-        kc, kd = key // span, key % span + d0
-        opens = np.flatnonzero(np.concatenate([[True], kc[1:] != kc[:-1]])) if len(key) else np.zeros(0, np.int64)
-        firsts = np.repeat(kd[opens], np.diff(np.concatenate([opens, [len(key)]])))
-        days, counts = np.unique(kd[(kd > firsts) & (firsts <= end)], return_counts=True)
+        d = self._per_day  # sorted by customer, then day: a customer's first row is their first day
+        d = d[d["day"] <= h_end]
+        first = d["day"].where(~d["cust"].duplicated(keep="first")).ffill().to_numpy()
+        day = d["day"].to_numpy()
+        days, counts = np.unique(day[(day > first) & (first <= end)], return_counts=True)
         seen = self.all_days[self.all_days <= h_end]
         return days, counts, int(seen.max()) if len(seen) else end
 
@@ -196,8 +193,8 @@ def _orders_source(purchases):
 
 
 def _summaries_of(src, calibration_end: date, unit: str, holdout_end: date | None) -> pd.DataFrame:
-    end = _day(calibration_end)
-    h = src.history(end, None if holdout_end is None else _day(holdout_end))
+    end = to_day(calibration_end)
+    h = src.history(end, None if holdout_end is None else to_day(holdout_end))
     u = UNIT_DAYS[unit]
     x = h.days - 1
     # the repeat days' amount to a millionth of a currency unit: a float sum's last bits
@@ -215,7 +212,7 @@ def _summaries_of(src, calibration_end: date, unit: str, holdout_end: date | Non
     })
     if holdout_end is not None:
         out["holdout_frequency"] = h.holdout
-        out["holdout_length"] = (_day(holdout_end) - end) / u
+        out["holdout_length"] = (to_day(holdout_end) - end) / u
     return out
 
 
@@ -1136,7 +1133,7 @@ def tracking(bg, purchases, s: pd.DataFrame, unit: str, calibration_end: date, h
     ``summaries``; returns are none. ``purchases``: as ``summaries``'."""
     model = _as_model(bg)
     first = day_numbers(s["first_purchase"])
-    days, counts, last = _orders_source(purchases).repeats(_day(calibration_end), _day(holdout_end))
+    days, counts, last = _orders_source(purchases).repeats(to_day(calibration_end), to_day(holdout_end))
     start, stop = int(first.min()), last + 1
     points = np.arange(start + step_days, stop + step_days, step_days)
     done = np.concatenate([[0], np.cumsum(counts)])
