@@ -500,12 +500,40 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str, eng
         raise InputMissingError(f"{display}: cannot connect: {_first_line(e)}{hint}") from None
     try:
         if inp.query is not None:  # DuckDB's through a view (``_view``: Ibis's sql() fails on DuckDB 2)
-            return (_view(con, inp.query) if scheme == "duckdb" else con.sql(inp.query)), con, scheme
+            if scheme == "duckdb":
+                return _view(con, inp.query), con, scheme
+            return con.sql(inp.query, **({"schema": _pg_schema(con, inp.query)} if scheme.startswith("postgres")
+                                         else {})), con, scheme
         schema, _, name = inp.table.rpartition(".")  # schema.table: the table of that schema
         return (con.table(name, database=schema) if schema else con.table(name)), con, scheme
     except Exception as e:  # noqa: BLE001
         what = f"cannot read table {inp.table!r}" if inp.table is not None else "the query fails"
         raise InputMissingError(f"{display}: {what} ({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _pg_schema(con, query: str):
+    """The columns of a PostgreSQL query and their types, asked of the server
+    without creating anything: Ibis asks by creating a temporary view, which a
+    read-only connection (a hot standby, ``default_transaction_read_only``) refuses.
+    The query is run with no rows (``LIMIT 0``); each column's type is the server's
+    own name of it (``format_type``), which Ibis reads as it reads a table's."""
+    import ibis
+
+    from ibis.backends.sql.datatypes import PostgresType
+
+    body = query.strip().rstrip(";").rstrip()
+    with con.con.cursor() as cur:
+        cur.execute(f"SELECT * FROM ({body}\n) AS retention_query LIMIT 0")
+        names = [c.name for c in cur.description]
+        oids = [c.type_code for c in cur.description]
+        mods = [cur.pgresult.fmod(i) for i in range(len(names))]
+        cur.execute("SELECT format_type(o, m) FROM unnest(%s::oid[], %s::int[]) WITH ORDINALITY AS x(o, m, i) "
+                    "ORDER BY i", (oids, mods))
+        types = [row[0] for row in cur.fetchall()]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"the query returns column {twice[0]!r} twice: name each column once")
+    return ibis.schema({n: PostgresType.from_string(t) for n, t in zip(names, types)})
 
 
 def _only_select(query: str, dialect: str, display: str) -> None:
@@ -548,8 +576,13 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         headers = [str(c) for c in t.columns]
         check_header(headers, display, line=False)
         # a DuckDB database makes the orders itself, in its own SQL (``_orders_sql``)
+        # a PostgreSQL server makes the orders (a query: the connection may be read-only),
+        # which the duckdb engine then keeps, streamed into it (``_source.facts``)
+        keep_in = (lambda: backend("duckdb", engine)) if scheme.startswith("postgres") \
+            and engine.name == "duckdb" else None
         return _source(t, headers, list(t.columns), "parquet", display, "key",
-                       engine_name=scheme if scheme == "duckdb" else None, con=con), "parquet", lambda: ""
+                       engine_name={"duckdb": "duckdb", "postgres": "postgres"}.get(scheme[:8]), con=con,
+                       keep_in=keep_in), "parquet", lambda: ""
     if URL.match(path):  # a filesystem of Spark's (hdfs://, s3a://, file://): given to it as written
         if name != "spark":
             raise UsageError(f"{display}: a path with a scheme is read by the spark engine (--engine spark)")
@@ -675,7 +708,8 @@ def give_back() -> None:
 
 
 def _source(t, headers: list[str], names: list[str], fmt: str, display: str, numbering: str,
-            name_of: Callable[[str], str] = str, engine_name: str | None = None, con=None) -> Source:
+            name_of: Callable[[str], str] = str, engine_name: str | None = None, con=None,
+            keep_in: Callable[[], object] | None = None) -> Source:
     import ibis
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -782,7 +816,8 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             d, a = _typed(t[names[day]], "date"), _typed(t[names[amount]], "number")
         else:  # typed columns (Parquet, a DuckDB database): only types the readers take as they are
             parts = _typed_parts(t, [names[cust], names[order], names[day], names[amount]]
-                                 + ([names[product]] if product is not None else []))
+                                 + ([names[product]] if product is not None else []),
+                                 decimals=engine_name == "postgres")
             if parts is None:
                 return None
             c, o, d, a, p = parts if product is not None else (*parts, None)
@@ -795,7 +830,10 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         # the amounts summed one after the other in the order of the lines, as the
         # process sums them (floating point: another order can differ in the last
         # bit): an ordered aggregate, which neither Ibis nor a plain SUM says
-        return _view(con, _orders_sql(engine_name, product is not None).replace("{lines}", str(con.compile(lines))))
+        sql = _orders_sql(engine_name, product is not None).replace("{lines}", str(con.compile(lines)))
+        if engine_name == "postgres":  # a query, not a view: the connection may be read-only (``_pg_schema``)
+            return con.sql(sql, schema=_ORDERS_SCHEMA(product is not None))
+        return _view(con, sql)
 
     def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
         """The orders of a purchases input made in the engine from its lines (SPEC §1
@@ -851,13 +889,21 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         made = made_orders(cust, order, day, amount, product if sums else None)
         if made is None:
             return None
+        staged = None
         try:
+            if keep_in is not None:  # the database's orders, streamed into the engine that keeps them
+                made = staged = _streamed(made, keep_in())
             with _quiet():
                 kept = EngineOrders.make(made, fetch, sums=sums, products=sums and product is not None)
         except (DataError, InputMissingError):  # said by ``fetch`` already
             raise
         except Exception as e:  # noqa: BLE001 — the engine's errors while it keeps the orders (a broken record)
             raise _read_error(e, display, name_of) from None
+        finally:
+            if staged is not None:
+                from retention_cli.engines.facts import _drop
+
+                _drop(staged)
         if kept is None:
             return None
         # one row per customer: the ids are their own dictionary (no hash)
@@ -874,17 +920,39 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
 
     return Source(headers, None, read, rejects, "csv" if fmt == "csv" else "parquet", numbering=numbering,
                   where=where if "_file" in t.columns else None,
-                  orders=orders if engine_name in ORDERS_ENGINES and con is not None else None,
-                  facts=facts if engine_name in ORDERS_ENGINES and con is not None else None)
+                  orders=orders if engine_name in ORDERS_ENGINES + ("postgres",) and con is not None else None,
+                  facts=facts if (engine_name in ORDERS_ENGINES or keep_in is not None) and con is not None else None)
 
 
-def _typed_parts(t, columns: list[str]):
+def _streamed(made, duck):
+    """The rows of ``made`` (a query of another database's) as a temporary table of
+    the DuckDB connection ``duck``, streamed: the database's cursor is read a block
+    of rows at a time (a server-side cursor of PostgreSQL's, Ibis's
+    ``to_pyarrow_batches``) and DuckDB writes what does not fit its memory_limit to
+    its temporary folder: the process holds one block at a time."""
+    name = f"_retention_{os.getpid()}_{next(_VIEWS)}"
+    batches = made.to_pyarrow_batches(chunk_size=65_536)
+    awake(duck)
+    raw = duck.con
+    raw.register(f"{name}_in", batches)
+    try:
+        raw.execute(f"CREATE TEMPORARY TABLE {name} AS SELECT * FROM {name}_in")
+    finally:
+        raw.unregister(f"{name}_in")
+        batches.close()
+    return duck.table(name)
+
+
+def _typed_parts(t, columns: list[str], decimals: bool = False):
     """Of typed inputs (Parquet, a DuckDB database), the ids, date and amount of the
     lines as the engine groups and sums them, when their types are ones the readers
     take as they are (``typed_column``): ids as text or whole numbers (whole numbers
     written as text, as the readers write them), a date or a timestamp without a
     zone (its day), an amount as a floating or whole number. None for any other type
-    (decimals, zoned timestamps, …): the lines are then read by the readers."""
+    (decimals, zoned timestamps, …): the lines are then read by the readers.
+    ``decimals``: a decimal amount too, cast by the engine to the nearest float, as
+    the readers convert it (``formats.decimal_floats``): PostgreSQL's cast of a
+    numeric is (through its exact text); DuckDB's is not for every value."""
     schema = t.schema()
     out = []
     for i, name in enumerate(columns):
@@ -897,7 +965,7 @@ def _typed_parts(t, columns: list[str]):
             else:
                 return None
         elif i == 3:  # the amount
-            if not (dt.is_floating() or dt.is_integer()):
+            if not (dt.is_floating() or dt.is_integer() or (decimals and dt.is_decimal())):
                 return None
             out.append(col.cast("float64"))
         elif dt.is_string():
@@ -919,9 +987,13 @@ def _orders_sql(engine_name: str, product: bool) -> str:
     def plain(column: str) -> str:  # an id the engine may group or compare as written
         if engine_name == "duckdb":
             return f"regexp_matches({column}, '{_NOT_PLAIN_ID}')"
+        if engine_name == "postgres":  # its regular expressions write a code point \\uXXXX
+            return f"{column} ~ '{_NOT_PLAIN_ID_PG}'"
         return f"{column} RLIKE '{_NOT_PLAIN_ID.replace(chr(92), chr(92) * 2)}'"  # Spark's literals take escapes
 
-    amount = "sum(_a ORDER BY _record)" if engine_name == "duckdb" else \
+    # the amounts added in the order of the lines (PostgreSQL's sum of float8 adds its
+    # inputs one after the other, in the order an ORDER BY gives them: never in parallel)
+    amount = "sum(_a ORDER BY _record)" if engine_name in ("duckdb", "postgres") else \
         "aggregate(array_sort(collect_list(struct(_record, _a))), CAST(0 AS DOUBLE), (acc, x) -> acc + x._a)"
     products = ", min(_p) AS _plo, max(_p) AS _phi" if product else ""
     unclean_product = f" OR bool_or(_p IS NULL OR {plain('_p')})" if product else ""
@@ -938,7 +1010,18 @@ def _orders_sql(engine_name: str, product: bool) -> str:
 # as RE2 (DuckDB) and Java (Spark) read \s differently.
 _SPACE = r"[\x{09}-\x{0D}\x{1C}-\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]"
 _NOT_PLAIN_ID = rf"^$|^{_SPACE}|{_SPACE}$|\x{{FEFF}}"
+_NOT_PLAIN_ID_PG = re.sub(r"\\x\{([0-9A-F]+)\}", lambda m: f"\\u{int(m[1], 16):04X}", _NOT_PLAIN_ID)
 ORDERS_ENGINES = ("duckdb", "spark")
+
+
+def _ORDERS_SCHEMA(product: bool):
+    """The columns of ``_orders_sql``'s query (a PostgreSQL query is given its schema:
+    Ibis would ask the server by creating a view)."""
+    import ibis
+
+    return ibis.schema({"_c": "string", "_first": "int64", "_day": "date", "_last": "date", "_amount": "float64",
+                        "_lines": "int32", **({"_plo": "string", "_phi": "string"} if product else {}),
+                        "_x": "boolean"})
 _VIEWS = iter(range(1 << 62))  # names of this process's views
 
 

@@ -322,6 +322,112 @@ def test_postgresql_tables(tmp_path, pg_url):
             con.execute(f"drop schema {schema} cascade")
 
 
+def _read_only(url: str) -> str:
+    """The URL of a connection on which PostgreSQL refuses every write (as a hot
+    standby or a reporting role does): CREATE, even of a temporary view, fails."""
+    return url + ("&" if "?" in url else "?") + "options=-c%20default_transaction_read_only%3Don"
+
+
+def _without_inputs(out: dict, shown: str = "") -> dict:
+    """Outputs less the report's metadata of its inputs (a file's name and SHA-256
+    against a table's URL), the input ``shown`` named as the purchases file."""
+    def strip(data):
+        if isinstance(data, dict):
+            return {k: strip(v) for k, v in data.items() if k != "inputs"}
+        if isinstance(data, (list, tuple)):
+            return type(data)(strip(v) for v in data)
+        if isinstance(data, str) and shown:
+            return data.replace(shown, "purchases.csv")
+        return data
+
+    return {k: strip(v) for k, v in out.items()}
+
+
+def test_postgresql_makes_the_orders_on_a_read_only_connection_and_duckdb_keeps_them(tmp_path, pg_url,
+                                                                                       monkeypatch):
+    """The purchases' order lines in PostgreSQL (numeric amounts, as money is kept
+    there), on a connection that may not write: the server makes the orders (one row
+    per order comes over, not one per line), and under the duckdb engine they are
+    streamed into DuckDB, which keeps them and answers the facts. Every command
+    gives the numbers of the same lines read from the CSV file: the very bytes under
+    local; under duckdb, the sums DuckDB makes within 1e-9 (as from files)."""
+    import psycopg
+
+    from retention_cli.engines import sources
+    from tests.engines.differential import assert_same, inputs, outputs
+
+    folder = inputs(tmp_path)
+    files = _without_inputs(outputs(folder, "local"))
+    assert files["report"] == 0 and files["purchases"][0] == 0
+    schema = f"o{tmp_path.name.replace('-', '_')[-20:]}".lower()
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"drop schema if exists {schema} cascade")
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.lines (order_id text, customer_id text, order_date date, "
+                    "amount numeric(12, 2), product_id text, channel text)")
+        header, *rows = _rows(folder / "purchases.csv")
+        with con.cursor().copy(f"copy {schema}.lines ({', '.join(header)}) from stdin") as copy:
+            for r in rows:
+                copy.write_row([v or None for v in r])
+    text = (folder / "retention.yaml").read_text()
+    assert "  purchases: {path: 'purchases.csv'}" in text
+    (folder / "retention.yaml").write_text(text.replace(
+        "  purchases: {path: 'purchases.csv'}",
+        f"  purchases: {{connection: '{_read_only(pg_url)}', table: {schema}.lines}}"))
+    made, streamed = [], []
+    real_sql, real_streamed = sources._orders_sql, sources._streamed
+    monkeypatch.setattr(sources, "_orders_sql", lambda *a: made.append(a[0]) or real_sql(*a))
+    monkeypatch.setattr(sources, "_streamed", lambda *a: streamed.append(1) or real_streamed(*a))
+    shown = f"{_read_only(pg_url)}#{schema}.lines"
+    try:
+        assert _without_inputs(outputs(folder, "local"), shown) == files
+        assert set(made) == {"postgres"} and not streamed
+        made.clear()
+        assert_same(files, _without_inputs(outputs(folder, "duckdb"), shown))
+        assert set(made) == {"postgres"} and streamed  # the facts asked of DuckDB, the orders made by the server
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"drop schema {schema} cascade")
+
+
+def test_a_postgresql_query_is_read_on_a_read_only_connection(tmp_path, pg_url):
+    """A ``query:`` is described by the server without creating anything (Ibis
+    would create a temporary view, which a read-only connection refuses); a query
+    that names one column twice is told."""
+    import psycopg
+
+    paths = write_inputs(tmp_path)
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    cli = Cli.fresh(tmp_path)
+    files = _churn(cli)
+    schema = f"q{tmp_path.name.replace('-', '_')[-20:]}".lower()
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"drop schema if exists {schema} cascade")
+        con.execute(f"create schema {schema}")
+        con.execute(f"create table {schema}.p (order_id text, customer_id text, order_date timestamp, "
+                    "amount float8, product_id text, channel text)")
+        header, *rows = _rows(paths["purchases"])
+        with con.cursor().copy(f"copy {schema}.p ({', '.join(header)}) from stdin") as copy:
+            for r in rows:
+                copy.write_row([v or None for v in r])
+    url = _read_only(pg_url)
+    try:
+        for query in (f"select * from {schema}.p;", f"with x as (select * from {schema}.p) select * from x"):
+            (tmp_path / "retention.yaml").write_text(
+                f"inputs:\n  customers: {{path: '{paths['customers'].name}'}}\n"
+                f"  purchases: {{connection: '{url}', query: '{query}'}}\nchurn: {{inactivity_days: 90}}\n")
+            assert _churn(cli) == files
+        (tmp_path / "retention.yaml").write_text(
+            f"inputs:\n  purchases: {{connection: '{url}', query: 'select *, amount as amount from {schema}.p'}}\n")
+        r = cli("churn", "-q")
+        assert r.exit_code == 66
+        assert "the query fails (ValueError: the query returns column 'amount' twice: name each column once)" \
+            in r.stderr
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"drop schema {schema} cascade")
+
+
 def test_auto_reads_a_file_too_large_for_memory_through_duckdb(tmp_path, monkeypatch):
     from retention_cli.io.readers import source
 

@@ -626,3 +626,36 @@ def test_ids_looked_up_among_unique_customers_are_coded_as_one_hash_codes_them(c
     assert ids.dtype == ids0.dtype == first.dtype
     if set(purchases) <= set(customers):  # every id is a customer's: the ids are the customers' column itself
         assert ids.array._pa_array is first.array._pa_array
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-10 ** 20, 10 ** 20), st.integers(-2 ** 54, 2 ** 54)),
+                min_size=1, max_size=40),
+       st.integers(0, 12), st.integers(0, 5))
+def test_decimal_amounts_are_the_nearest_floats_as_their_text_reads(unscaled, scale, offset):
+    """A decimal column (Parquet, a database's numeric) becomes the floats its
+    values' text reads as, the nearest to each: Arrow's own cast is not (0.07 at
+    scale 2 became 0.07000000000000001), PostgreSQL's numeric::float8 is."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from retention_cli.io.readers.formats import decimal_floats
+
+    values = [None if u is None else Decimal(u).scaleb(-scale) for u in unscaled]
+    col = pa.array(values, pa.decimal128(38, scale)).slice(min(offset, len(values) - 1))
+    got = decimal_floats(col)
+    want = [float(v) if v is not None else None for v in values[min(offset, len(values) - 1):]]
+    assert [None if np.isnan(g) else float(g) for g in got] == want
+
+
+def test_a_parquet_decimal_amount_is_read_to_the_nearest_float(tmp_path):
+    from decimal import Decimal
+
+    import pyarrow as pa
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(pa.table({"customer_id": ["C1", "C1", "C2"], "order_date": pa.array([date(2024, 1, 5)] * 3),
+                             "amount": pa.array([Decimal("0.07"), Decimal("-19.99"), None], pa.decimal128(12, 2))}),
+                   tmp_path / "p.parquet")
+    t = read(tmp_path, "purchases", "{path: p.parquet}", top="on_bad_rows: skip\n")
+    assert t.df["amount"].tolist() == [0.07, -19.99]  # the third line has no amount: a bad row

@@ -145,6 +145,36 @@ def typed_column(col, kind: str | None, display: str, header: str) -> pd.Series:
     return _parquet_column(col, kind, display, header)
 
 
+def decimal_floats(col) -> np.ndarray:
+    """A decimal column's values as the nearest floats (NaN for null), as a CSV's
+    text of the same value reads (and as a database's cast to a float: PostgreSQL's
+    ``numeric::float8``). Arrow's own cast multiplies by a power of ten that is not
+    exact (0.07 as decimal(12, 2) became 0.07000000000000001): a value whose unscaled
+    integer is below 2^53 is that integer divided by the power of ten, each exact,
+    so the quotient is the nearest float; any other goes through its exact text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    t = col.type
+    out = np.full(len(col), np.nan)
+    if len(col) == 0:
+        return out
+    valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_decimal128(t) and 0 <= t.scale <= 22:
+        words = np.frombuffer(col.buffers()[1], dtype=np.int64)[2 * col.offset: 2 * (col.offset + len(col))]
+        low, high = words[0::2], words[1::2]
+        fits = (high == (low >> 63)) & (low > -(1 << 53)) & (low < (1 << 53)) & valid
+        out[fits] = low[fits].astype(np.float64) / 10.0 ** t.scale
+        rest = valid & ~fits
+    else:
+        rest = valid
+    if rest.any():
+        picked = pc.filter(col, pa.array(rest))
+        out[rest] = picked.cast(pa.string()).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return out
+
+
 def _parquet_values(col, kind: str | None, display: str, header: str) -> pd.Series:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -181,6 +211,8 @@ def _parquet_values(col, kind: str | None, display: str, header: str) -> pd.Seri
         if textual or whole or null:  # 20240131 as written; null: no date
             return as_text(col)
     if kind in ("number", "score"):
+        if pa.types.is_decimal(t):
+            return pd.Series(decimal_floats(col), dtype="float64")
         if numeric or null:
             return pd.Series(col.cast(pa.float64()).to_numpy(), dtype="float64")
         if textual:
