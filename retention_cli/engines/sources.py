@@ -575,14 +575,15 @@ def open_engine_source(name: str, table: str, inp: InputConfig, path: str, displ
         t, con, scheme = _database(inp, resolve, display, engine)
         headers = [str(c) for c in t.columns]
         check_header(headers, display, line=False)
-        # a DuckDB database makes the orders itself, in its own SQL (``_orders_sql``)
-        # a PostgreSQL server makes the orders (a query: the connection may be read-only),
-        # which the duckdb engine then keeps, streamed into it (``_source.facts``)
-        keep_in = (lambda: backend("duckdb", engine)) if scheme.startswith("postgres") \
-            and engine.name == "duckdb" else None
+        # a DuckDB database makes the orders itself, in its own SQL (``_orders_sql``);
+        # under the duckdb engine a PostgreSQL server makes them (a query: the connection
+        # may be read-only), which DuckDB then keeps, streamed into it (``_source.facts``).
+        # Under local the lines come over, which is faster when they fit: the server's
+        # grouping costs more than sending the lines (docs/engines.md)
+        on_pg = scheme.startswith("postgres") and engine.name == "duckdb"
         return _source(t, headers, list(t.columns), "parquet", display, "key",
-                       engine_name={"duckdb": "duckdb", "postgres": "postgres"}.get(scheme[:8]), con=con,
-                       keep_in=keep_in), "parquet", lambda: ""
+                       engine_name="duckdb" if scheme == "duckdb" else "postgres" if on_pg else None, con=con,
+                       keep_in=(lambda: backend("duckdb", engine)) if on_pg else None), "parquet", lambda: ""
     if URL.match(path):  # a filesystem of Spark's (hdfs://, s3a://, file://): given to it as written
         if name != "spark":
             raise UsageError(f"{display}: a path with a scheme is read by the spark engine (--engine spark)")

@@ -346,11 +346,12 @@ def _without_inputs(out: dict, shown: str = "") -> dict:
 def test_postgresql_makes_the_orders_on_a_read_only_connection_and_duckdb_keeps_them(tmp_path, pg_url,
                                                                                        monkeypatch):
     """The purchases' order lines in PostgreSQL (numeric amounts, as money is kept
-    there), on a connection that may not write: the server makes the orders (one row
-    per order comes over, not one per line), and under the duckdb engine they are
+    there), on a connection that may not write: under the duckdb engine the server
+    makes the orders (one row per order comes over, not one per line) and they are
     streamed into DuckDB, which keeps them and answers the facts. Every command
     gives the numbers of the same lines read from the CSV file: the very bytes under
-    local; under duckdb, the sums DuckDB makes within 1e-9 (as from files)."""
+    local (the lines come over); under duckdb, the sums DuckDB makes within 1e-9 (as
+    from files)."""
     import psycopg
 
     from retention_cli.engines import sources
@@ -381,8 +382,7 @@ def test_postgresql_makes_the_orders_on_a_read_only_connection_and_duckdb_keeps_
     shown = f"{_read_only(pg_url)}#{schema}.lines"
     try:
         assert _without_inputs(outputs(folder, "local"), shown) == files
-        assert set(made) == {"postgres"} and not streamed
-        made.clear()
+        assert not made and not streamed  # under local the lines come over (faster, when they fit)
         assert_same(files, _without_inputs(outputs(folder, "duckdb"), shown))
         assert set(made) == {"postgres"} and streamed  # the facts asked of DuckDB, the orders made by the server
     finally:
