@@ -668,7 +668,9 @@ def _remote(table: str, inp: InputConfig, path: str, display: str, engine: Engin
     except Exception as e:  # noqa: BLE001 — Spark's errors for a path it cannot read
         raise InputMissingError(f"{display}: cannot read: {_first_line(e)}") from None
     check_header(headers, display, line=False)
-    return _source(t, headers, list(t.columns), fmt, display, "record"), fmt, lambda: ""
+    # the orders made and kept by Spark, on its cluster, as of a local file's
+    return _source(t, headers, list(t.columns), fmt, display, "record", engine_name="spark", con=con), fmt, \
+        lambda: ""
 
 
 # What the engine types itself, and only in the form the readers' typed read takes
