@@ -829,11 +829,15 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         if fmt != "csv":
             unclean = unclean | a.isnan()  # NaN is no value, as null is (``typed_column``)
         more = {"_p": p} if product is not None else {}
-        lines = t.mutate(_record=ibis.row_number()).select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)
+        if engine_name == "spark":  # numbered where they are, not gathered into one partition
+            body = _spark_numbered(str(con.compile(t.select(_c=c, _o=o, _d=d, _a=a, _x=unclean, **more))))
+        else:
+            body = str(con.compile(t.mutate(_record=ibis.row_number())
+                                   .select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)))
         # the amounts summed one after the other in the order of the lines, as the
         # process sums them (floating point: another order can differ in the last
         # bit): an ordered aggregate, which neither Ibis nor a plain SUM says
-        sql = _orders_sql(engine_name, product is not None).replace("{lines}", str(con.compile(lines)))
+        sql = _orders_sql(engine_name, product is not None).replace("{lines}", body)
         if engine_name == "postgres":  # a query, not a view: the connection may be read-only (``_pg_schema``)
             return con.sql(sql, schema=_ORDERS_SCHEMA(product is not None))
         return _view(con, sql)
@@ -1004,6 +1008,26 @@ def _orders_sql(engine_name: str, product: bool) -> str:
             f"CAST(count(*) AS INT) AS _lines{products}, "
             f"bool_or(_x) OR _c IS NULL OR _o IS NULL OR {plain('_c')} OR {plain('_o')}{unclean_product} AS _x "
             "FROM ({lines}) AS retention_lines GROUP BY _c, _o")
+
+
+def _spark_numbered(lines: str) -> str:
+    """Spark's query of ``lines`` with each line's number in the order of the input
+    (``_record``: 0, 1, … as a row_number gives), made where the lines are. A
+    row_number over the whole input is one window of one partition: Spark gathers
+    every line into one task (``Exchange SinglePartition``), which on a cluster is
+    one executor's memory and one core, and whose gathering need not keep the
+    input's order. Instead each line takes Spark's monotonically increasing id (its
+    partition's index in the high bits, its place in the partition in the low 33),
+    the lines are counted per partition (a few hundred rows, numbered by a window of
+    their own), and a line's number is the lines of the partitions before its own
+    plus its place: the same numbers, with no line moved. The input is scanned twice
+    (counted, then numbered): a file's partitions are the same at each scan."""
+    low = (1 << 33) - 1
+    return (f"SELECT l.*, coalesce(n._off, 0) + (l._mid & {low}) AS _record "
+            f"FROM (SELECT q.*, monotonically_increasing_id() AS _mid FROM ({lines}) AS q) AS l "
+            "JOIN (SELECT _pt, sum(_pn) OVER (ORDER BY _pt ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _off "
+            "FROM (SELECT _pt, count(*) AS _pn FROM (SELECT shiftright(monotonically_increasing_id(), 33) AS _pt "
+            f"FROM ({lines}) AS q2) AS p GROUP BY _pt) AS c) AS n ON shiftright(l._mid, 33) = n._pt")
 
 
 # An id the engine groups by as it is: not empty, no space at either end, no byte

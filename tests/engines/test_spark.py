@@ -194,3 +194,63 @@ def test_spark_sums_the_purchases_it_keeps(tmp_path, monkeypatch):
     assert asked == [("sums", True)]
     rows = Cli.csv_rows(by)
     assert {k: [r[k] for r in rows if r["segment"] == "y"] for k in SEGMENT_Y_BY_HAND} == SEGMENT_Y_BY_HAND
+
+
+def test_spark_numbers_the_lines_of_many_partitions_in_their_order_without_gathering_them():
+    """``_spark_numbered``: each line's number is its place in the input (as a
+    row_number over the input gives), across partitions of different sizes, some
+    empty, and the plan moves no line into one partition (only the counts)."""
+    from retention_cli.config import EngineConfig
+    from retention_cli.engines.sources import _spark_numbered, backend
+
+    session = backend("spark", EngineConfig(name="spark", master="local[2]"))._session
+    # 1,000 lines in 7 partitions of uneven sizes (a filter empties some of them)
+    session.range(0, 1400, 1, 7).filter("id % 200 < 143").createOrReplaceTempView("retention_test_lines")
+    df = session.sql(_spark_numbered("SELECT id FROM retention_test_lines"))
+    got = sorted((int(r["id"]), int(r["_record"])) for r in df.select("id", "_record").collect())
+    ids = sorted(i for i in range(1400) if i % 200 < 143)
+    assert got == [(i, k) for k, i in enumerate(ids)]
+    plan = df._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("SinglePartition") == 1 and "count" in plan  # the counts per partition, not the lines
+
+
+def test_spark_makes_the_orders_of_monthly_files_in_their_order(tmp_path, monkeypatch):
+    """A glob of clean monthly files on Spark: one partition per file at least, the
+    orders made and kept by Spark, the lines numbered across the partitions in the
+    files' sorted order: every number is local's (the sums within 1e-9)."""
+    import csv
+
+    from retention_cli.engines import sources
+    from tests.conftest import Cli
+    from tests.engines.facts_lines import close_csv
+    from tests.engines.gen import config, write_inputs
+
+    paths = write_inputs(tmp_path)
+    with open(paths["purchases"], newline="") as f:
+        header, *rows = list(csv.reader(f))
+    (tmp_path / "exports").mkdir()
+    months: dict[str, list] = {}
+    for r in rows:
+        months.setdefault(r[2][:7], []).append(r)
+    for m, rs in months.items():
+        with open(tmp_path / "exports" / f"{m}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header, *rs])
+    assert len(months) > 20
+    cli = Cli.fresh(tmp_path)
+    commands = (("churn", "--by", "segment"), ("purchases",), ("cohorts", "--revenue"), ("clv",))
+    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    local = [cli(*cmd, "-f", "csv", "-q") for cmd in commands]
+    assert all(r.exit_code == 0 for r in local), [r.stderr for r in local]
+    config(tmp_path, {"customers": paths["customers"], "purchases": "exports/*.csv"},
+           extra="engine: {name: local, master: 'local[2]'}\n")
+    made = []
+    real = sources._orders_sql
+    monkeypatch.setattr(sources, "_orders_sql", lambda *a: made.append(a[0]) or real(*a))
+    for cmd, here in zip(commands, local):
+        r = cli(*cmd, "-f", "csv", "-q", "--engine", "spark")
+        assert r.exit_code == 0, r.stderr
+        if cmd[0] in ("churn", "clv"):
+            assert r.stdout == here.stdout, cmd
+        else:
+            close_csv(here.stdout, r.stdout)
+    assert made == ["spark"] * len(commands)
