@@ -119,7 +119,7 @@ class EngineOrders:
             more = {"_k1": o._key.min(where=~o._ret)} if sums else {}
             per = o.group_by("_c").aggregate(_first=o._day.min(), _buy=o._e.min(where=~o._ret),
                                              _lines=o._lines.sum().cast("int64"), **more)
-            customers = _kept(per.mutate(_n=ibis.row_number().over(order_by=per._c).cast("int64")))
+            customers = _numbered(per, fetch)
             got = fetch(customers.order_by("_n").select("_c", "_first", "_buy", "_lines"))
             orders = firsts = None
             if sums:
@@ -585,11 +585,51 @@ def _kept(expr):
     return con.create_table(name, expr, temp=True)  # Ibis's: the expression's memtables registered first
 
 
+def _numbered(per, fetch):
+    """The customers of ``per`` kept, each with a number ``_n`` (0 … n - 1): by their
+    ids on DuckDB; on Spark as Spark holds them, numbered where they lie
+    (``sources._spark_numbered``: a row_number would sort every customer in one
+    task), after they are kept and counted (so both scans of the numbering read the
+    same partitions). Any numbering serves: the process maps each number to its
+    customer (``bind``)."""
+    import ibis
+
+    con = per._find_backend()
+    if con.name == "duckdb":
+        return _kept(per.mutate(_n=ibis.row_number().over(order_by=per._c).cast("int64")))
+    from retention_cli.engines.sources import _spark_numbered, _view
+
+    import os
+
+    whole = _kept(per)
+    try:
+        fetch(whole.count().as_table())  # kept now: its partitions fixed
+        v = _view(con, _spark_numbered(f"SELECT * FROM {whole.get_name()}"))
+        numbered = v.select(*per.columns, _n=v._record.cast("int64"))
+        # kept with its lineage cut (a local checkpoint): a kept frame of Spark's is
+        # computed again from its plan when a frame it reads is let go of, and these
+        # numbers would not be the same twice
+        frame = con._session.sql(str(con.compile(numbered))).localCheckpoint(eager=True)
+        name = f"_retention_kept_{os.getpid()}_{next(_KEPT)}"
+        frame.createOrReplaceTempView(name)
+        _CHECKPOINTS[name] = frame
+        return con.table(name)
+    finally:
+        _drop(whole)
+
+
+_CHECKPOINTS: dict = {}  # name -> a Spark frame checkpointed (``_numbered``), its name let go of by ``_drop``
+
+
 def _drop(t) -> None:
     try:
         con = t._find_backend()
         if con.name == "duckdb":
             con.raw_sql(f"DROP TABLE IF EXISTS {t.get_name()}")
+        elif t.get_name() in _CHECKPOINTS:  # its name only: the frames kept from it read its blocks,
+            # which Spark holds until the session ends (one row per customer)
+            con._session.catalog.dropTempView(t.get_name())
+            _CHECKPOINTS.pop(t.get_name())
         else:
             t.release()
     except Exception:  # noqa: BLE001 — gone with its connection already

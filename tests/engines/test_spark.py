@@ -254,3 +254,32 @@ def test_spark_makes_the_orders_of_monthly_files_in_their_order(tmp_path, monkey
         else:
             close_csv(here.stdout, r.stdout)
     assert made == ["spark"] * len(commands)
+
+
+def test_spark_numbers_the_customers_without_sorting_them_in_one_task(tmp_path):
+    """The customers of the orders Spark keeps are numbered where they lie (no
+    row_number over all of them), once: each number 0 … n - 1 names one customer,
+    and the numbers stay those after the frames they were made from are let go of."""
+    from retention_cli.config import EngineConfig
+    from retention_cli.engines.facts import _drop, _kept, _numbered
+    from retention_cli.engines.sources import backend
+
+    con = backend("spark", EngineConfig(name="spark", master="local[2]"))
+    rows = [f"C{i % 37:03d},{i}\n" for i in range(500)]
+    (tmp_path / "l.csv").write_text("customer_id,k\n" + "".join(rows))
+    lines = con.read_csv(str(tmp_path / "l.csv"), header=True)
+    per = lines.group_by("customer_id").aggregate(n=lines.count())
+
+    def fetch(expr):
+        return expr.to_pyarrow()
+
+    customers = _numbered(per, fetch)
+    plan = con._session.table(customers.get_name())._jdf.queryExecution().executedPlan().toString()
+    assert "RowNumber" not in plan and "row_number" not in plan
+    first = sorted(zip(*(fetch(customers).column(c).to_pylist() for c in ("_n", "customer_id"))))
+    assert [n for n, _ in first] == list(range(37)) and len({c for _, c in first}) == 37
+    joined = _kept(lines.join(customers, "customer_id").select("customer_id", "_n"))
+    _drop(customers)
+    again = sorted(set(zip(*(fetch(joined).column(c).to_pylist() for c in ("_n", "customer_id")))))
+    assert again == first
+    _drop(joined)
