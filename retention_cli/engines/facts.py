@@ -100,8 +100,6 @@ class EngineOrders:
         ``products`` the least product id and whether the order has several) for
         the purchase sums per period (``purchase_sums``); else only each purchase's
         customer and day."""
-        import ibis
-
         cols = dict(_c=made._c, _e=made._day.epoch_days().cast("int64"), _ret=made._amount < 0,
                     _day=made._day, _last=made._last, _lines=made._lines, _x=made._x)
         if sums:
