@@ -185,14 +185,10 @@ class EngineOrders:
         """The distinct (customer code, period index) of the purchases dated in the
         periods [starts[k], ends[k]) (epoch days; periods that do not overlap, as a
         series' do)."""
-        import ibis
-
         starts, ends = _periods(starts, ends, "buyers")
         with self._asking():
-            per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
-            b = self._buys
-            got = self._fetch(b.join(per, (b._e >= per._ps) & (b._e < per._pe))
-                              .select(b._n, _k=per._k.cast("int32")).distinct())
+            x = _dated(self._buys, "_e", starts, ends)
+            got = self._fetch(x.select(x._n, _k=x._k.cast("int32")).distinct())
         return self.codes[got.column("_n").to_numpy()], got.column("_k").to_numpy().astype(np.int64)
 
     def purchase_gaps(self) -> tuple[int, int, np.ndarray, np.ndarray]:
@@ -216,14 +212,10 @@ class EngineOrders:
         [starts[k], ends[k]) (as ``buyers``'): per period and segment, an array of
         K × n_seg; ``segments``, per customer code of the run, its segment (0 ..
         n_seg - 1; None: one segment, everyone)."""
-        import ibis
-
         starts, ends = _periods(starts, ends, "purchases_per")
         K = len(starts)
         with self._asking():
-            per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
-            b = self._buys
-            x = self._segmented(b.join(per, (b._e >= per._ps) & (b._e < per._pe)), segments)
+            x = self._segmented(_dated(self._buys, "_e", starts, ends), segments)
             got = self._fetch(x.group_by(["_k", "_s"]).aggregate(_c=x.count()))
         out = np.zeros((K, n_seg if segments is not None else 1), dtype=np.int64)
         out[got.column("_k").to_numpy().astype(np.int64), got.column("_s").to_numpy().astype(np.int64)] = \
@@ -235,16 +227,12 @@ class EngineOrders:
         purchase and period ``period`` >= it, how many of those customers bought in
         it (the periods [starts[k], ends[k]) as ``buyers``'); pairs with no buyer
         are left out. The cohort triangle without segments, counted in the engine."""
-        import ibis
-
         starts, ends = _periods(starts, ends, "cohort_buyers")
         with self._asking():
-            per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
-            per2 = per.view()
             b = self._buys
-            first = b.group_by("_n").aggregate(_b=b._e.min())
-            cohort = first.join(per, (first._b >= per._ps) & (first._b < per._pe)).select(first._n, _c=per._k)
-            bought = b.join(per2, (b._e >= per2._ps) & (b._e < per2._pe)).select(b._n, _k=per2._k).distinct()
+            first = _dated(b.group_by("_n").aggregate(_b=b._e.min()), "_b", starts, ends)
+            cohort = first.select("_n", _c=first._k)
+            bought = _dated(b, "_e", starts, ends).select("_n", "_k").distinct()
             x = bought.join(cohort, bought._n == cohort._n)
             x = x.filter(x._k >= x._c)
             got = self._fetch(x.group_by(["_c", "_k"]).aggregate(_a=x.count()))
@@ -258,15 +246,11 @@ class EngineOrders:
         (``_sum``); with ``segments`` (per customer code of the run, its segment),
         per segment too (else segment 0). Pairs with no order are left out. Needs
         ``make(sums=True)``; the periods as ``buyers``'."""
-        import ibis
-
         starts, ends = _periods(starts, ends, "cohort_revenue")
         with self._asking():
-            per = ibis.memtable({"_k": np.arange(len(starts), dtype=np.int64), "_ps": starts, "_pe": ends})
-            per2 = per.view()
-            f, o = self._firsts, self._orders
-            cohort = f.join(per, (f._b >= per._ps) & (f._b < per._pe)).select(f._n, _c=per._k)
-            dated = o.join(per2, (o._e >= per2._ps) & (o._e < per2._pe)).select(o._n, o._a, _k=per2._k)
+            first = _dated(self._firsts, "_b", starts, ends)
+            cohort = first.select("_n", _c=first._k)
+            dated = _dated(self._orders, "_e", starts, ends).select("_n", "_a", "_k")
             x = dated.join(cohort, dated._n == cohort._n)
             x = self._segmented(x.filter(x._k >= x._c), segments)
             got = self._fetch(x.group_by(["_c", "_k", "_s"]).aggregate(_r=_sum(x._a)))
@@ -353,9 +337,7 @@ class EngineOrders:
         prev = np.repeat(np.asarray(previous, dtype=np.int64), width)
         g_prev = np.where(prev >= 0, prev * width + np.tile(np.arange(width), K), -1)
         with self._asking():
-            per = ibis.memtable({"_k": np.arange(K, dtype=np.int64), "_ps": starts, "_pe": ends})
-            o = self._orders
-            ok = o.join(per, (o._e >= per._ps) & (o._e < per._pe))
+            ok = _dated(self._orders, "_e", starts, ends)
             # per (period, customer), in one pass over the orders: their order revenue and
             # orders (purchases), every order's amount, their first purchase, and with
             # products whether they bought several there
@@ -543,6 +525,29 @@ def _periods(starts, ends, asker: str) -> tuple[np.ndarray, np.ndarray]:
     if (ends[order][:-1] > starts[order][1:]).any():
         raise ValueError(f"{asker}: the periods overlap")
     return starts, ends
+
+
+# the most days a period table may hold (``_dated``): beyond, the periods' bounds
+_DAYS_JOINED = 1_000_000
+
+
+def _dated(x, day: str, starts: np.ndarray, ends: np.ndarray):
+    """``x`` with the period ``_k`` its ``day`` column falls in (the periods
+    [starts[k], ends[k]), epoch days, which do not overlap: ``_periods``); rows of no
+    period left out. By a table of the periods' days, one row each, joined on the
+    day (an equality an engine hashes: on 6.6 M orders and 36 months about a third
+    of the time of a join on the bounds, which DuckDB does as an inequality join);
+    on the bounds for periods of more than a million days."""
+    import ibis
+
+    lengths = np.maximum(np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64), 0)
+    if lengths.sum() <= _DAYS_JOINED:
+        days = np.concatenate([np.arange(s, s + n, dtype=np.int64) for s, n in zip(starts, lengths)]) \
+            if len(lengths) else np.empty(0, dtype=np.int64)
+        table = ibis.memtable({"_dd": days, "_k": np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)})
+        return x.join(table, x[day] == table._dd).drop("_dd")
+    per = ibis.memtable({"_k": np.arange(len(lengths), dtype=np.int64), "_ps": starts, "_pe": ends})
+    return x.join(per, (x[day] >= per._ps) & (x[day] < per._pe)).drop("_ps", "_pe")
 
 
 def _per(got, K: int) -> dict[str, np.ndarray]:

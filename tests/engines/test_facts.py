@@ -76,12 +76,19 @@ def test_lines_that_are_not_clean_come_over_as_lines(tmp_path):
     assert t.facts is None and t.row_lines is None and t.rows == 8
 
 
-def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch):
+@pytest.mark.parametrize("on_bounds", [False, True])
+def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch, on_bounds):
     """churn (by a customers attribute) and cohorts read the facts of the engine's
-    orders, and their numbers are the local ones; cohorts --revenue reads the
-    engine's sums of them."""
+    orders, and their numbers are the local ones; cohorts --revenue and purchases
+    read the engine's sums of them. The orders are dated into the periods by a
+    table of the periods' days, or (``on_bounds``: periods of more days than that
+    table holds) by the periods' bounds: the same numbers."""
+    from retention_cli.engines import facts
     from tests.conftest import Cli
-    from tests.engines.facts_lines import local_then_engine, spy_on_orders
+    from tests.engines.facts_lines import close_csv, local_then_engine, spy_on_orders
+
+    if on_bounds:
+        monkeypatch.setattr(facts, "_DAYS_JOINED", 0)
 
     (tmp_path / "p.csv").write_text(LINES)
     (tmp_path / "c.csv").write_text("customer_id,segment\nA,x\nB,y\nC,y\nD,x\n")
@@ -97,6 +104,10 @@ def test_churn_and_cohorts_ask_the_engine_and_equal_local(tmp_path, monkeypatch)
         local, duck = local_then_engine(cli, args, asked)
         assert duck.stdout == local.stdout and local.stdout
         assert asked[0] == kind, cmd
+    for cmd in (("purchases",), ("purchases", "--by", "segment")):
+        local, duck = local_then_engine(cli, (*cmd, "-f", "csv", "-q", "--from", "2024-01", "--to", "2024-05"), asked)
+        assert asked[0] == ("sums", True)
+        close_csv(local.stdout, duck.stdout)
     # each cohort's revenue summed by the engine, cumulated per member: A's January
     # cohort 10 + 5 in January, then March's 8 + 2 - 8 (the return counts): 15, 15,
     # 17; C's February cohort its one order of two lines (1 + 1), dated 02-27: 2, 2
