@@ -613,6 +613,7 @@ def _numbered(per, fetch):
         # computed again from its plan when a frame it reads is let go of, and these
         # numbers would not be the same twice
         frame = con._session.sql(str(con.compile(numbered))).localCheckpoint(eager=True)
+        con._session.catalog.dropTempView(v.get_name())
         name = f"_retention_kept_{os.getpid()}_{next(_KEPT)}"
         frame.createOrReplaceTempView(name)
         _CHECKPOINTS[name] = frame

@@ -502,13 +502,26 @@ def _database(inp: InputConfig, resolve: Callable[[str], str], display: str, eng
         if inp.query is not None:  # DuckDB's through a view (``_view``: Ibis's sql() fails on DuckDB 2)
             if scheme == "duckdb":
                 return _view(con, inp.query), con, scheme
-            return con.sql(inp.query, **({"schema": _pg_schema(con, inp.query)} if scheme.startswith("postgres")
-                                         else {})), con, scheme
+            if scheme.startswith("postgres"):
+                body = _query_body(inp.query, "postgres")
+                return con.sql(body, schema=_pg_schema(con, body)), con, scheme
+            return con.sql(inp.query), con, scheme
         schema, _, name = inp.table.rpartition(".")  # schema.table: the table of that schema
         return (con.table(name, database=schema) if schema else con.table(name)), con, scheme
     except Exception as e:  # noqa: BLE001
         what = f"cannot read table {inp.table!r}" if inp.table is not None else "the query fails"
         raise InputMissingError(f"{display}: {what} ({type(e).__name__}: {_first_line(e)})") from None
+
+
+def _query_body(query: str, dialect: str) -> str:
+    """A ``query:`` without what follows its last word: the semicolons and comments
+    after it (``select …; -- the March export``), which would end the query early
+    where it is put inside another (a subquery)."""
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    words = [t for t in sqlglot.tokenize(query, read=dialect) if t.token_type != TokenType.SEMICOLON]
+    return query[:words[-1].end + 1] if words else query
 
 
 def _pg_schema(con, query: str):
@@ -521,9 +534,9 @@ def _pg_schema(con, query: str):
 
     from ibis.backends.sql.datatypes import PostgresType
 
-    body = query.strip().rstrip(";").rstrip()
     with con.con.cursor() as cur:
-        cur.execute(f"SELECT * FROM ({body}\n) AS retention_query LIMIT 0")
+        # with parameters (none): one statement only, whatever the text holds
+        cur.execute(f"SELECT * FROM ({query.replace('%', '%%')}\n) AS retention_query LIMIT 0", ())
         names = [c.name for c in cur.description]
         oids = [c.type_code for c in cur.description]
         mods = [cur.pgresult.fmod(i) for i in range(len(names))]
@@ -830,7 +843,13 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
             unclean = unclean | a.isnan()  # NaN is no value, as null is (``typed_column``)
         more = {"_p": p} if product is not None else {}
         if engine_name == "spark":  # numbered where they are, not gathered into one partition
-            body = _spark_numbered(str(con.compile(t.select(_c=c, _o=o, _d=d, _a=a, _x=unclean, **more))))
+            try:
+                with _quiet():
+                    kept = _spark_checkpoint(con, str(con.compile(t.select(_c=c, _o=o, _d=d, _a=a, _x=unclean,
+                                                                           **more))))
+            except Exception as e:  # noqa: BLE001 — Spark's errors while it reads the lines (a broken record)
+                raise _read_error(e, display, name_of) from None
+            body = _spark_numbered(f"SELECT * FROM {kept}")
         else:
             body = str(con.compile(t.mutate(_record=ibis.row_number())
                                    .select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)))
@@ -1010,6 +1029,25 @@ def _orders_sql(engine_name: str, product: bool) -> str:
             "FROM ({lines}) AS retention_lines GROUP BY _c, _o")
 
 
+_SPARK_KEPT: dict[str, object] = {}  # name -> a frame Spark keeps as a local checkpoint (``_spark_checkpoint``)
+
+
+def _spark_checkpoint(con, sql: str) -> str:
+    """The rows of ``sql`` kept by Spark as a local checkpoint (on the executors, in
+    memory and on disk; its plan cut), under a temporary view's name. What is read
+    from it twice is then read the same: a query of the files may be split into
+    other partitions at its next run (Spark sizes the splits by the cores it has
+    then), and a frame kept as a cache is computed again from its plan when what it
+    read is let go of. Held until the session ends (a process of the tool's: one run).
+    An executor lost with its blocks fails the run, saying so, rather than number
+    the lines again."""
+    name = f"_retention_{os.getpid()}_{next(_VIEWS)}"
+    frame = con._session.sql(sql).localCheckpoint(eager=True)
+    frame.createOrReplaceTempView(name)
+    _SPARK_KEPT[name] = frame
+    return name
+
+
 def _spark_numbered(lines: str) -> str:
     """Spark's query of ``lines`` with each line's number in the order of the input
     (``_record``: 0, 1, … as a row_number gives), made where the lines are. A
@@ -1020,8 +1058,9 @@ def _spark_numbered(lines: str) -> str:
     partition's index in the high bits, its place in the partition in the low 33),
     the lines are counted per partition (a few hundred rows, numbered by a window of
     their own), and a line's number is the lines of the partitions before its own
-    plus its place: the same numbers, with no line moved. The input is scanned twice
-    (counted, then numbered): a file's partitions are the same at each scan."""
+    plus its place: the same numbers, with no line moved. ``lines`` is read twice
+    (counted, then numbered): it must give the same partitions each time — a frame
+    Spark keeps whole (``_spark_checkpoint``), not a query of the files."""
     low = (1 << 33) - 1
     return (f"SELECT l.*, coalesce(n._off, 0) + (l._mid & {low}) AS _record "
             f"FROM (SELECT q.*, monotonically_increasing_id() AS _mid FROM ({lines}) AS q) AS l "

@@ -412,7 +412,9 @@ def test_a_postgresql_query_is_read_on_a_read_only_connection(tmp_path, pg_url):
                 copy.write_row([v or None for v in r])
     url = _read_only(pg_url)
     try:
-        for query in (f"select * from {schema}.p;", f"with x as (select * from {schema}.p) select * from x"):
+        for query in (f"select * from {schema}.p;", f"with x as (select * from {schema}.p) select * from x",
+                      f"select * from {schema}.p where customer_id not like ''%x'' ; -- every line\n;",
+                      f"select * from {schema}.p /* all */;\n/* end */"):
             (tmp_path / "retention.yaml").write_text(
                 f"inputs:\n  customers: {{path: '{paths['customers'].name}'}}\n"
                 f"  purchases: {{connection: '{url}', query: '{query}'}}\nchurn: {{inactivity_days: 90}}\n")
