@@ -540,8 +540,10 @@ def _pg_schema(con, query: str):
         names = [c.name for c in cur.description]
         oids = [c.type_code for c in cur.description]
         mods = [cur.pgresult.fmod(i) for i in range(len(names))]
-        cur.execute("SELECT format_type(o, m) FROM unnest(%s::oid[], %s::int[]) WITH ORDINALITY AS x(o, m, i) "
-                    "ORDER BY i", (oids, mods))
+        # an enum's values are text (as Ibis reads a table's enum column)
+        cur.execute("SELECT CASE WHEN t.typtype = 'e' THEN 'enum' ELSE format_type(x.o, x.m) END "
+                    "FROM unnest(%s::oid[], %s::int[]) WITH ORDINALITY AS x(o, m, i) "
+                    "JOIN pg_catalog.pg_type AS t ON t.oid = x.o ORDER BY x.i", (oids, mods))
         types = [row[0] for row in cur.fetchall()]
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})

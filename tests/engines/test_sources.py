@@ -425,6 +425,16 @@ def test_a_postgresql_query_is_read_on_a_read_only_connection(tmp_path, pg_url):
         assert r.exit_code == 66
         assert "the query fails (ValueError: the query returns column 'amount' twice: name each column once)" \
             in r.stderr
+        from retention_cli.config import InputConfig
+        from retention_cli.engines.sources import _database
+
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"create type {schema}.kind as enum ('web', 'shop')")
+        t, _, _ = _database(InputConfig(connection=url, query=f"select 'web'::{schema}.kind as channel, "
+                                                              "1.5::numeric(4, 2) as amount, current_date as d"),
+                            str, "q")
+        assert [str(t.schema()[c]) for c in t.columns] == ["string", "decimal(4, 2)", "date"]
+        assert t.to_pyarrow().column("channel").to_pylist() == ["web"]
     finally:
         with psycopg.connect(pg_url, autocommit=True) as con:
             con.execute(f"drop schema {schema} cascade")
