@@ -29,7 +29,7 @@ import threading
 
 import numpy as np
 
-from retention_cli.engines.sources import awake, rest
+from retention_cli.engines.sources import _SPARK_KEPT, awake, rest
 
 NEVER = np.iinfo(np.int64).max // 4  # as model.customers.NEVER: no day
 _DAY_KEY = 10 ** 12  # day * _DAY_KEY + first record: orders by day, then by first line
@@ -600,9 +600,7 @@ def _numbered(per, fetch):
     con = per._find_backend()
     if con.name == "duckdb":
         return _kept(per.mutate(_n=ibis.row_number().over(order_by=per._c).cast("int64")))
-    from retention_cli.engines.sources import _spark_numbered, _view
-
-    import os
+    from retention_cli.engines.sources import _spark_checkpoint, _spark_numbered, _view
 
     whole = _kept(per)
     try:
@@ -612,17 +610,11 @@ def _numbered(per, fetch):
         # kept with its lineage cut (a local checkpoint): a kept frame of Spark's is
         # computed again from its plan when a frame it reads is let go of, and these
         # numbers would not be the same twice
-        frame = con._session.sql(str(con.compile(numbered))).localCheckpoint(eager=True)
+        name = _spark_checkpoint(con, str(con.compile(numbered)))
         con._session.catalog.dropTempView(v.get_name())
-        name = f"_retention_kept_{os.getpid()}_{next(_KEPT)}"
-        frame.createOrReplaceTempView(name)
-        _CHECKPOINTS[name] = frame
         return con.table(name)
     finally:
         _drop(whole)
-
-
-_CHECKPOINTS: dict = {}  # name -> a Spark frame checkpointed (``_numbered``), its name let go of by ``_drop``
 
 
 def _drop(t) -> None:
@@ -630,10 +622,10 @@ def _drop(t) -> None:
         con = t._find_backend()
         if con.name == "duckdb":
             con.raw_sql(f"DROP TABLE IF EXISTS {t.get_name()}")
-        elif t.get_name() in _CHECKPOINTS:  # its name only: the frames kept from it read its blocks,
-            # which Spark holds until the session ends (one row per customer)
+        elif t.get_name() in _SPARK_KEPT:  # its name only: the frames kept from it read its blocks,
+            # which Spark holds until the session ends (``sources._spark_checkpoint``)
             con._session.catalog.dropTempView(t.get_name())
-            _CHECKPOINTS.pop(t.get_name())
+            _SPARK_KEPT.pop(t.get_name())
         else:
             t.release()
     except Exception:  # noqa: BLE001 — gone with its connection already

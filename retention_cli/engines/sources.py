@@ -860,7 +860,7 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         # bit): an ordered aggregate, which neither Ibis nor a plain SUM says
         sql = _orders_sql(engine_name, product is not None).replace("{lines}", body)
         if engine_name == "postgres":  # a query, not a view: the connection may be read-only (``_pg_schema``)
-            return con.sql(sql, schema=_ORDERS_SCHEMA(product is not None))
+            return con.sql(sql, schema=_orders_schema(product is not None))
         return _view(con, sql)
 
     def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
@@ -1080,9 +1080,10 @@ _SPACE = r"[\x{09}-\x{0D}\x{1C}-\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{20
 _NOT_PLAIN_ID = rf"^$|^{_SPACE}|{_SPACE}$|\x{{FEFF}}"
 _NOT_PLAIN_ID_PG = re.sub(r"\\x\{([0-9A-F]+)\}", lambda m: f"\\u{int(m[1], 16):04X}", _NOT_PLAIN_ID)
 ORDERS_ENGINES = ("duckdb", "spark")
+_VIEWS = iter(range(1 << 62))  # names of this process's views
 
 
-def _ORDERS_SCHEMA(product: bool):
+def _orders_schema(product: bool):
     """The columns of ``_orders_sql``'s query (a PostgreSQL query is given its schema:
     Ibis would ask the server by creating a view)."""
     import ibis
@@ -1090,7 +1091,6 @@ def _ORDERS_SCHEMA(product: bool):
     return ibis.schema({"_c": "string", "_first": "int64", "_day": "date", "_last": "date", "_amount": "float64",
                         "_lines": "int32", **({"_plo": "string", "_phi": "string"} if product else {}),
                         "_x": "boolean"})
-_VIEWS = iter(range(1 << 62))  # names of this process's views
 
 
 def _view(con, sql: str):

@@ -106,3 +106,18 @@ def config(folder: Path, paths: dict[str, Path] | None = None, *, engine: str | 
     p = folder / "retention.yaml"
     p.write_text(text)
     return p
+
+
+def split_by_month(src: Path, folder: Path) -> list[str]:
+    """The purchases file as one file per month in ``folder`` (each with the
+    header), named by its month; the months, sorted."""
+    with open(src, newline="") as f:
+        header, *rows = list(csv.reader(f))
+    folder.mkdir()
+    months: dict[str, list] = {}
+    for r in rows:
+        months.setdefault(r[2][:7], []).append(r)
+    for m, rs in months.items():
+        with open(folder / f"{m}.csv", "w", newline="") as f:
+            csv.writer(f).writerows([header, *rs])
+    return sorted(months)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -13,26 +14,18 @@ pytest.importorskip("ibis")
 pytest.importorskip("duckdb")
 
 from tests.conftest import Cli  # noqa: E402
-from tests.engines.gen import config, write_inputs  # noqa: E402
+from tests.engines.gen import config, split_by_month, write_inputs  # noqa: E402
 from tests.servers import need, postgres_url  # noqa: E402
+
+
+# the generated purchases' columns as a shop's database types them (money as numeric)
+LINES_COLUMNS = ("order_id text, customer_id text, order_date date, amount numeric(12, 2), product_id text, "
+                 "channel text")
 
 
 def _rows(path):
     with open(path, newline="") as f:
         return list(csv.reader(f))
-
-
-def _split_by_month(src, folder):
-    """The purchases file as one file per month (each with the header)."""
-    header, *rows = _rows(src)
-    folder.mkdir()
-    months: dict[str, list] = {}
-    for r in rows:
-        months.setdefault(r[2][:7], []).append(r)
-    for m, rs in months.items():
-        with open(folder / f"{m}.csv", "w", newline="") as f:
-            csv.writer(f).writerows([header, *rs])
-    return sorted(months)
 
 
 def close(a: str, b: str, rel: float = 1e-9) -> bool:
@@ -61,7 +54,7 @@ def _churn(cli, *args):
 
 def test_glob_of_monthly_files_equals_one_file(tmp_path):
     paths = write_inputs(tmp_path)
-    months = _split_by_month(paths["purchases"], tmp_path / "exports")
+    months = split_by_month(paths["purchases"], tmp_path / "exports")
     assert len(months) > 20
     cli = Cli.fresh(tmp_path)
     config(tmp_path)
@@ -97,7 +90,7 @@ def test_hive_partitioned_parquet_folder(tmp_path):
 
 def test_glob_files_must_share_their_header(tmp_path):
     paths = write_inputs(tmp_path)
-    _split_by_month(paths["purchases"], tmp_path / "exports")
+    split_by_month(paths["purchases"], tmp_path / "exports")
     odd = tmp_path / "exports" / "2024-03.csv"
     header, *rows = _rows(odd)
     with open(odd, "w", newline="") as f:
@@ -115,7 +108,7 @@ def test_a_month_with_its_columns_in_another_order_another_delimiter_or_one_more
     month saved with ';'. Each file is read by its own header and delimiter, on every
     engine, and the table is the one file's."""
     paths = write_inputs(tmp_path)
-    months = _split_by_month(paths["purchases"], tmp_path / "exports")
+    months = split_by_month(paths["purchases"], tmp_path / "exports")
     cli = Cli.fresh(tmp_path)
     config(tmp_path)
     whole = _churn(cli, "--by", "segment")
@@ -290,6 +283,22 @@ def pg_url():
     return url
 
 
+def _pg_tables(pg_url: str, schema: str, tables: dict[str, tuple[str, Path]]) -> None:
+    """A fresh ``schema`` on the server holding each table (name -> its columns as
+    SQL, the CSV file of its rows; an empty cell is null)."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"drop schema if exists {schema} cascade")
+        con.execute(f"create schema {schema}")
+        for name, (columns, path) in tables.items():
+            con.execute(f"create table {schema}.{name} ({columns})")
+            header, *rows = _rows(path)
+            with con.cursor().copy(f"copy {schema}.{name} ({', '.join(header)}) from stdin") as copy:
+                for r in rows:
+                    copy.write_row([v or None for v in r])
+
+
 def test_postgresql_tables(tmp_path, pg_url):
     """A real PostgreSQL server (ci/postgres) serves the tables: typed columns
     (date, numeric) come as the database types them."""
@@ -300,18 +309,10 @@ def test_postgresql_tables(tmp_path, pg_url):
     cli = Cli.fresh(tmp_path)
     files = _churn(cli, "--by", "segment")
     schema = f"t{tmp_path.name.replace('-', '_')[-20:]}".lower()
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute(f"drop schema if exists {schema} cascade")
-        con.execute(f"create schema {schema}")
-        con.execute(f"create table {schema}.customers (customer_id text primary key, signup_date date, "
-                    "segment text, loyalty_member text, churn_date date, churn_reason text)")
-        con.execute(f"create table {schema}.purchases (order_id text, customer_id text, order_date date, "
-                    "amount numeric(12, 2), product_id text, channel text)")
-        for name in ("customers", "purchases"):
-            header, *rows = _rows(paths[name])
-            with con.cursor().copy(f"copy {schema}.{name} ({', '.join(header)}) from stdin") as copy:
-                for r in rows:
-                    copy.write_row([v or None for v in r])
+    _pg_tables(pg_url, schema, {
+        "customers": ("customer_id text primary key, signup_date date, segment text, loyalty_member text, "
+                      "churn_date date, churn_reason text", paths["customers"]),
+        "purchases": (LINES_COLUMNS, paths["purchases"])})
     _db_config(tmp_path, pg_url, f"table: {schema}.purchases")
     text = (tmp_path / "retention.yaml").read_text().replace("table: customers", f"table: {schema}.customers")
     (tmp_path / "retention.yaml").write_text(text)
@@ -361,15 +362,7 @@ def test_postgresql_makes_the_orders_on_a_read_only_connection_and_duckdb_keeps_
     files = _without_inputs(outputs(folder, "local"))
     assert files["report"] == 0 and files["purchases"][0] == 0
     schema = f"o{tmp_path.name.replace('-', '_')[-20:]}".lower()
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute(f"drop schema if exists {schema} cascade")
-        con.execute(f"create schema {schema}")
-        con.execute(f"create table {schema}.lines (order_id text, customer_id text, order_date date, "
-                    "amount numeric(12, 2), product_id text, channel text)")
-        header, *rows = _rows(folder / "purchases.csv")
-        with con.cursor().copy(f"copy {schema}.lines ({', '.join(header)}) from stdin") as copy:
-            for r in rows:
-                copy.write_row([v or None for v in r])
+    _pg_tables(pg_url, schema, {"lines": (LINES_COLUMNS, folder / "purchases.csv")})
     text = (folder / "retention.yaml").read_text()
     assert "  purchases: {path: 'purchases.csv'}" in text
     (folder / "retention.yaml").write_text(text.replace(
@@ -401,15 +394,8 @@ def test_a_postgresql_query_is_read_on_a_read_only_connection(tmp_path, pg_url):
     cli = Cli.fresh(tmp_path)
     files = _churn(cli)
     schema = f"q{tmp_path.name.replace('-', '_')[-20:]}".lower()
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute(f"drop schema if exists {schema} cascade")
-        con.execute(f"create schema {schema}")
-        con.execute(f"create table {schema}.p (order_id text, customer_id text, order_date timestamp, "
-                    "amount float8, product_id text, channel text)")
-        header, *rows = _rows(paths["purchases"])
-        with con.cursor().copy(f"copy {schema}.p ({', '.join(header)}) from stdin") as copy:
-            for r in rows:
-                copy.write_row([v or None for v in r])
+    _pg_tables(pg_url, schema, {"p": ("order_id text, customer_id text, order_date timestamp, amount float8, "
+                                      "product_id text, channel text", paths["purchases"])})
     url = _read_only(pg_url)
     try:
         for query in (f"select * from {schema}.p;", f"with x as (select * from {schema}.p) select * from x",
@@ -542,14 +528,14 @@ def test_brackets_in_a_folder_or_file_name_are_no_glob(tmp_path):
     config(folder, {"customers": paths["customers"], "purchases": "orders[1].csv"})
     assert _churn(cli) == plain
     # a real glob below such a folder: the folder is taken as written
-    _split_by_month(paths["purchases"], folder / "exports")
+    split_by_month(paths["purchases"], folder / "exports")
     config(folder, {"customers": paths["customers"], "purchases": "exports/20*.csv"})
     assert _churn(cli) == plain
 
 
 def test_a_glob_read_locally_names_the_file_and_line_of_a_bad_row(tmp_path):
     paths = write_inputs(tmp_path, bad=True)
-    months = _split_by_month(paths["purchases"], tmp_path / "exports")
+    months = split_by_month(paths["purchases"], tmp_path / "exports")
     config(tmp_path, {**paths, "purchases": "exports/*.csv"}, policy="skip")
     (tmp_path / "out").mkdir()
     cli = Cli.fresh(tmp_path)
@@ -751,7 +737,7 @@ def test_a_select_may_end_with_a_semicolon_and_a_comment_and_name_a_column_delet
 
 def test_an_empty_file_in_a_glob_is_left_out_and_said(tmp_path):
     paths = write_inputs(tmp_path)
-    _split_by_month(paths["purchases"], tmp_path / "exports")
+    split_by_month(paths["purchases"], tmp_path / "exports")
     (tmp_path / "exports" / "2025-01.csv").write_bytes(b"")  # an export that failed halfway
     cli = Cli.fresh(tmp_path)
     config(tmp_path)

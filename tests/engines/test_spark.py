@@ -33,30 +33,12 @@ def test_a_path_with_a_scheme_is_given_to_spark_as_written(tmp_path, monkeypatch
     """file:// here, hdfs:// or s3a:// on a cluster: the path goes to Spark unread by
     us, and Spark makes and keeps the orders there (the customer facts and the
     purchase sums are asked of it), as of a file of this machine."""
-    from retention_cli.engines import sources
-    from tests.conftest import Cli
-    from tests.engines.gen import config, write_inputs
+    from tests.engines.gen import write_inputs
 
     paths = write_inputs(tmp_path)
-    cli = Cli.fresh(tmp_path)
-    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
-    commands = (("churn", "--by", "segment"), ("purchases", "--by", "segment"), ("cohorts", "--revenue"))
-    local = [cli(*cmd, "-f", "csv", "-q") for cmd in commands]
-    assert all(r.exit_code == 0 for r in local), [r.stderr for r in local]
-    config(tmp_path, {"customers": paths["customers"], "purchases": f"file://{paths['purchases']}"})
-    made = []
-    real = sources._orders_sql
-    monkeypatch.setattr(sources, "_orders_sql", lambda *a: made.append(a[0]) or real(*a))
-    for cmd, here in zip(commands, local):
-        r = cli(*cmd, "-f", "csv", "-q", "--engine", "spark")
-        assert r.exit_code == 0, r.stderr
-        if cmd[0] == "churn":
-            assert r.stdout == here.stdout
-        else:  # Spark's exact sums (docs/engines.md): within 1e-9
-            from tests.engines.facts_lines import close_csv
-
-            close_csv(here.stdout, r.stdout)
-    assert made == ["spark"] * len(commands)
+    cli = _spark_makes_the_orders_as_local(tmp_path, monkeypatch, paths, f"file://{paths['purchases']}",
+                                           (("churn", "--by", "segment"), ("purchases", "--by", "segment"),
+                                            ("cohorts", "--revenue")))
     r = cli("churn", "-q")  # the local engine does not read such a path, and says which does
     assert r.exit_code == 2
     assert "a path with a scheme is read by the spark engine (--engine spark)" in r.stderr
@@ -218,30 +200,31 @@ def test_spark_makes_the_orders_of_monthly_files_in_their_order(tmp_path, monkey
     """A glob of clean monthly files on Spark: one partition per file at least, the
     orders made and kept by Spark, the lines numbered across the partitions in the
     files' sorted order: every number is local's (the sums within 1e-9)."""
-    import csv
+    from tests.engines.gen import split_by_month, write_inputs
 
+    paths = write_inputs(tmp_path)
+    assert len(split_by_month(paths["purchases"], tmp_path / "exports")) > 20
+    _spark_makes_the_orders_as_local(tmp_path, monkeypatch, paths, "exports/*.csv",
+                                     (("churn", "--by", "segment"), ("purchases",), ("cohorts", "--revenue"),
+                                      ("clv",)))
+
+
+def _spark_makes_the_orders_as_local(folder, monkeypatch, paths: dict, purchases: str, commands: tuple):
+    """Each command on the generated inputs (``paths``) read locally, then on Spark
+    (local[2]) with the purchases at ``purchases`` (a path with a scheme, a glob):
+    Spark makes the orders for each, and its output is local's — the very bytes, or
+    within 1e-9 where Spark's exact sums are read (docs/engines.md). The runner,
+    its config left reading ``purchases``."""
     from retention_cli.engines import sources
     from tests.conftest import Cli
     from tests.engines.facts_lines import close_csv
-    from tests.engines.gen import config, write_inputs
+    from tests.engines.gen import config
 
-    paths = write_inputs(tmp_path)
-    with open(paths["purchases"], newline="") as f:
-        header, *rows = list(csv.reader(f))
-    (tmp_path / "exports").mkdir()
-    months: dict[str, list] = {}
-    for r in rows:
-        months.setdefault(r[2][:7], []).append(r)
-    for m, rs in months.items():
-        with open(tmp_path / "exports" / f"{m}.csv", "w", newline="") as f:
-            csv.writer(f).writerows([header, *rs])
-    assert len(months) > 20
-    cli = Cli.fresh(tmp_path)
-    commands = (("churn", "--by", "segment"), ("purchases",), ("cohorts", "--revenue"), ("clv",))
-    config(tmp_path, {"customers": paths["customers"], "purchases": paths["purchases"]})
+    cli = Cli.fresh(folder)
+    config(folder, {"customers": paths["customers"], "purchases": paths["purchases"]})
     local = [cli(*cmd, "-f", "csv", "-q") for cmd in commands]
     assert all(r.exit_code == 0 for r in local), [r.stderr for r in local]
-    config(tmp_path, {"customers": paths["customers"], "purchases": "exports/*.csv"},
+    config(folder, {"customers": paths["customers"], "purchases": purchases},
            extra="engine: {name: local, master: 'local[2]'}\n")
     made = []
     real = sources._orders_sql
@@ -254,6 +237,7 @@ def test_spark_makes_the_orders_of_monthly_files_in_their_order(tmp_path, monkey
         else:
             close_csv(here.stdout, r.stdout)
     assert made == ["spark"] * len(commands)
+    return cli
 
 
 def test_spark_numbers_the_customers_without_sorting_them_in_one_task(tmp_path):
