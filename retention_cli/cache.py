@@ -4,7 +4,8 @@ first one read and built, instead of parsing the files again.
 An entry is keyed by everything the reading depends on: the identity of every
 configured input file (device, inode, size, modification and change times in
 nanoseconds), the whole config, the tables and columns asked for, the ``--by``
-columns, and the versions of the tool, pandas, pyarrow and numpy. A file that
+columns, the versions of the tool (and of what it builds, ``BUILT``), pandas,
+pyarrow and numpy. A file that
 changes in any way gets a new key, so an entry is never stale; an input read from
 standard input, a pipe or a device is never cached. The folder is
 ``$RETENTION_CACHE_DIR``, else ``$XDG_CACHE_HOME/retention``, else
@@ -38,6 +39,10 @@ from pathlib import Path
 from typing import Any
 
 KEEP = 6  # entries (one per distinct set of inputs and options)
+# what an entry's built objects mean, in the key beside the tool's version: raised
+# when how they are built changes, so that a development install (whose version
+# stays) never reads an entry built otherwise. 2: orders' lines added exactly.
+BUILT = 2
 MAGIC = b"retention-cache 2\n"  # the layout below; a file without it is no entry
 ALIGN = 64  # each array's offset in the file: a multiple of this
 _writing: list = []  # threads storing entries (put_soon)
@@ -81,7 +86,7 @@ def make_key(parts: dict[str, Any]) -> str:
 
     from retention_cli import __version__
 
-    parts = {**parts, "versions": [__version__, pandas.__version__, pyarrow.__version__, numpy.__version__]}
+    parts = {**parts, "versions": [__version__, BUILT, pandas.__version__, pyarrow.__version__, numpy.__version__]}
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 

@@ -855,9 +855,6 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         else:
             body = str(con.compile(t.mutate(_record=ibis.row_number())
                                    .select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)))
-        # the amounts summed one after the other in the order of the lines, as the
-        # process sums them (floating point: another order can differ in the last
-        # bit): an ordered aggregate, which neither Ibis nor a plain SUM says
         sql = _orders_sql(engine_name, product is not None).replace("{lines}", body)
         if engine_name == "postgres":  # a query, not a view: the connection may be read-only (``_pg_schema``)
             return con.sql(sql, schema=_orders_schema(product is not None))
@@ -866,8 +863,8 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
     def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
         """The orders of a purchases input made in the engine from its lines (SPEC §1
         order lines): per (customer, order), the earliest line's date, the sum of the
-        lines' amounts in the order of the lines (the sum the process makes, to the
-        last bit), the number of lines; the orders in the order of their first line
+        lines' amounts as decimals, rounded once (the sum the process makes,
+        ``customers.line_sums``), the number of lines; the orders in the order of their first line
         (the order the process numbers them in). As cells of the readers (customer ids
         dictionary-encoded, dates, amounts), the lines per order and the latest line's
         date (an order is dated by its earliest: the data end is the latest); with
@@ -875,8 +872,9 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         the order has several products when they differ, and its customer bought
         several in a period when the ids of their orders there differ); None when a line
         is not one the engine types exactly as the readers would (a missing or
-        unparsed value, a date outside 1900-2199, a number of 1e15 or more, an id
-        with spaces at its ends or a BOM): then the lines are read as they are, for
+        unparsed value, a date outside 1900-2199, a number of 1e15 or more, an
+        order of more than 2**53 units of its amounts (``customers.line_sums``),
+        an id with spaces at its ends or a BOM): then the lines are read as they are, for
         the readers to say what is wrong."""
         made = made_orders(cust, order, day, amount, product)
         if made is None:
@@ -1006,12 +1004,13 @@ def _typed_parts(t, columns: list[str], decimals: bool = False):
 
 
 # The orders of the lines (``_source.orders``): per (customer, order), its first
-# record, its date (the earliest line's), its lines' latest date, the sum of its
-# amounts in the order of its lines, its number of lines, its least and greatest
-# product id, and whether a line is not clean. One query per engine: the ordered
-# sum is said differently in each.
+# record, its date (the earliest line's), its lines' latest date, the exact sum of
+# its amounts, its number of lines, its least and greatest product id, and whether
+# a line is not clean. One query, with each engine's way of saying an id's spaces.
 def _orders_sql(engine_name: str, product: bool) -> str:
     """The query of ``_source.orders`` in the engine's SQL, over ``{lines}``."""
+    from retention_cli.model.customers import PLACES
+
     def plain(column: str) -> str:  # an id the engine may group or compare as written
         if engine_name == "duckdb":
             return f"regexp_matches({column}, '{_NOT_PLAIN_ID}')"
@@ -1019,16 +1018,34 @@ def _orders_sql(engine_name: str, product: bool) -> str:
             return f"{column} ~ '{_NOT_PLAIN_ID_PG}'"
         return f"{column} RLIKE '{_NOT_PLAIN_ID.replace(chr(92), chr(92) * 2)}'"  # Spark's literals take escapes
 
-    # the amounts added in the order of the lines (PostgreSQL's sum of float8 adds its
-    # inputs one after the other, in the order an ORDER BY gives them: never in parallel)
-    amount = "sum(_a ORDER BY _record)" if engine_name in ("duckdb", "postgres") else \
-        "aggregate(array_sort(collect_list(struct(_record, _a))), CAST(0 AS DOUBLE), (acc, x) -> acc + x._a)"
+    # the amounts added as ``customers.line_sums`` adds them: those of at most PLACES
+    # places exactly, as whole units of 10**-PLACES (a float adds them exactly in any
+    # order, in parallel too, while an order's units stay under 2**53: beyond, the
+    # order is not clean, and the process adds its lines); then the others, as floats
+    # in the order of the lines (an ordered aggregate over those lines only)
+    dbl = "DOUBLE PRECISION" if engine_name == "postgres" else "DOUBLE"
+    scale = f"CAST({10 ** PLACES} AS {dbl})"
+    exact, other = f"_u / {scale} = _a", f"NOT (_u / {scale} = _a)"
+    if engine_name in ("duckdb", "postgres"):
+        rest = f"sum(_a ORDER BY _record) FILTER (WHERE {other})" if engine_name == "postgres" else \
+            (f"list_reduce(list_transform(list_sort(list({{'r': _record, 'a': _a}}) FILTER (WHERE {other})), "
+             "lambda x: x.a), lambda acc, x: acc + x)")  # only the few lines of more places are sorted
+    else:
+        rest = (f"aggregate(array_sort(collect_list(CASE WHEN {other} THEN struct(_record, _a) END)), "
+                "CAST(0 AS DOUBLE), (acc, x) -> acc + x._a)")
+    amount = (f"coalesce(sum(_u) FILTER (WHERE {exact}), 0) / {scale} + coalesce({rest}, 0)"
+              if engine_name != "spark" else
+              f"coalesce(sum(CASE WHEN {exact} THEN _u END), 0) / {scale} + {rest}")
     products = ", min(_p) AS _plo, max(_p) AS _phi" if product else ""
     unclean_product = f" OR bool_or(_p IS NULL OR {plain('_p')})" if product else ""
+    size = f"sum(abs(_u)) FILTER (WHERE {exact})" if engine_name != "spark" else \
+        f"sum(CASE WHEN {exact} THEN abs(_u) END)"
     return (f"SELECT _c, min(_record) AS _first, min(_d) AS _day, max(_d) AS _last, {amount} AS _amount, "
             f"CAST(count(*) AS INT) AS _lines{products}, "
-            f"bool_or(_x) OR _c IS NULL OR _o IS NULL OR {plain('_c')} OR {plain('_o')}{unclean_product} AS _x "
-            "FROM ({lines}) AS retention_lines GROUP BY _c, _o")
+            f"bool_or(_x) OR coalesce({size}, 0) >= CAST({2 ** 53} AS {dbl}) "
+            f"OR _c IS NULL OR _o IS NULL OR {plain('_c')} OR {plain('_o')}{unclean_product} AS _x "
+            f"FROM (SELECT *, round(_a * {scale}) AS _u FROM ({{lines}}) AS retention_typed) AS retention_lines "
+            "GROUP BY _c, _o")
 
 
 _SPARK_KEPT: dict[str, object] = {}  # name -> a frame Spark keeps as a local checkpoint (``_spark_checkpoint``)

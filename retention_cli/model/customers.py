@@ -162,6 +162,49 @@ def _codes_in_two(arr) -> np.ndarray:
     return out
 
 
+# The amounts of an order's lines are added as the decimals they are written as, then
+# rounded once to the nearest float (docs/decisions.md): an amount of at most
+# PLACES decimal places (every currency's minor unit, and more) is a whole number of
+# units of 10**-PLACES, which floats add exactly, in any order, while an order's
+# units stay under 2**53 (9e11 currency units). Added as floats instead, a refunded
+# order (10.10 + 5.05 - 15.15) could sum to -1.8e-15: a return. An amount of more
+# places (0.00001, or a float's tail such as 59.970000000000006) is added to that
+# exact sum as a float, after it, with the order's other such amounts in the order
+# of the lines; an order beyond 2**53 units is added as floats in the order of its
+# lines.
+PLACES = 4
+UNITS = 10.0 ** PLACES
+EXACT_UNITS = float(2 ** 53)  # whole units a float holds exactly
+
+
+def line_sums(line_order: np.ndarray, amount: np.ndarray, n_orders: int) -> np.ndarray:
+    """Per order, the sum of its lines' amounts (``line_order``: each line's order),
+    as described above (SPEC §1: an order whose lines sum to a negative amount is a
+    return, one that sums to 0 is an order). A missing amount makes its order's sum
+    missing."""
+    units = np.empty(len(amount))
+    exact = np.empty(len(amount), dtype=bool)
+    back = np.empty(max(min(len(amount), 1 << 20), 1))  # a block at a time: no more fresh memory than that
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(0, len(amount), len(back)):
+            j = min(i + len(back), len(amount))
+            u = np.multiply(amount[i:j], UNITS, out=units[i:j])
+            np.round(u, out=u)
+            np.equal(np.divide(u, UNITS, out=back[: j - i]), amount[i:j], out=exact[i:j])  # NaN: not exact
+    every = bool(exact.all())
+    if not every:
+        units[~exact] = 0.0
+    sums = np.bincount(line_order, weights=units, minlength=n_orders).astype(np.float64, copy=False)  # (none: int)
+    sums /= UNITS
+    if not every:
+        sums += np.bincount(line_order[~exact], weights=amount[~exact], minlength=n_orders)
+    largest = max(-units.min(initial=0.0), units.max(initial=0.0))
+    if largest * len(units) >= EXACT_UNITS:  # some order may be that large: those are added as floats
+        big = np.bincount(line_order, weights=np.abs(units), minlength=n_orders) >= EXACT_UNITS
+        sums[big] = np.bincount(line_order, weights=amount, minlength=n_orders)[big]
+    return sums
+
+
 def order_codes(order_id: pd.Series) -> np.ndarray:
     """Each line's order id as an integer code (in order of first appearance), for
     ``build_orders``: made apart so that the caller can let go of the ids (the
@@ -199,8 +242,7 @@ def build_orders(purchases: pd.DataFrame, cust: np.ndarray, order_ids: np.ndarra
             owner[line_order] = cust
         order_day = np.full(n_orders, NEVER, dtype=np.int64)
         np.minimum.at(order_day, line_order, day)  # an order is dated by its earliest line
-        order_amount = np.bincount(line_order, weights=amount, minlength=n_orders) if has_amount \
-            else np.full(n_orders, np.nan)
+        order_amount = line_sums(line_order, amount, n_orders) if has_amount else np.full(n_orders, np.nan)
         order_cust = owner
         cost = order_costs(line_cost, line_order, n_orders) if line_cost is not None else None
     else:

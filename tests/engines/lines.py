@@ -12,6 +12,14 @@ LINES = ("customer_id,order_id,order_date,amount\n"
          "C2,O2,2024-02-10,5\nC3,O3,2024-02-11,7.5\nC2,O2,2024-03-02,1\n"
          "C3,O4,2024-03-01,-7.5\nC9,O5,2024-02-20,3\n")
 
+# O1: 0.1 and 0.2 are added exactly (0.3), then 0.00002 and 0.00001 (five places) after
+# them, in the order of the lines; O2: a float's tail (3 x 19.99 as floats) and its refund
+MORE_PLACES = ("customer_id,order_id,order_date,amount\nC1,O1,2024-01-05,0.00002\nC1,O1,2024-01-05,0.1\n"
+               "C1,O1,2024-01-05,0.00001\nC1,O1,2024-01-05,0.2\nC2,O2,2024-01-06,59.970000000000006\n"
+               "C2,O2,2024-01-06,-59.97\nC3,O3,2024-02-01,10.10\nC3,O3,2024-02-01,5.05\n"
+               "C3,O3,2024-02-02,-15.15\n")
+MORE_PLACES_SUMS = [0.3 + (0.00002 + 0.00001), -59.97 + 59.970000000000006, 0.0]
+
 
 def shop(tmp_path, purchases: str = LINES):
     (tmp_path / "p.csv").write_text(purchases)

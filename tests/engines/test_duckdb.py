@@ -9,7 +9,8 @@ pytest.importorskip("duckdb")
 
 from retention_cli.errors import DataError  # noqa: E402
 from tests.engines.differential import assert_same, inputs, outputs  # noqa: E402
-from tests.engines.lines import LINES, read_purchases, shop, typed_shop  # noqa: E402
+from tests.engines.lines import (LINES, MORE_PLACES, MORE_PLACES_SUMS, read_purchases, shop,  # noqa: E402
+                                 typed_shop)
 
 
 def test_every_command_equals_local(tmp_path):
@@ -34,7 +35,8 @@ def test_the_engine_makes_the_orders_and_they_are_the_process_s(tmp_path):
     t = read_purchases(tmp_path, "duckdb")
     assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]  # O1..O5: by their first line
     assert t.rows == t.rows_read == 8 and "order_id" not in t.df
-    assert t.df["amount"].tolist() == [0.1 + 0.2 + 0.3, 6.0, 7.5, -7.5, 3.0] and 0.1 + 0.2 + 0.3 != 0.6
+    # O1's lines added as the decimals they are (as floats, in the order of the lines, 0.6000000000000001)
+    assert t.df["amount"].tolist() == [0.6, 6.0, 7.5, -7.5, 3.0] and 0.1 + 0.2 + 0.3 != 0.6
     assert [str(d.date()) for d in t.df["order_date"]] == ["2024-01-05", "2024-02-10", "2024-02-11", "2024-03-01",
                                                            "2024-02-20"]
     assert str(t.last_line.date()) == "2024-03-02"
@@ -117,6 +119,25 @@ def test_an_id_ending_in_a_separator_the_readers_trim_is_one_customer(tmp_path):
     # lines over as they are
     _local_and_duckdb(tmp_path, "customer_id,order_id,order_date,amount\nA,o1,2024-01-05,10\n"
                                 "A\x1f,o1,2024-09-20,3\nB,o2,2024-12-01,1\n")
+
+
+def test_a_refunded_order_is_an_order_of_zero_in_the_engine_as_in_the_process(tmp_path):
+    # A's order o1 is refunded line by line (as floats: -1.8e-15, a return); its
+    # lines 10.10 + 5.05 - 15.15 are 0 as decimals: an order, in both engines
+    _local_and_duckdb(tmp_path, "customer_id,order_id,order_date,amount\nA,o1,2024-01-05,10.10\n"
+                                "A,o1,2024-01-05,5.05\nA,o1,2024-01-06,-15.15\nB,o2,2024-02-01,1\n")
+    rows = [line.split(",") for line in (tmp_path / "duck/cohorts.csv").read_text().splitlines()]
+    first = dict(zip(rows[0], rows[1]))
+    # A's order of 0 makes A a customer of 2024-Q1 beside B (a return would not)
+    assert (first["cohort"], first["offset"], first["cohort_size"], first["active"]) == ("2024-Q1", "0", "2", "2")
+
+
+def test_the_engine_adds_amounts_of_more_places_after_the_exact_sum_in_line_order(tmp_path):
+    shop(tmp_path, MORE_PLACES)
+    t = read_purchases(tmp_path, "duckdb")
+    assert t.row_lines is not None and t.row_lines.tolist() == [4, 2, 3]  # made by the engine
+    assert t.df["amount"].tolist() == MORE_PLACES_SUMS
+    _local_and_duckdb(tmp_path, MORE_PLACES)  # every figure local's
 
 
 def test_a_bad_line_among_orders_the_engine_made_is_read_again_as_lines(tmp_path, monkeypatch):
@@ -229,7 +250,7 @@ def test_the_engine_makes_the_orders_of_a_parquet_input(tmp_path):
     typed_shop(tmp_path)
     t = read_purchases(tmp_path, "duckdb")
     assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]
-    assert t.df["amount"].tolist() == [0.1 + 0.2 + 0.3, 6.0, 7.5, -7.5, 3.0]
+    assert t.df["amount"].tolist() == [0.6, 6.0, 7.5, -7.5, 3.0]  # O1: 0.1 + 0.2 + 0.3 as decimals
     assert str(t.last_line.date()) == "2024-03-02"
     cli = Cli.fresh(tmp_path)
     for cmd in (("churn", "--freq", "month"), ("cohorts", "--revenue", "--freq", "month"), ("purchases",)):

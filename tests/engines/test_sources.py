@@ -383,6 +383,34 @@ def test_postgresql_makes_the_orders_on_a_read_only_connection_and_duckdb_keeps_
             con.execute(f"drop schema {schema} cascade")
 
 
+def test_postgresql_adds_amounts_of_more_places_after_the_exact_sum_in_line_order(tmp_path, pg_url,
+                                                                                   monkeypatch):
+    """The orders PostgreSQL makes (under duckdb) sum their lines as the process does:
+    amounts of up to four places exactly, the others (float8 here) after them in
+    the order of the lines."""
+    import psycopg
+
+    from retention_cli.engines import sources
+    from tests.engines.lines import MORE_PLACES, MORE_PLACES_SUMS, read_purchases
+
+    (tmp_path / "p.csv").write_text(MORE_PLACES)
+    schema = f"m{tmp_path.name.replace('-', '_')[-20:]}".lower()
+    _pg_tables(pg_url, schema, {"p": ("customer_id text, order_id text, order_date date, amount float8",
+                                      tmp_path / "p.csv")})
+    made = []
+    real_sql = sources._orders_sql
+    monkeypatch.setattr(sources, "_orders_sql", lambda *a: made.append(a[0]) or real_sql(*a))
+    (tmp_path / "retention.yaml").write_text(
+        f"inputs:\n  purchases: {{connection: '{_read_only(pg_url)}', table: {schema}.p}}\n")
+    try:
+        t = read_purchases(tmp_path, "duckdb")
+        assert made == ["postgres"] and t.row_lines.tolist() == [4, 2, 3]
+        assert t.df["amount"].tolist() == MORE_PLACES_SUMS
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(f"drop schema {schema} cascade")
+
+
 def test_a_postgresql_query_is_read_on_a_read_only_connection(tmp_path, pg_url):
     """A ``query:`` is described by the server without creating anything (Ibis
     would create a temporary view, which a read-only connection refuses); a query

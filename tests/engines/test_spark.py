@@ -101,9 +101,22 @@ def test_quiet_prints_nothing_and_a_session_that_cannot_start_says_why(tmp_path)
     assert "no-java/bin/java: No such file or directory" in broken.stderr
 
 
+def test_spark_adds_amounts_of_more_places_after_the_exact_sum_in_line_order(tmp_path):
+    """Spark's sums of an order's lines are the process's: exact for amounts of up
+    to four places, the others added after them in the order of the lines."""
+    from tests.engines.lines import MORE_PLACES, MORE_PLACES_SUMS, read_purchases, shop
+
+    shop(tmp_path, MORE_PLACES)
+    (tmp_path / "retention.yaml").write_text((tmp_path / "retention.yaml").read_text()
+                                             + "engine: {name: local, master: 'local[2]'}\n")
+    t = read_purchases(tmp_path, "spark")
+    assert t.row_lines is not None and t.row_lines.tolist() == [4, 2, 3]
+    assert t.df["amount"].tolist() == MORE_PLACES_SUMS
+
+
 def test_spark_makes_the_orders_of_a_parquet_input(tmp_path):
-    """Typed lines (Parquet) grouped and summed by Spark: its ordered sum is the
-    process's (0.1 + 0.2 + 0.3 in the order of the lines), the numbers local's."""
+    """Typed lines (Parquet) grouped and summed by Spark: its sum is the process's
+    (0.1 + 0.2 + 0.3 added as decimals: 0.6), the numbers local's."""
     from tests.conftest import Cli
     from tests.engines.lines import read_purchases, typed_shop
 
@@ -112,7 +125,7 @@ def test_spark_makes_the_orders_of_a_parquet_input(tmp_path):
                                              + "engine: {name: local, master: 'local[2]'}\n")
     t = read_purchases(tmp_path, "spark")
     assert t.row_lines is not None and t.row_lines.tolist() == [3, 2, 1, 1, 1]
-    assert t.df["amount"].tolist() == [0.1 + 0.2 + 0.3, 6.0, 7.5, -7.5, 3.0]
+    assert t.df["amount"].tolist() == [0.6, 6.0, 7.5, -7.5, 3.0]
     from tests.engines.facts_lines import close_csv
 
     cli = Cli.fresh(tmp_path)
