@@ -856,10 +856,13 @@ def report_cmd(
             opts.period = rc.period
     by = run.by or list(rc.by)
     run.opts.by = by
-    from retention_cli.kpis import clv
     from retention_cli.session import activity
 
     sections = list(rc.sections) if rc.sections is not None else report.default_sections(run)
+    if "clv" in sections:  # the fit's progress on the bar (SciPy is imported for the clv section only)
+        from retention_cli.kpis.clv import fit_progress
+    else:
+        fit_progress = lambda listener: contextlib.nullcontext()  # noqa: E731
     with activity(opts, total=len(sections)) as update:
         done: list[str] = []
 
@@ -867,7 +870,7 @@ def report_cmd(
             update(f"report: {name}", advance=1 if done else 0)
             done.append(name)
 
-        with clv.fit_progress(lambda model, start, starts, i: update(
+        with fit_progress(lambda model, start, starts, i: update(
                 f"report: clv, fitting {model}: start {start} of {starts}, iteration {i}")):
             built, periods, notes = report.build(run, sections, by, on_section=on_section)
     target = opts.output or report.output_dir(rc.output_dir, periods, run.as_of or run.data_end(), run.freq)

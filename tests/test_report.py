@@ -346,3 +346,17 @@ def test_a_signal_inside_an_extension_that_wraps_it_is_a_stop_not_an_internal_er
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 143, out.stderr
     assert out.stderr == "retention: stopped by SIGTERM; nothing half-written is left\n"
+
+
+def test_a_report_without_clv_does_not_import_the_model_s_optimiser(tmp_path):
+    """SciPy (the clv fit's optimiser, about 0.6 s to import) is imported for the clv
+    section only; a report without it shows the same progress otherwise."""
+    write(tmp_path, "p.csv", "customer_id,order_date,amount\nA,2024-01-05,10\nB,2024-02-05,20\n")
+    write(tmp_path, "retention.yaml", "inputs:\n  purchases: {path: p.csv}\nreport:\n  sections: [churn, purchases]\n"
+                                      "  formats: [csv, html]\n")
+    code = ("import sys\nfrom retention_cli import cli\nsys.argv = ['retention', 'report', '-q', '-o', 'out']\n"
+            "try:\n    cli.main()\nexcept SystemExit as e:\n"
+            "    print(e.code, 'scipy' in sys.modules, 'retention_cli.kpis.clv' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.stdout.split()[-3:] == ["0", "False", "False"], out.stdout + out.stderr
+    assert (tmp_path / "out" / "churn.csv").exists()
