@@ -873,7 +873,7 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         several in a period when the ids of their orders there differ); None when a line
         is not one the engine types exactly as the readers would (a missing or
         unparsed value, a date outside 1900-2199, a number of 1e15 or more, an
-        order of more than 2**53 units of its amounts (``customers.line_sums``),
+        order of 2**53 units of its amounts or more (``customers.line_sums``),
         an id with spaces at its ends or a BOM): then the lines are read as they are, for
         the readers to say what is wrong."""
         made = made_orders(cust, order, day, amount, product)
@@ -1019,32 +1019,35 @@ def _orders_sql(engine_name: str, product: bool) -> str:
         return f"{column} RLIKE '{_NOT_PLAIN_ID.replace(chr(92), chr(92) * 2)}'"  # Spark's literals take escapes
 
     # the amounts added as ``customers.line_sums`` adds them: those of at most PLACES
-    # places exactly, as whole units of 10**-PLACES (a float adds them exactly in any
-    # order, in parallel too, while an order's units stay under 2**53: beyond, the
-    # order is not clean, and the process adds its lines); then the others, as floats
-    # in the order of the lines (an ordered aggregate over those lines only)
+    # places exactly, as whole units of 10**-PLACES (``_u``: the whole number toward
+    # zero, else the next away from zero, that gives the amount back; no rounding
+    # rule, as each engine rounds a half its way). A float adds them exactly in any
+    # order, in parallel too, while an order's units stay under 2**53 (beyond, the
+    # order is not clean: the process adds its lines). Then the others (``_u`` null),
+    # as floats in the order of the lines: an ordered aggregate over those lines only.
     dbl = "DOUBLE PRECISION" if engine_name == "postgres" else "DOUBLE"
     scale = f"CAST({10 ** PLACES} AS {dbl})"
-    exact, other = f"_u / {scale} = _a", f"NOT (_u / {scale} = _a)"
-    if engine_name in ("duckdb", "postgres"):
-        rest = f"sum(_a ORDER BY _record) FILTER (WHERE {other})" if engine_name == "postgres" else \
-            (f"list_reduce(list_transform(list_sort(list({{'r': _record, 'a': _a}}) FILTER (WHERE {other})), "
-             "lambda x: x.a), lambda acc, x: acc + x)")  # only the few lines of more places are sorted
+    x = f"(_a * {scale})"
+    toward = f"({x} - {x} % 1)" if engine_name == "spark" else f"trunc({x})"  # Spark's floor is a long
+    sign = "signum(_a)" if engine_name == "spark" else f"CAST(sign(_a) AS {dbl})"
+    units = (f"CASE WHEN {toward} / {scale} = _a THEN {toward} "
+             f"WHEN ({toward} + {sign}) / {scale} = _a THEN {toward} + {sign} END")
+    if engine_name == "postgres":
+        rest = "sum(_a ORDER BY _record) FILTER (WHERE _u IS NULL)"
+    elif engine_name == "duckdb":  # only the few lines of more places are sorted
+        rest = ("list_reduce(list_transform(list_sort(list({'r': _record, 'a': _a}) FILTER (WHERE _u IS NULL)), "
+                "lambda x: x.a), lambda acc, x: acc + x)")
     else:
-        rest = (f"aggregate(array_sort(collect_list(CASE WHEN {other} THEN struct(_record, _a) END)), "
+        rest = ("aggregate(array_sort(collect_list(CASE WHEN _u IS NULL THEN struct(_record, _a) END)), "
                 "CAST(0 AS DOUBLE), (acc, x) -> acc + x._a)")
-    amount = (f"coalesce(sum(_u) FILTER (WHERE {exact}), 0) / {scale} + coalesce({rest}, 0)"
-              if engine_name != "spark" else
-              f"coalesce(sum(CASE WHEN {exact} THEN _u END), 0) / {scale} + {rest}")
+    amount = f"coalesce(sum(_u), 0) / {scale} + coalesce({rest}, 0)"
     products = ", min(_p) AS _plo, max(_p) AS _phi" if product else ""
     unclean_product = f" OR bool_or(_p IS NULL OR {plain('_p')})" if product else ""
-    size = f"sum(abs(_u)) FILTER (WHERE {exact})" if engine_name != "spark" else \
-        f"sum(CASE WHEN {exact} THEN abs(_u) END)"
     return (f"SELECT _c, min(_record) AS _first, min(_d) AS _day, max(_d) AS _last, {amount} AS _amount, "
             f"CAST(count(*) AS INT) AS _lines{products}, "
-            f"bool_or(_x) OR coalesce({size}, 0) >= CAST({2 ** 53} AS {dbl}) "
+            f"bool_or(_x) OR coalesce(sum(abs(_u)), 0) >= CAST({2 ** 53} AS {dbl}) "
             f"OR _c IS NULL OR _o IS NULL OR {plain('_c')} OR {plain('_o')}{unclean_product} AS _x "
-            f"FROM (SELECT *, round(_a * {scale}) AS _u FROM ({{lines}}) AS retention_typed) AS retention_lines "
+            f"FROM (SELECT *, {units} AS _u FROM ({{lines}}) AS retention_typed) AS retention_lines "
             "GROUP BY _c, _o")
 
 

@@ -12,13 +12,19 @@ LINES = ("customer_id,order_id,order_date,amount\n"
          "C2,O2,2024-02-10,5\nC3,O3,2024-02-11,7.5\nC2,O2,2024-03-02,1\n"
          "C3,O4,2024-03-01,-7.5\nC9,O5,2024-02-20,3\n")
 
-# O1: 0.1 and 0.2 are added exactly (0.3), then 0.00002 and 0.00001 (five places) after
-# them, in the order of the lines; O2: a float's tail (3 x 19.99 as floats) and its refund
-MORE_PLACES = ("customer_id,order_id,order_date,amount\nC1,O1,2024-01-05,0.00002\nC1,O1,2024-01-05,0.1\n"
-               "C1,O1,2024-01-05,0.00001\nC1,O1,2024-01-05,0.2\nC2,O2,2024-01-06,59.970000000000006\n"
+# O1: 0.1 and 0.2 are added exactly (0.3), then 0.55926, 0.62013 and 0.94062 (five
+# places) after them, in the order of the lines (2.1200099999999997; in the reverse
+# order 2.12001); O2: a float's tail (3 x 19.99 as floats) and its refund; O3: a
+# refund line by line (0, not -1.8e-15); O4: 346359082612.8381 is 3463590826128381
+# ten-thousandths though its float times 10**4 is ...80.5, a half (each engine rounds
+# a half its own way): 346359082612.8388 with 0.0007
+MORE_PLACES = ("customer_id,order_id,order_date,amount\nC1,O1,2024-01-05,0.55926\nC1,O1,2024-01-05,0.1\n"
+               "C1,O1,2024-01-05,0.62013\nC1,O1,2024-01-05,0.2\nC1,O1,2024-01-05,0.94062\n"
+               "C2,O2,2024-01-06,59.970000000000006\n"
                "C2,O2,2024-01-06,-59.97\nC3,O3,2024-02-01,10.10\nC3,O3,2024-02-01,5.05\n"
-               "C3,O3,2024-02-02,-15.15\n")
-MORE_PLACES_SUMS = [0.3 + (0.00002 + 0.00001), -59.97 + 59.970000000000006, 0.0]
+               "C3,O3,2024-02-02,-15.15\nC3,O4,2024-02-03,346359082612.8381\nC3,O4,2024-02-03,0.0007\n")
+MORE_PLACES_SUMS = [0.3 + ((0.55926 + 0.62013) + 0.94062), -59.97 + 59.970000000000006, 0.0, 346359082612.8388]
+MORE_PLACES_LINES = [5, 2, 3, 2]
 
 
 def shop(tmp_path, purchases: str = LINES):

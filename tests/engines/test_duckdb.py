@@ -9,8 +9,8 @@ pytest.importorskip("duckdb")
 
 from retention_cli.errors import DataError  # noqa: E402
 from tests.engines.differential import assert_same, inputs, outputs  # noqa: E402
-from tests.engines.lines import (LINES, MORE_PLACES, MORE_PLACES_SUMS, read_purchases, shop,  # noqa: E402
-                                 typed_shop)
+from tests.engines.lines import (LINES, MORE_PLACES, MORE_PLACES_LINES, MORE_PLACES_SUMS,  # noqa: E402
+                                 read_purchases, shop, typed_shop)
 
 
 def test_every_command_equals_local(tmp_path):
@@ -135,9 +135,20 @@ def test_a_refunded_order_is_an_order_of_zero_in_the_engine_as_in_the_process(tm
 def test_the_engine_adds_amounts_of_more_places_after_the_exact_sum_in_line_order(tmp_path):
     shop(tmp_path, MORE_PLACES)
     t = read_purchases(tmp_path, "duckdb")
-    assert t.row_lines is not None and t.row_lines.tolist() == [4, 2, 3]  # made by the engine
+    assert t.row_lines is not None and t.row_lines.tolist() == MORE_PLACES_LINES  # made by the engine
     assert t.df["amount"].tolist() == MORE_PLACES_SUMS
     _local_and_duckdb(tmp_path, MORE_PLACES)  # every figure local's
+
+
+def test_an_order_of_2_to_the_53_ten_thousandths_is_added_by_the_process(tmp_path):
+    # 0.0001 + 460000000000 - 460000000000: 9.2e15 ten-thousandths in all, past what a
+    # float adds exactly: the lines come over, the process adds them in line order
+    lines = ("customer_id,order_id,order_date,amount\nA,o1,2024-01-05,0.0001\nA,o1,2024-01-05,460000000000\n"
+             "A,o1,2024-01-06,-460000000000\nB,o2,2024-02-01,1\n")
+    shop(tmp_path, lines)
+    assert read_purchases(tmp_path, "duckdb").row_lines is None
+    assert read_purchases(tmp_path, "local").df["amount"].tolist() == [0.0001, 460000000000.0, -460000000000.0, 1.0]
+    _local_and_duckdb(tmp_path, lines)
 
 
 def test_a_bad_line_among_orders_the_engine_made_is_read_again_as_lines(tmp_path, monkeypatch):

@@ -391,7 +391,7 @@ def test_postgresql_adds_amounts_of_more_places_after_the_exact_sum_in_line_orde
     import psycopg
 
     from retention_cli.engines import sources
-    from tests.engines.lines import MORE_PLACES, MORE_PLACES_SUMS, read_purchases
+    from tests.engines.lines import MORE_PLACES, MORE_PLACES_LINES, MORE_PLACES_SUMS, read_purchases
 
     (tmp_path / "p.csv").write_text(MORE_PLACES)
     schema = f"m{tmp_path.name.replace('-', '_')[-20:]}".lower()
@@ -404,7 +404,7 @@ def test_postgresql_adds_amounts_of_more_places_after_the_exact_sum_in_line_orde
         f"inputs:\n  purchases: {{connection: '{_read_only(pg_url)}', table: {schema}.p}}\n")
     try:
         t = read_purchases(tmp_path, "duckdb")
-        assert made == ["postgres"] and t.row_lines.tolist() == [4, 2, 3]
+        assert made == ["postgres"] and t.row_lines.tolist() == MORE_PLACES_LINES
         assert t.df["amount"].tolist() == MORE_PLACES_SUMS
     finally:
         with psycopg.connect(pg_url, autocommit=True) as con:

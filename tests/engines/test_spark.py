@@ -104,13 +104,13 @@ def test_quiet_prints_nothing_and_a_session_that_cannot_start_says_why(tmp_path)
 def test_spark_adds_amounts_of_more_places_after_the_exact_sum_in_line_order(tmp_path):
     """Spark's sums of an order's lines are the process's: exact for amounts of up
     to four places, the others added after them in the order of the lines."""
-    from tests.engines.lines import MORE_PLACES, MORE_PLACES_SUMS, read_purchases, shop
+    from tests.engines.lines import MORE_PLACES, MORE_PLACES_LINES, MORE_PLACES_SUMS, read_purchases, shop
 
     shop(tmp_path, MORE_PLACES)
     (tmp_path / "retention.yaml").write_text((tmp_path / "retention.yaml").read_text()
                                              + "engine: {name: local, master: 'local[2]'}\n")
     t = read_purchases(tmp_path, "spark")
-    assert t.row_lines is not None and t.row_lines.tolist() == [4, 2, 3]
+    assert t.row_lines is not None and t.row_lines.tolist() == MORE_PLACES_LINES
     assert t.df["amount"].tolist() == MORE_PLACES_SUMS
 
 

@@ -45,15 +45,35 @@ def test_an_order_beyond_two_to_the_53_units_is_added_as_floats_in_line_order():
     assert sums.tolist() == [((0.0 + 0.0001) + 4.6e11) - 4.6e11, 0.02] and sums[0] != 0.0001
 
 
-decimals = st.integers(min_value=-10**9, max_value=10**9)
+def test_a_half_is_no_matter_the_units_are_those_that_give_the_amount_back():
+    # 346359082612.8381 * 10**4 is 3463590826128380.5 as floats: rounded half to even
+    # (numpy, PostgreSQL) it is ...80, which does not give the amount back; ...81 does
+    assert 346359082612.8381 * 10**4 == 3463590826128380.5
+    sums = line_sums(np.array([0, 0]), np.array([346359082612.8381, 0.0007]), 1)
+    assert sums.tolist() == [float(Fraction("346359082612.8381") + Fraction("0.0007"))] == [346359082612.8388]
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), decimals), min_size=1, max_size=40),
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(-2 * 10**14, 2 * 10**14)), min_size=1, max_size=40),
        st.integers(0, 4), st.randoms(use_true_random=False))
 def test_the_sum_is_the_exact_decimal_sum_rounded_once_whatever_the_line_order(lines, places, rnd):
+    _exact_whatever_the_order(lines, places, rnd)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(-4 * 10**15, 4 * 10**15)), min_size=1, max_size=4),
+       st.integers(0, 4), st.randoms(use_true_random=False))
+def test_large_amounts_are_exact_too_up_to_two_to_the_53_units_an_order(lines, places, rnd):
+    _exact_whatever_the_order(lines, places, rnd)
+
+
+def _exact_whatever_the_order(lines, places, rnd):
+    """Lines (order, ten-thousandths) as amounts of at most ``places`` places (their
+    orders under 2**53 units): each order's sum is the exact one, rounded once."""
     orders = np.array([o for o, _ in lines])
-    values = [Fraction(u, 10 ** places) for _, u in lines]
+    values = [Fraction(u - u % 10 ** (4 - places), 10 ** 4) for _, u in lines]
+    if any(sum(abs(v) for o, v in zip(orders, values) if o == k) * 10**4 >= 2**53 for k in set(orders.tolist())):
+        return  # an order of 2**53 units: added as floats (tested above)
     amounts = np.array([float(v) for v in values])  # each amount as its text reads: the nearest float
     n = int(orders.max()) + 1
     got = line_sums(orders, amounts, n)
