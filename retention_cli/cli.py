@@ -862,7 +862,7 @@ def report_cmd(
     if "clv" in sections:  # the fit's progress on the bar (SciPy is imported for the clv section only)
         from retention_cli.kpis.clv import fit_progress
     else:
-        fit_progress = lambda listener: contextlib.nullcontext()  # noqa: E731
+        fit_progress = contextlib.nullcontext
     with activity(opts, total=len(sections)) as update:
         done: list[str] = []
 

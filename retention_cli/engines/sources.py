@@ -864,8 +864,8 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         """The orders of a purchases input made in the engine from its lines (SPEC §1
         order lines): per (customer, order), the earliest line's date, the sum of the
         lines' amounts as decimals, rounded once (the sum the process makes,
-        ``customers.line_sums``), the number of lines; the orders in the order of their first line
-        (the order the process numbers them in). As cells of the readers (customer ids
+        ``customers.line_sums``), the number of lines; the orders in the order of
+        their first line (the order the process numbers them in). As cells of the readers (customer ids
         dictionary-encoded, dates, amounts), the lines per order and the latest line's
         date (an order is dated by its earliest: the data end is the latest); with
         ``product``, each order's least and greatest product id (in one dictionary:
@@ -873,8 +873,8 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         several in a period when the ids of their orders there differ); None when a line
         is not one the engine types exactly as the readers would (a missing or
         unparsed value, a date outside 1900-2199, a number of 1e15 or more, an
-        order of 2**53 units of its amounts or more (``customers.line_sums``),
-        an id with spaces at its ends or a BOM): then the lines are read as they are, for
+        order of 2**53 units of its amounts or more (``customers.line_sums``), an id
+        with spaces at its ends or a BOM): then the lines are read as they are, for
         the readers to say what is wrong."""
         made = made_orders(cust, order, day, amount, product)
         if made is None:

@@ -163,16 +163,16 @@ def _codes_in_two(arr) -> np.ndarray:
 
 
 # The amounts of an order's lines are added as the decimals they are written as, then
-# rounded once to the nearest float (docs/decisions.md): an amount of at most
-# PLACES decimal places (every currency's minor unit, and more) is a whole number of
-# units of 10**-PLACES (the whole number toward zero or, failing that, the next one
-# away from zero that gives the amount back), which floats add exactly, in any order, while an order's
-# units stay under 2**53 (9e11 currency units). Added as floats instead, a refunded
-# order (10.10 + 5.05 - 15.15) could sum to -1.8e-15: a return. An amount of more
-# places (0.00001, or a float's tail such as 59.970000000000006) is added to that
-# exact sum as a float, after it, with the order's other such amounts in the order
-# of the lines; an order beyond 2**53 units is added as floats in the order of its
-# lines.
+# rounded once to the nearest float (docs/decisions.md). An amount of at most PLACES
+# decimal places (every currency's minor unit, and more) is a whole number of units
+# of 10**-PLACES: the whole number toward zero or, failing that, the next one away
+# from zero that gives the amount back (no rounding rule: each engine rounds a half
+# its own way). Floats add such units exactly, in any order, while an order's units
+# stay under 2**53 (9e11 currency units). Added as floats instead, a refunded order
+# (10.10 + 5.05 - 15.15) could sum to -1.8e-15: a return. An amount of more places
+# (0.00001, or a float's tail such as 59.970000000000006) is added to that exact sum
+# as a float, after it, with the order's other such amounts in the order of the
+# lines; an order of 2**53 units or more is added as floats in the order of its lines.
 PLACES = 4
 UNITS = 10.0 ** PLACES
 EXACT_UNITS = float(2 ** 53)  # whole units a float holds exactly
@@ -189,8 +189,6 @@ def line_sums(line_order: np.ndarray, amount: np.ndarray, n_orders: int) -> np.n
     with np.errstate(invalid="ignore", over="ignore"):
         for i in range(0, len(amount), len(back)):
             j = min(i + len(back), len(amount))
-            # the whole number of units toward zero, else the next one away from it, that
-            # gives the amount back (no rounding rule: each engine rounds a half its way)
             u, b, a, e = units[i:j], back[: j - i], amount[i:j], exact[i:j]
             np.trunc(np.multiply(a, UNITS, out=u), out=u)
             np.equal(np.divide(u, UNITS, out=b), a, out=e)  # NaN: not exact
