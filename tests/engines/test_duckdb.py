@@ -192,6 +192,32 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     assert row["multi_product_share"] == str(2 / 3) and row["orders"] == "5"
 
 
+def test_the_engine_s_first_purchase_of_a_day_is_the_order_whose_first_line_comes_first(tmp_path):
+    """C1's two orders of 2024-01-05: Z9's first line comes before A1's, so Z9 (7 + 1)
+    is the first purchase, as the process numbers the orders (by their first line,
+    not by id): first-order value (8 + 4) / 2 = 6, repeat 5. The engine numbers the
+    lines by the table it keeps them in, and lets that table go once the orders are
+    kept."""
+    from retention_cli.engines.sources import _BACKENDS
+    from tests.conftest import Cli
+
+    shop(tmp_path, "customer_id,order_id,order_date,amount\n"
+                   "C1,Z9,2024-01-05,7\nC1,A1,2024-01-05,5\nC1,Z9,2024-01-05,1\nC2,B2,2024-01-06,4\n")
+    cli = Cli.fresh(tmp_path)
+    local = cli("purchases", "--period", "2024-01", "-f", "csv")
+    duck = cli("purchases", "--period", "2024-01", "-f", "csv", "--engine", "duckdb")
+    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    assert duck.stdout == local.stdout
+    row = cli.csv_rows(duck)[0]
+    assert (row["first_order_aov"], row["repeat_order_aov"], row["orders"]) == ("6.0", "5.0", "3")
+    cons = [con for key, con in _BACKENDS.items() if key[0] == "duckdb"]
+    assert cons
+    for con in cons:  # what it keeps: the orders (_e) and first purchases (_b), no lines (_d)
+        kept = con.raw_sql("SELECT DISTINCT column_name FROM duckdb_columns() WHERE table_name LIKE '_retention%' "
+                           "AND column_name IN ('_b', '_d', '_e')").fetchall()
+        assert sorted(kept) == [("_b",), ("_e",)]
+
+
 # how each command asks for the orders, on local then on duckdb: (the facts asked
 # for, whether the engine gave them); made: the engine makes the orders and hands
 # them over; kept: it keeps them and answers the facts asked (``engines.facts``)
