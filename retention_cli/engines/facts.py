@@ -585,7 +585,11 @@ def _kept(expr):
         return expr.cache()
     name = f"_retention_kept_{os.getpid()}_{next(_KEPT)}"
     awake(con)
-    return con.create_table(name, expr, temp=True)  # Ibis's: the expression's memtables registered first
+    try:
+        return con.create_table(name, expr, temp=True)  # Ibis's: the expression's memtables registered first
+    except BaseException:  # Ibis creates the table, then fills it: an empty table is left by a failed read
+        con.raw_sql(f"DROP TABLE IF EXISTS {name}")
+        raise
 
 
 def _numbered(per, fetch):

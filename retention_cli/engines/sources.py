@@ -868,7 +868,13 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
                 raise _read_error(e, display, name_of) from None
             sql = _orders_sql(engine_name, product is not None).replace(
                 "{lines}", f"SELECT rowid AS _record, * FROM {held.get_name()}")
-            return _view(con, sql), held
+            try:
+                return _view(con, sql), held
+            except BaseException:
+                from retention_cli.engines.facts import _drop
+
+                _drop(held)
+                raise
         else:
             body = str(con.compile(t.mutate(_record=ibis.row_number())
                                    .select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)))

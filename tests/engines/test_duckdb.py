@@ -210,12 +210,12 @@ def test_the_engine_s_first_purchase_of_a_day_is_the_order_whose_first_line_come
     assert duck.stdout == local.stdout
     row = cli.csv_rows(duck)[0]
     assert (row["first_order_aov"], row["repeat_order_aov"], row["orders"]) == ("6.0", "5.0", "3")
-    cons = [con for key, con in _BACKENDS.items() if key[0] == "duckdb"]
-    assert cons
-    for con in cons:  # what it keeps: the orders (_e) and first purchases (_b), no lines (_d)
-        kept = con.raw_sql("SELECT DISTINCT column_name FROM duckdb_columns() WHERE table_name LIKE '_retention%' "
-                           "AND column_name IN ('_b', '_d', '_e')").fetchall()
-        assert sorted(kept) == [("_b",), ("_e",)]
+    kept = set()  # what the engine keeps: the orders (_e) and first purchases (_b), no lines (_d)
+    for key, con in _BACKENDS.items():
+        if key[0] == "duckdb":
+            kept |= set(con.raw_sql("SELECT column_name FROM duckdb_columns() WHERE table_name LIKE '_retention%' "
+                                    "AND column_name IN ('_b', '_d', '_e')").fetchall())
+    assert sorted(kept) == [("_b",), ("_e",)]
 
 
 # how each command asks for the orders, on local then on duckdb: (the facts asked
