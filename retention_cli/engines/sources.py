@@ -846,6 +846,7 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
         if fmt != "csv":
             unclean = unclean | a.isnan()  # NaN is no value, as null is (``typed_column``)
         more = {"_p": p} if product is not None else {}
+        held = None
         if engine_name == "spark":  # numbered where they are, not gathered into one partition
             try:
                 with _quiet():
@@ -866,22 +867,21 @@ def _source(t, headers: list[str], names: list[str], fmt: str, display: str, num
                     held = _kept(t.select(_c=c, _o=o, _d=d, _a=a, _x=unclean, **more))
             except Exception as e:  # noqa: BLE001 — the engine's errors while it reads (a broken record)
                 raise _read_error(e, display, name_of) from None
-            sql = _orders_sql(engine_name, product is not None).replace(
-                "{lines}", f"SELECT rowid AS _record, * FROM {held.get_name()}")
-            try:
-                return _view(con, sql), held
-            except BaseException:
-                from retention_cli.engines.facts import _drop
-
-                _drop(held)
-                raise
+            body = f"SELECT rowid AS _record, * FROM {held.get_name()}"
         else:
             body = str(con.compile(t.mutate(_record=ibis.row_number())
                                    .select("_record", _c=c, _o=o, _d=d, _a=a, _x=unclean, **more)))
         sql = _orders_sql(engine_name, product is not None).replace("{lines}", body)
         if engine_name == "postgres":  # a query, not a view: the connection may be read-only (``_pg_schema``)
             return con.sql(sql, schema=_orders_schema(product is not None)), None
-        return _view(con, sql), None
+        try:
+            return _view(con, sql), held
+        except BaseException:
+            if held is not None:
+                from retention_cli.engines.facts import _drop
+
+                _drop(held)
+            raise
 
     def orders(cust: int, order: int, day: int, amount: int, product: int | None = None):
         """The orders of a purchases input made in the engine from its lines (SPEC §1

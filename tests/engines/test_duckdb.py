@@ -165,6 +165,18 @@ def test_a_bad_line_among_orders_the_engine_made_is_read_again_as_lines(tmp_path
     assert "o9" in rejected and "o2" not in rejected
 
 
+def _january_on_both(tmp_path) -> dict[str, str]:
+    """`purchases` of 2024-01 on local and on duckdb: the same output; its row."""
+    from tests.conftest import Cli
+
+    cli = Cli.fresh(tmp_path)
+    local = cli("purchases", "--period", "2024-01", "-f", "csv")
+    duck = cli("purchases", "--period", "2024-01", "-f", "csv", "--engine", "duckdb")
+    assert local.exit_code == duck.exit_code == 0, duck.stderr
+    assert duck.stdout == local.stdout
+    return cli.csv_rows(duck)[0]
+
+
 def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     """Multi-product buyers from orders the engine made: each order brings its least
     and greatest product id. A buys one product per order but two in the month; B
@@ -172,7 +184,6 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     from retention_cli.config import load_config
     from retention_cli.io.readers.tables import PRODUCT_LAST, read_table
     from retention_cli.session import ORDER_COLUMNS
-    from tests.conftest import Cli
 
     shop(tmp_path, "customer_id,order_id,order_date,amount,product_id\n"
                     "A,o1,2024-01-05,10,P1\nA,o1,2024-01-05,5,P1\nA,o2,2024-01-20,7,P2\n"
@@ -183,12 +194,7 @@ def test_the_engine_makes_the_orders_of_purchases_with_their_products(tmp_path):
     assert t.row_lines.tolist() == [2, 1, 2, 1, 1]
     assert t.df["product_id"].astype(str).tolist() == ["P1", "P2", "P1", "P1", "P1"]
     assert t.df[PRODUCT_LAST].astype(str).tolist() == ["P1", "P2", "P2", "P1", "P1"]
-    cli = Cli.fresh(tmp_path)
-    local = cli("purchases", "--period", "2024-01", "-f", "csv")
-    duck = cli("purchases", "--period", "2024-01", "-f", "csv", "--engine", "duckdb")
-    assert local.exit_code == duck.exit_code == 0, duck.stderr
-    assert duck.stdout == local.stdout
-    row = cli.csv_rows(duck)[0]
+    row = _january_on_both(tmp_path)
     assert row["multi_product_share"] == str(2 / 3) and row["orders"] == "5"
 
 
@@ -199,16 +205,10 @@ def test_the_engine_s_first_purchase_of_a_day_is_the_order_whose_first_line_come
     lines by the table it keeps them in, and lets that table go once the orders are
     kept."""
     from retention_cli.engines.sources import _BACKENDS
-    from tests.conftest import Cli
 
     shop(tmp_path, "customer_id,order_id,order_date,amount\n"
                    "C1,Z9,2024-01-05,7\nC1,A1,2024-01-05,5\nC1,Z9,2024-01-05,1\nC2,B2,2024-01-06,4\n")
-    cli = Cli.fresh(tmp_path)
-    local = cli("purchases", "--period", "2024-01", "-f", "csv")
-    duck = cli("purchases", "--period", "2024-01", "-f", "csv", "--engine", "duckdb")
-    assert local.exit_code == duck.exit_code == 0, duck.stderr
-    assert duck.stdout == local.stdout
-    row = cli.csv_rows(duck)[0]
+    row = _january_on_both(tmp_path)
     assert (row["first_order_aov"], row["repeat_order_aov"], row["orders"]) == ("6.0", "5.0", "3")
     kept = set()  # what the engine keeps: the orders (_e) and first purchases (_b), no lines (_d)
     for key, con in _BACKENDS.items():
